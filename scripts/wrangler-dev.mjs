@@ -1,0 +1,63 @@
+// Starts `wrangler dev` for this project on 127.0.0.1 over HTTPS, offline, and waits until it answers.
+//
+// HTTPS matters: skopeo, podman and buildah with --tls-verify=false try https:// first, and a plain-HTTP
+// `wrangler dev` never answers a TLS ClientHello, so each client call would stall 10 s before falling back.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Environment that keeps wrangler from reaching the network (telemetry, update checks, request.cf). */
+export const OFFLINE_ENV = {
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+};
+
+export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [] }) {
+  const args = [
+    "wrangler", "dev",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--local-protocol", "https",
+    "--persist-to", persistTo,
+    "--env-file", envFile,
+    "--show-interactive-dev-session=false",
+    ...extraArgs,
+  ];
+  const child = spawn("npx", args, {
+    cwd: projectRoot,
+    env: { ...process.env, ...OFFLINE_ENV },
+    stdio: ["ignore", stdio, stdio],
+    detached: true,
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
+  const url = `https://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
+    try {
+      const response = await fetch(`${url}/v2/`, { dispatcher: undefined });
+      if (response.status === 401) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      stopProcessGroup(child);
+      throw new Error(`wrangler dev did not answer on ${url} within 60 s:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { child, url, output: () => output, stop: () => stopProcessGroup(child) };
+}
+
+export function stopProcessGroup(child) {
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,23 @@
+/** Parses `Authorization: Basic base64(user:secret)` (RFC 7617). */
+export type BasicCredentials = { username: string; secret: string };
+
+/** Longest Authorization header accepted; real credentials are far shorter. */
+export const MAX_AUTHORIZATION_LENGTH = 4096;
+
+/** undefined where there is no Basic header; "malformed" where there is one that cannot be read. */
+export function parseBasicAuthorization(header: string | null): BasicCredentials | "malformed" | undefined {
+  if (header === null) return undefined;
+  const [scheme, encoded, ...rest] = header.trim().split(/\s+/);
+  if (scheme?.toLowerCase() !== "basic") return undefined;
+  if (!encoded || rest.length > 0 || header.length > MAX_AUTHORIZATION_LENGTH) return "malformed";
+  let decoded: string;
+  try {
+    const binary = atob(encoded);
+    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  } catch {
+    return "malformed";
+  }
+  const colon = decoded.indexOf(":");
+  if (colon <= 0 || colon === decoded.length - 1) return "malformed";
+  return { username: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}

@@ -1,0 +1,28 @@
+/** Grammar of web usernames, service-account names and namespaces. None may contain ':' (see storage/keys.ts). */
+import { isValidRepositoryName } from "../registry/reference";
+
+/** The bootstrap administrator, whose password is the BOOTSTRAP_ADMIN_PASSWORD secret; no KV user may take it. */
+export const BOOTSTRAP_ADMIN_USERNAME = "admin";
+
+const USERNAME = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
+const SERVICE_ACCOUNT_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
+const SERVICE_ACCOUNT_USERNAME = /^([0-9]{8})\|([a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?)$/;
+
+export function isValidUsername(name: string): boolean {
+  return USERNAME.test(name);
+}
+
+export function isValidServiceAccountName(name: string): boolean {
+  return SERVICE_ACCOUNT_NAME.test(name);
+}
+
+/** `12345678|ci-puller` → organization id and name (registry.redhat.io's form). */
+export function parseServiceAccountUsername(username: string): { organizationId: string; name: string } | undefined {
+  const match = SERVICE_ACCOUNT_USERNAME.exec(username);
+  return match ? { organizationId: match[1]!, name: match[2]! } : undefined;
+}
+
+/** A namespace is one repository-name component. */
+export function isValidNamespace(name: string): boolean {
+  return !name.includes("/") && name.length <= 64 && isValidRepositoryName(name);
+}

@@ -1,0 +1,93 @@
+/**
+ * Registry bearer tokens (distribution docs spec/auth/jwt.md): ES256 JWTs with
+ * iss, sub, aud, exp, nbf, iat, jti and `access: [{type, name, actions}]`.
+ */
+import { jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
+import { MAX_TOKEN_LIFETIME_SECONDS } from "../config/config";
+import type { AccessEntry } from "./scope";
+import type { SigningKeySet } from "./signing-keys";
+
+/** distribution verifies exp/nbf with 60 s of leeway. */
+export const CLOCK_LEEWAY_SECONDS = 60;
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  lifetimeSeconds: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  issuedAt: number;
+  expiresIn: number;
+}
+
+export interface VerifiedToken {
+  subject: string;
+  access: AccessEntry[];
+}
+
+export class RegistryTokens {
+  constructor(
+    private readonly keys: SigningKeySet,
+    private readonly settings: TokenSettings,
+  ) {}
+
+  async issue(subject: string, access: AccessEntry[], now = Math.floor(Date.now() / 1000)): Promise<IssuedToken> {
+    const expiresIn = this.settings.lifetimeSeconds;
+    const token = await new SignJWT({ access })
+      .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: this.keys.signer.kid })
+      .setIssuer(this.settings.issuer)
+      .setSubject(subject)
+      .setAudience(this.settings.audience)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + expiresIn)
+      .setJti(crypto.randomUUID())
+      .sign(this.keys.signer.key);
+    return { token, issuedAt: now, expiresIn };
+  }
+
+  /** Verifies a token; undefined for anything forged, expired, foreign or malformed. */
+  async verify(token: string): Promise<VerifiedToken | undefined> {
+    try {
+      const { payload } = await jwtVerify(
+        token,
+        // Keys come only from our own set by kid; jwk/jku/x5c/x5u headers are never consulted.
+        (header: JWTHeaderParameters) => {
+          const key = header.kid ? this.keys.verifiers.get(header.kid) : undefined;
+          if (!key) throw new Error("unknown kid");
+          return key.key;
+        },
+        {
+          algorithms: ["ES256"],
+          issuer: this.settings.issuer,
+          audience: this.settings.audience,
+          typ: "JWT",
+          requiredClaims: ["exp", "iat", "nbf", "sub", "jti"],
+          clockTolerance: CLOCK_LEEWAY_SECONDS,
+          maxTokenAge: MAX_TOKEN_LIFETIME_SECONDS + CLOCK_LEEWAY_SECONDS,
+        },
+      );
+      if (payload.exp! - payload.iat! > MAX_TOKEN_LIFETIME_SECONDS) return undefined;
+      if (payload.iat! > Math.floor(Date.now() / 1000) + CLOCK_LEEWAY_SECONDS) return undefined;
+      const access = parseAccessClaim(payload.access);
+      if (!access || typeof payload.sub !== "string") return undefined;
+      return { subject: payload.sub, access };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function parseAccessClaim(claim: unknown): AccessEntry[] | undefined {
+  if (!Array.isArray(claim)) return undefined;
+  const entries: AccessEntry[] = [];
+  for (const item of claim) {
+    const { type, name, actions } = (item ?? {}) as Record<string, unknown>;
+    if (typeof type !== "string" || typeof name !== "string" || !Array.isArray(actions)) return undefined;
+    if (!actions.every((action) => typeof action === "string")) return undefined;
+    entries.push({ type, name, actions: actions as string[] });
+  }
+  return entries;
+}

@@ -1,0 +1,92 @@
+import type { Env } from "./env";
+
+/** Validated configuration, built once per isolate from `env`. */
+export interface Config {
+  /** The token audience and the `service` clients must ask for. */
+  serviceName: string;
+  issuer: string;
+  tokenLifetimeSeconds: number;
+  /** Absolute origin clients reach the registry at; undefined means "the request's own origin". */
+  publicUrl: string | undefined;
+  blobUrlLifetimeSeconds: number;
+  /** JSON `{"keys":[private JWK, …]}`: the first key signs, every key verifies. */
+  signingKeysJson: string;
+  pepper: string;
+  bootstrapAdminPassword: string | undefined;
+  r2Presign: R2PresignConfig | undefined;
+}
+
+export interface R2PresignConfig {
+  accountId: string;
+  bucketName: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Thrown when a required secret or var is missing or malformed: the Worker refuses to serve. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Longest token lifetime the verifier accepts; configuration may not exceed it. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
+/** The token spec: a token "should never be returned with less than 60 seconds to live". */
+export const MIN_TOKEN_LIFETIME_SECONDS = 60;
+
+function integerVar(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+function requiredSecret(value: string | undefined, name: string): string {
+  if (!value) {
+    throw new ConfigError(`secret ${name} is not set: run \`wrangler secret put ${name}\` (see README "Secrets")`);
+  }
+  return value;
+}
+
+export function parseConfig(env: Env): Config {
+  if (!env.REGISTRY_KV || !env.REGISTRY_BUCKET) {
+    throw new ConfigError("bindings REGISTRY_KV (KV) and REGISTRY_BUCKET (R2) are required");
+  }
+  const pepper = requiredSecret(env.SECRET_PEPPER, "SECRET_PEPPER");
+  if (pepper.length < 32) throw new ConfigError("SECRET_PEPPER must be at least 32 characters");
+  const serviceName = env.SERVICE_NAME || "edge-registry";
+  const publicUrl = env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : undefined;
+  const presignParts = [env.R2_ACCOUNT_ID, env.R2_BUCKET_NAME, env.R2_ACCESS_KEY_ID, env.R2_SECRET_ACCESS_KEY];
+  const presignCount = presignParts.filter(Boolean).length;
+  if (presignCount !== 0 && presignCount !== 4) {
+    throw new ConfigError(
+      "R2 presigned URLs need all of R2_ACCOUNT_ID, R2_BUCKET_NAME, R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY",
+    );
+  }
+  return {
+    serviceName,
+    issuer: env.TOKEN_ISSUER || serviceName,
+    tokenLifetimeSeconds: integerVar(
+      env.TOKEN_LIFETIME_SECONDS,
+      "TOKEN_LIFETIME_SECONDS",
+      300,
+      MIN_TOKEN_LIFETIME_SECONDS,
+      MAX_TOKEN_LIFETIME_SECONDS,
+    ),
+    publicUrl,
+    blobUrlLifetimeSeconds: integerVar(env.BLOB_URL_LIFETIME_SECONDS, "BLOB_URL_LIFETIME_SECONDS", 300, 10, 3600),
+    signingKeysJson: requiredSecret(env.SIGNING_KEYS, "SIGNING_KEYS"),
+    pepper,
+    bootstrapAdminPassword: env.BOOTSTRAP_ADMIN_PASSWORD || undefined,
+    r2Presign:
+      presignCount === 4
+        ? {
+            accountId: env.R2_ACCOUNT_ID!,
+            bucketName: env.R2_BUCKET_NAME!,
+            accessKeyId: env.R2_ACCESS_KEY_ID!,
+            secretAccessKey: env.R2_SECRET_ACCESS_KEY!,
+          }
+        : undefined,
+  };
+}

@@ -1,0 +1,21 @@
+/** Bindings, vars and secrets the Worker receives (see wrangler.toml and README "Configuration"). */
+export interface Env {
+  REGISTRY_KV: KVNamespace;
+  REGISTRY_BUCKET: R2Bucket;
+
+  /** Vars. */
+  SERVICE_NAME?: string;
+  TOKEN_ISSUER?: string;
+  TOKEN_LIFETIME_SECONDS?: string;
+  PUBLIC_URL?: string;
+  BLOB_URL_LIFETIME_SECONDS?: string;
+  R2_ACCOUNT_ID?: string;
+  R2_BUCKET_NAME?: string;
+
+  /** Secrets. */
+  SIGNING_KEYS?: string;
+  SECRET_PEPPER?: string;
+  BOOTSTRAP_ADMIN_PASSWORD?: string;
+  R2_ACCESS_KEY_ID?: string;
+  R2_SECRET_ACCESS_KEY?: string;
+}

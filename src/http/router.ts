@@ -1,0 +1,48 @@
+/** Top-level routing: token endpoint, JWKS, signed blob downloads, /v2/ and the admin API. */
+import { Router, type IRequest } from "itty-router";
+import { serveBlobData } from "../registry/blobs";
+import type { Services } from "../services";
+import { BLOB_DATA_PATH } from "../storage/blob-urls";
+import { ADMIN_BASE, createAdminRouter } from "./admin-router";
+import { errorToResponse } from "./error-response";
+import { jsonResponse } from "./headers";
+import { TokenEndpointError } from "./oauth-errors";
+import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
+
+export const TOKEN_PATH = "/token";
+export const JWKS_PATH = "/.well-known/jwks.json";
+
+const v2 = createV2Router();
+const admin = createAdminRouter();
+
+const top = Router<IRequest, [RequestScope]>()
+  .get(TOKEN_PATH, (request, { services }) => services.tokenEndpoint.get(request))
+  .post(TOKEN_PATH, (request, { services }) => services.tokenEndpoint.post(request))
+  .all(TOKEN_PATH, () => {
+    throw new TokenEndpointError(405, "method_not_allowed", "use GET or POST", { Allow: "GET, POST" });
+  })
+  .get(JWKS_PATH, (_request, { services }) => jsonResponse(services.keys.jwks, 200, { "Cache-Control": "public, max-age=300" }))
+  .get(`${BLOB_DATA_PATH}*`, async (request, { services }) => {
+    const key = await services.workerUrls.verify(new URL(request.url));
+    if (!key) return jsonResponse({ error: "invalid or expired signed URL" }, 403);
+    return serveBlobData(services.registry.bucket, key, request);
+  })
+  .all(`${ADMIN_BASE}/*`, (request, { services, origin }) => admin.fetch(request, { ...services.admin, origin }))
+  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
+  .all("*", () => jsonResponse({ error: "not found" }, 404));
+
+/** Handles one request; every error is turned into a response in one place. */
+export async function handleRequest(request: Request, services: Services): Promise<Response> {
+  const url = new URL(request.url);
+  const origin = services.config.publicUrl ?? url.origin;
+  const scope: RequestScope = { services, origin, realm: `${origin}${TOKEN_PATH}` };
+  const isV2 = url.pathname === "/v2" || url.pathname.startsWith("/v2/");
+  let response: Response;
+  try {
+    response = isV2 ? await v2.fetch(request, scope) : await top.fetch(request, scope);
+  } catch (error) {
+    response = errorToResponse(error, request);
+  }
+  return isV2 ? withApiVersion(response) : response;
+}
+

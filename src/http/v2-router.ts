@@ -1,0 +1,73 @@
+/** Routes of the OCI distribution API under /v2/ (spec.md "Endpoints"), each authorized first. */
+import { Router, type IRequest } from "itty-router";
+import { CATALOG_ACCESS, requiredAccess } from "../auth/registry-access";
+import * as blobs from "../registry/blobs";
+import type { RepositoryRequest } from "../registry/context";
+import * as discovery from "../registry/discovery";
+import * as manifests from "../registry/manifests";
+import { requireRepositoryName } from "../registry/reference";
+import * as uploads from "../registry/uploads";
+import type { Services } from "../services";
+import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "./headers";
+import { RegistryError } from "./oci-errors";
+
+export interface RequestScope {
+  services: Services;
+  origin: string;
+  realm: string;
+}
+
+type RepositoryHandler = (req: RepositoryRequest, params: Record<string, string>, scope: RequestScope) => Promise<Response>;
+
+/** Validates the name (before anything else), authorizes the method's access, then runs the handler. */
+function repositoryRoute(handler: RepositoryHandler) {
+  return async (request: IRequest, scope: RequestScope) => {
+    const url = new URL(request.url);
+    const repository = requireRepositoryName(request.params.name ?? "");
+    const from = request.method === "POST" ? url.searchParams.get("from") : null;
+    if (from !== null) requireRepositoryName(from);
+    await scope.services.access.authorize(request, scope.realm, requiredAccess(request.method, repository, from ?? undefined));
+    return handler({ request, url, repository, origin: scope.origin }, request.params, scope);
+  };
+}
+
+const registry = (scope: RequestScope) => scope.services.registry;
+
+export function createV2Router() {
+  const router = Router<IRequest, [RequestScope]>({ base: "/v2" });
+  router
+    .get("/", async (request, scope) => {
+      // Any valid token passes, even one with empty access (podman login's check).
+      await scope.services.access.authenticate(request, scope.realm);
+      return jsonResponse({});
+    })
+    .get("/_catalog", async (request, scope) => {
+      await scope.services.access.authorize(request, scope.realm, [CATALOG_ACCESS]);
+      return discovery.listCatalog(registry(scope), new URL(request.url));
+    })
+    .get("/:name+/tags/list", repositoryRoute((req, _p, s) => discovery.listTags(registry(s), req)))
+    .get("/:name+/referrers/:digest", repositoryRoute((req, p, s) => discovery.listReferrers(registry(s), req, p.digest!)))
+    .get("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.getManifest(registry(s), req, p.reference!)))
+    .head("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.getManifest(registry(s), req, p.reference!)))
+    .put("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.putManifest(registry(s), req, p.reference!)))
+    .delete("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.deleteManifest(registry(s), req, p.reference!)))
+    .post("/:name+/blobs/uploads/", repositoryRoute((req, _p, s) => uploads.startUpload(registry(s), req)))
+    .get("/:name+/blobs/uploads/:uuid", repositoryRoute((req, p, s) => uploads.getUploadStatus(registry(s), req, p.uuid!)))
+    .patch("/:name+/blobs/uploads/:uuid", repositoryRoute((req, p, s) => uploads.patchUpload(registry(s), req, p.uuid!)))
+    .put("/:name+/blobs/uploads/:uuid", repositoryRoute((req, p, s) => uploads.putUpload(registry(s), req, p.uuid!)))
+    .delete("/:name+/blobs/uploads/:uuid", repositoryRoute((req, p, s) => uploads.cancelUpload(registry(s), req, p.uuid!)))
+    .get("/:name+/blobs/:digest", repositoryRoute((req, p, s) => blobs.getBlob(registry(s), req, p.digest!)))
+    .head("/:name+/blobs/:digest", repositoryRoute((req, p, s) => blobs.headBlob(registry(s), req, p.digest!)))
+    .delete("/:name+/blobs/:digest", repositoryRoute((req, p, s) => blobs.deleteBlob(registry(s), req, p.digest!)))
+    .all("*", () => {
+      throw new RegistryError("UNSUPPORTED", { status: 404, message: "no such endpoint or method" });
+    });
+  return router;
+}
+
+/** Every /v2/ answer, errors included, names the API version (spec.md end-1). */
+export function withApiVersion(response: Response): Response {
+  const headers = new Headers(response.headers);
+  headers.set(API_VERSION_HEADER, API_VERSION);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}

@@ -1,0 +1,18 @@
+/** Worker entry point: builds services from env once per isolate and hands each request to the router. */
+import type { Env } from "./config/env";
+import { errorToResponse } from "./http/error-response";
+import { handleRequest } from "./http/router";
+import { servicesFor } from "./services";
+
+export default {
+  async fetch(request, env): Promise<Response> {
+    let services;
+    try {
+      services = await servicesFor(env);
+    } catch (error) {
+      // Missing or malformed secrets: refuse to serve (503), and say why in the logs.
+      return errorToResponse(error, request);
+    }
+    return handleRequest(request, services);
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,119 @@
+/** Manifests: pull, push, delete (spec.md "Pulling manifests", "Pushing Manifests", "Deleting Manifests"). */
+import { CONTENT_DIGEST_HEADER, SUBJECT_HEADER } from "../http/headers";
+import { readBodyLimited } from "../http/body";
+import { RegistryError } from "../http/oci-errors";
+import type { RegistryContext, RepositoryRequest } from "./context";
+import { parseManifest, type ManifestDocument } from "./manifest-document";
+import { accepts } from "./media-types";
+import { parseManifestReference, type Digest } from "./reference";
+
+/** spec.md: registries SHOULD accept manifests of at least 4 MiB; larger ones are refused with 413. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha256"): Promise<string> {
+  const hash = await crypto.subtle.digest(algorithm === "sha256" ? "SHA-256" : "SHA-512", bytes);
+  return `${algorithm}:${[...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+async function resolveDigest(ctx: RegistryContext, repository: string, reference: string): Promise<string> {
+  const parsed = parseManifestReference(reference);
+  if (parsed.kind === "digest") return parsed.digest.value;
+  const digest = await ctx.repositories.getTag(repository, parsed.tag);
+  if (!digest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
+  return digest;
+}
+
+export async function getManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
+  const digest = await resolveDigest(ctx, req.repository, reference);
+  const manifest = await ctx.repositories.getManifest(req.repository, digest);
+  if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
+  if (!accepts(req.request.headers.get("Accept"), manifest.mediaType)) {
+    // As distribution does: the manifest exists, but not in a media type the client accepts.
+    throw new RegistryError("MANIFEST_UNKNOWN", {
+      message: `manifest is ${manifest.mediaType}, which the Accept header does not allow`,
+    });
+  }
+  const headers = {
+    "Content-Type": manifest.mediaType,
+    "Content-Length": String(manifest.bytes.byteLength),
+    [CONTENT_DIGEST_HEADER]: digest,
+    ETag: `"${digest}"`,
+  };
+  return new Response(req.request.method === "HEAD" ? null : manifest.bytes, { status: 200, headers });
+}
+
+async function checkReferences(ctx: RegistryContext, repository: string, document: ManifestDocument): Promise<void> {
+  const missing: string[] = [];
+  await Promise.all([
+    ...document.blobs.map(async (blob) => {
+      if (!(await ctx.repositories.getBlobLink(repository, blob.digest))) missing.push(blob.digest);
+    }),
+    ...document.children.map(async (child) => {
+      if (!(await ctx.repositories.hasManifest(repository, child.digest))) missing.push(child.digest);
+    }),
+  ]);
+  if (missing.length > 0) {
+    throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { detail: { digests: missing.sort().slice(0, 20) } });
+  }
+}
+
+export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
+  const parsed = parseManifestReference(reference);
+  const bytes = await readBodyLimited(req.request, MAX_MANIFEST_BYTES);
+  if (!bytes) {
+    throw new RegistryError("MANIFEST_INVALID", { status: 413, message: `manifest larger than ${MAX_MANIFEST_BYTES} bytes` });
+  }
+  const document = parseManifest(bytes, req.request.headers.get("Content-Type"));
+  const digest = await digestOf(bytes, parsed.kind === "digest" ? parsed.digest.algorithm : "sha256");
+  if (parsed.kind === "digest" && parsed.digest.value !== digest) {
+    // spec.md: a manifest pushed by digest must hash to that digest.
+    throw new RegistryError("DIGEST_INVALID", { message: "manifest does not match the digest it was pushed to", detail: { digest: parsed.digest.value } });
+  }
+  if (document.children.some((child) => child.digest === digest)) throw new RegistryError("MANIFEST_INVALID", { message: "an index cannot contain itself" });
+  await checkReferences(ctx, req.repository, document);
+
+  // Order matters for readers: content first, then the pointers to it (referrer entry, tag).
+  await ctx.repositories.putManifest(req.repository, digest, { bytes: bytes.buffer as ArrayBuffer, mediaType: document.mediaType });
+  if (document.subject) {
+    await ctx.repositories.putReferrer(req.repository, document.subject.digest, {
+      mediaType: document.mediaType,
+      digest,
+      size: bytes.length,
+      ...(document.artifactType !== undefined ? { artifactType: document.artifactType } : {}),
+      ...(document.annotations !== undefined ? { annotations: document.annotations } : {}),
+    });
+  }
+  if (parsed.kind === "tag") await ctx.repositories.putTag(req.repository, parsed.tag, digest);
+  if (!(await ctx.repositories.getRepository(req.repository))) {
+    await ctx.repositories.putRepository({ name: req.repository, public: false, createdAt: new Date().toISOString() });
+  }
+  const headers: Record<string, string> = {
+    Location: `/v2/${req.repository}/manifests/${digest}`,
+    [CONTENT_DIGEST_HEADER]: digest,
+  };
+  // spec.md "Pushing Manifests with Subject": OCI-Subject tells the client the referrers API is supported.
+  if (document.subject) headers[SUBJECT_HEADER] = document.subject.digest;
+  return new Response(null, { status: 201, headers });
+}
+
+export async function deleteManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
+  const parsed = parseManifestReference(reference);
+  if (parsed.kind === "tag") {
+    // spec.md "Deleting tags": removes the tag only, never the manifest.
+    if (!(await ctx.repositories.getTag(req.repository, parsed.tag))) {
+      throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
+    }
+    await ctx.repositories.deleteTag(req.repository, parsed.tag);
+    return new Response(null, { status: 202 });
+  }
+  const digest = parsed.digest.value;
+  const manifest = await ctx.repositories.getManifest(req.repository, digest);
+  if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
+  // Pointers go first, content last, so no reader follows a tag to a missing manifest.
+  const tags = await ctx.repositories.listTags(req.repository);
+  await Promise.all(tags.filter((tag) => tag.digest === digest).map((tag) => ctx.repositories.deleteTag(req.repository, tag.tag)));
+  const subject = parseManifest(new Uint8Array(manifest.bytes), manifest.mediaType).subject;
+  if (subject) await ctx.repositories.deleteReferrer(req.repository, subject.digest, digest);
+  await ctx.repositories.deleteManifest(req.repository, digest);
+  return new Response(null, { status: 202 });
+}

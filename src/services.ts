@@ -1,0 +1,76 @@
+/** Builds every dependency once per isolate from validated configuration; env itself is never changed. */
+import { CredentialVerifier } from "./auth/credentials";
+import { RegistryAccess } from "./auth/registry-access";
+import { RegistryTokens } from "./auth/registry-token";
+import { loadSigningKeys, type SigningKeySet } from "./auth/signing-keys";
+import { TokenEndpoint } from "./auth/token-endpoint";
+import { Visibility } from "./auth/visibility";
+import { parseConfig, type Config } from "./config/config";
+import type { Env } from "./config/env";
+import { Hmac, PasswordHasher } from "./crypto/secrets";
+import type { RegistryContext } from "./registry/context";
+import { R2PresignedUrls, WorkerSignedUrls } from "./storage/blob-urls";
+import { IdentityStore } from "./storage/identity-store";
+import { RepositoryStore } from "./storage/repository-store";
+import { UploadStore } from "./storage/upload-store";
+import type { AdminContext } from "./admin/context";
+
+export interface Services {
+  config: Config;
+  keys: SigningKeySet;
+  registry: RegistryContext;
+  access: RegistryAccess;
+  tokenEndpoint: TokenEndpoint;
+  /** The admin context minus the per-request origin. */
+  admin: Omit<AdminContext, "origin">;
+  workerUrls: WorkerSignedUrls;
+}
+
+export async function buildServices(env: Env): Promise<Services> {
+  const config = parseConfig(env);
+  const keys = await loadSigningKeys(config.signingKeysJson);
+  const tokenHmac = await Hmac.create(config.pepper, "credential-token");
+  const passwords = new PasswordHasher(await Hmac.create(config.pepper, "password"));
+  const workerUrls = new WorkerSignedUrls(await Hmac.create(config.pepper, "blob-url"), config.blobUrlLifetimeSeconds);
+  const identities = new IdentityStore(env.REGISTRY_KV);
+  const repositories = new RepositoryStore(env.REGISTRY_KV);
+  const tokens = new RegistryTokens(keys, {
+    issuer: config.issuer,
+    audience: config.serviceName,
+    lifetimeSeconds: config.tokenLifetimeSeconds,
+  });
+  const credentials = new CredentialVerifier(identities, tokenHmac, passwords, config.bootstrapAdminPassword);
+  return {
+    config,
+    keys,
+    registry: {
+      repositories,
+      uploads: new UploadStore(env.REGISTRY_BUCKET),
+      bucket: env.REGISTRY_BUCKET,
+      blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
+    },
+    access: new RegistryAccess(tokens, config.serviceName),
+    tokenEndpoint: new TokenEndpoint({
+      serviceName: config.serviceName,
+      credentials,
+      tokens,
+      visibility: new Visibility(identities, repositories),
+    }),
+    admin: { identities, repositories, credentials, passwords, tokenHmac },
+    workerUrls,
+  };
+}
+
+let cache: { env: Env; services: Promise<Services> } | undefined;
+
+/** Services for this isolate's env, built on first use; a failed build is retried on the next request. */
+export function servicesFor(env: Env): Promise<Services> {
+  if (cache?.env !== env) {
+    const services = buildServices(env);
+    cache = { env, services };
+    services.catch(() => {
+      if (cache?.services === services) cache = undefined;
+    });
+  }
+  return cache.services;
+}

@@ -1,0 +1,124 @@
+/**
+ * Streams upload bytes into R2 with bounded memory: bytes are hashed as they pass and cut into
+ * fixed-size multipart parts (R2 wants every part but the last the same size, ≥ 5 MiB), so request
+ * bodies of any length, with or without Content-Length, are accepted. At most one part is being
+ * filled while the previous one uploads.
+ */
+import { Sha256 } from "../crypto/sha256";
+import type { UploadSession } from "./upload-store";
+
+/** 16 MiB parts: R2's 10,000-part limit then allows blobs up to 156 GiB. */
+export const PART_SIZE = 16 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+const BLOB_HTTP_METADATA: R2HTTPMetadata = { contentType: "application/octet-stream" };
+
+export class BlobTooLargeError extends Error {
+  override name = "BlobTooLargeError";
+}
+
+export class BlobWriter {
+  private readonly hash: Sha256;
+  private buffer: Uint8Array;
+  private filled: number;
+  private pendingPart: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    private readonly session: UploadSession,
+    private readonly partSize = PART_SIZE,
+  ) {
+    this.hash = Sha256.resume(session.state.hash);
+    this.buffer = new Uint8Array(partSize);
+    this.buffer.set(session.tail);
+    this.filled = session.tail.length;
+  }
+
+  /** Appends a stream; returns the bytes it carried. Stops with an error past `maxBytes`. */
+  async append(body: ReadableStream<Uint8Array>, maxBytes = Number.POSITIVE_INFINITY): Promise<number> {
+    const reader = body.getReader();
+    let received = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received += value.length;
+        if (received > maxBytes) throw new BlobTooLargeError("body longer than declared");
+        this.hash.update(value);
+        await this.fill(value);
+      }
+    } catch (error) {
+      await this.pendingPart.catch(() => undefined);
+      throw error;
+    } finally {
+      reader.releaseLock();
+    }
+    await this.pendingPart;
+    this.session.state.offset += received;
+    return received;
+  }
+
+  /** The session as it stands after the appended bytes, ready to be saved. */
+  snapshot(): UploadSession {
+    return {
+      state: { ...this.session.state, hash: this.hash.save() },
+      tail: this.buffer.slice(0, this.filled),
+    };
+  }
+
+  /** The hex SHA-256 of everything received; call once, after the last append. */
+  digestHex(): string {
+    return this.hash.digestHex();
+  }
+
+  /** Writes the remaining tail and makes the blob object visible at `state.blobKey`. */
+  async commit(sha256Hex: string): Promise<void> {
+    const state = this.session.state;
+    const tail = this.buffer.subarray(0, this.filled);
+    if (!state.multipartUploadId) {
+      // Smaller than one part: a single put, which R2 verifies against the digest too.
+      await this.bucket.put(state.blobKey, tail, { httpMetadata: BLOB_HTTP_METADATA, sha256: sha256Hex });
+      return;
+    }
+    const upload = this.bucket.resumeMultipartUpload(state.blobKey, state.multipartUploadId);
+    if (tail.length > 0) state.parts.push(await upload.uploadPart(state.parts.length + 1, tail));
+    await upload.complete(state.parts);
+  }
+
+  /** Aborts the multipart upload, leaving no object behind. */
+  async discard(): Promise<void> {
+    const { blobKey, multipartUploadId } = this.session.state;
+    if (multipartUploadId) await this.bucket.resumeMultipartUpload(blobKey, multipartUploadId).abort();
+  }
+
+  private async fill(chunk: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(this.partSize - this.filled, chunk.length - offset);
+      this.buffer.set(chunk.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      if (this.filled === this.partSize) await this.flushPart();
+    }
+  }
+
+  private async flushPart(): Promise<void> {
+    const state = this.session.state;
+    const part = this.buffer;
+    this.buffer = new Uint8Array(this.partSize);
+    this.filled = 0;
+    await this.pendingPart;
+    if (state.parts.length + 1 > MAX_PARTS - 1) throw new BlobTooLargeError("blob exceeds the registry's size limit");
+    if (!state.multipartUploadId) {
+      const upload = await this.bucket.createMultipartUpload(state.blobKey, { httpMetadata: BLOB_HTTP_METADATA });
+      state.multipartUploadId = upload.uploadId;
+    }
+    const upload = this.bucket.resumeMultipartUpload(state.blobKey, state.multipartUploadId);
+    const partNumber = state.parts.length + 1;
+    // Reserve the slot now so the next part numbers correctly while this one uploads.
+    const slot = state.parts.length;
+    state.parts.push({ partNumber, etag: "" });
+    this.pendingPart = upload.uploadPart(partNumber, part).then((uploaded) => {
+      state.parts[slot] = uploaded;
+    });
+  }
+}

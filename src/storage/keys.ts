@@ -1,0 +1,41 @@
+/**
+ * Every KV key and R2 key the registry uses, built in this one module and documented in
+ * docs/storage-schema.md. Inputs are validated before they get here: repository names and
+ * namespaces never contain ':' (OCI grammar), principals never contain ':' (identity grammar),
+ * so ':' separates fields unambiguously and a prefix list never reaches another repository's keys.
+ */
+import type { GrantTarget } from "../auth/access-model";
+
+export type PrincipalId = `user/${string}` | `sa/${string}`;
+
+export const kvKeys = {
+  namespace: (name: string) => `ns:${name}`,
+  namespacePrefix: "ns:",
+  /** Reserves a namespace's numeric organization id. */
+  organizationId: (id: string) => `org:${id}`,
+
+  repository: (name: string) => `repo:${name}`,
+  repositoryPrefix: "repo:",
+  tag: (repository: string, tag: string) => `tag:${repository}:${tag}`,
+  tagPrefix: (repository: string) => `tag:${repository}:`,
+  manifest: (repository: string, digest: string) => `manifest:${repository}:${digest}`,
+  blobLink: (repository: string, digest: string) => `link:${repository}:${digest}`,
+  blob: (digest: string) => `blob:${digest}`,
+  referrer: (repository: string, subject: string, referrer: string) => `referrer:${repository}:${subject}:${referrer}`,
+  referrerPrefix: (repository: string, subject: string) => `referrer:${repository}:${subject}:`,
+
+  user: (name: string) => `user:${name}`,
+  userPrefix: "user:",
+  serviceAccount: (username: string) => `sa:${username}`,
+  serviceAccountPrefix: "sa:",
+  grant: (principal: PrincipalId, target: GrantTarget) => `grant:${principal}:${target.kind}:${target.name}`,
+  grantPrefix: (principal: PrincipalId) => `grant:${principal}:`,
+} as const;
+
+export const r2Keys = {
+  /** Blob bytes; the id is the upload session that wrote them (the digest is unknown until the end). */
+  blobData: (uploadId: string) => `blobs/${uploadId}`,
+  /** Upload session state plus its unflushed tail bytes, one object per offset (written once each). */
+  uploadState: (uploadId: string, offset: number) => `uploads/${uploadId}/${offset.toString().padStart(16, "0")}`,
+  uploadStatePrefix: (uploadId: string) => `uploads/${uploadId}/`,
+} as const;

@@ -1,0 +1,124 @@
+// Writes deterministic OCI image layouts for end-to-end tests and benchmarks: each layer is a real
+// uncompressed tar holding one file of seeded pseudo-random bytes, so podman can unpack it.
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync, createWriteStream } from "node:fs";
+import { join } from "node:path";
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
+const CONFIG = "application/vnd.oci.image.config.v1+json";
+
+/** xorshift128+ seeded bytes: fast, reproducible, incompressible. */
+function* pseudoRandomChunks(seed, size, chunkSize = 1 << 20) {
+  let s0 = BigInt(seed) | 1n;
+  let s1 = 0x9e3779b97f4a7c15n ^ BigInt(seed);
+  const mask = (1n << 64n) - 1n;
+  let remaining = size;
+  while (remaining > 0) {
+    const n = Math.min(chunkSize, remaining);
+    const chunk = Buffer.allocUnsafe(Math.ceil(n / 8) * 8);
+    for (let i = 0; i < chunk.length; i += 8) {
+      let x = s0;
+      const y = s1;
+      s0 = y;
+      x = (x ^ (x << 23n)) & mask;
+      s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
+      chunk.writeBigUInt64LE((s1 + y) & mask, i);
+    }
+    yield chunk.subarray(0, n);
+    remaining -= n;
+  }
+}
+
+function tarHeader(name, size) {
+  const header = Buffer.alloc(512);
+  header.write(name, 0, 100, "utf8");
+  header.write("0000644\0", 100);
+  header.write("0000000\0", 108);
+  header.write("0000000\0", 116);
+  header.write(size.toString(8).padStart(11, "0") + "\0", 124);
+  header.write("00000000000\0", 136);
+  header.write("        ", 148);
+  header.write("0", 156);
+  header.write("ustar\0", 257);
+  header.write("00", 263);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
+  return header;
+}
+
+function writeBlob(dir, bytes, mediaType) {
+  const hex = createHash("sha256").update(bytes).digest("hex");
+  writeFileSync(join(dir, "blobs", "sha256", hex), bytes);
+  return { mediaType, digest: `sha256:${hex}`, size: bytes.length };
+}
+
+/** Streams a tar layer of `size` content bytes to disk while hashing it; returns its descriptor. */
+async function writeLayer(dir, seed, size) {
+  const hash = createHash("sha256");
+  const tmp = join(dir, "blobs", `layer-${seed}.tmp`);
+  const out = createWriteStream(tmp);
+  let total = 0;
+  const write = (buf) => {
+    hash.update(buf);
+    total += buf.length;
+    return out.write(buf) ? Promise.resolve() : new Promise((resolve) => out.once("drain", resolve));
+  };
+  await write(tarHeader(`data-${seed}.bin`, size));
+  for (const chunk of pseudoRandomChunks(seed, size)) await write(chunk);
+  await write(Buffer.alloc((512 - (size % 512)) % 512));
+  await write(Buffer.alloc(1024));
+  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
+  const hex = hash.digest("hex");
+  const { renameSync } = await import("node:fs");
+  renameSync(tmp, join(dir, "blobs", "sha256", hex));
+  return { mediaType: LAYER_TAR, digest: `sha256:${hex}`, size: total };
+}
+
+function imageConfig(layers, architecture = "amd64") {
+  return Buffer.from(
+    JSON.stringify({
+      architecture,
+      os: "linux",
+      config: { Cmd: ["/bin/true"] },
+      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
+      history: layers.map(() => ({ created_by: "edge-registry test image" })),
+    }),
+  );
+}
+
+/**
+ * Writes an OCI layout at `dir` with one image per entry of `images` ({ seed, layerSizes, architecture }).
+ * With more than one image the layout's index.json holds an OCI index of them (a multi-arch image).
+ */
+export async function writeOciLayout(dir, images, tag = "latest") {
+  mkdirSync(join(dir, "blobs", "sha256"), { recursive: true });
+  writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const manifests = [];
+  for (const image of images) {
+    const layers = [];
+    for (const [index, size] of image.layerSizes.entries()) layers.push(await writeLayer(dir, image.seed * 1000 + index, size));
+    const config = writeBlob(dir, imageConfig(layers, image.architecture), CONFIG);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
+    manifests.push({
+      ...writeBlob(dir, manifest, OCI_MANIFEST),
+      platform: { architecture: image.architecture ?? "amd64", os: "linux" },
+    });
+  }
+  let top = manifests[0];
+  if (manifests.length > 1) {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+    top = writeBlob(dir, index, OCI_INDEX);
+  }
+  const { platform: _platform, ...descriptor } = top;
+  writeFileSync(
+    join(dir, "index.json"),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ ...descriptor, annotations: { "org.opencontainers.image.ref.name": tag } }],
+    }),
+  );
+  return { digest: top.digest, manifests };
+}
