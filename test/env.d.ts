@@ -1,0 +1,12 @@
+import type { Env } from "../src/config/env";
+
+declare global {
+  namespace Cloudflare {
+    // The test runner's env carries the Worker's bindings and the generated secrets.
+    interface Env extends Required<Pick<import("../src/config/env").Env, "SIGNING_KEYS" | "SECRET_PEPPER" | "BOOTSTRAP_ADMIN_PASSWORD">> {
+      REGISTRY_KV: KVNamespace;
+      REGISTRY_BUCKET: R2Bucket;
+    }
+  }
+}
+export type { Env };
