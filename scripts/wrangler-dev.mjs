@@ -3,6 +3,7 @@
 // HTTPS matters: skopeo, podman and buildah with --tls-verify=false try https:// first, and a plain-HTTP
 // `wrangler dev` never answers a TLS ClientHello, so each client call would stall 10 s before falling back.
 import { spawn } from "node:child_process";
+import https from "node:https";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -39,12 +40,7 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
-    try {
-      const response = await fetch(`${url}/v2/`, { dispatcher: undefined });
-      if (response.status === 401) break;
-    } catch {
-      // not up yet
-    }
+    if ((await probeStatus(`${url}/v2/`)) === 401) break;
     if (Date.now() > deadline) {
       stopProcessGroup(child);
       throw new Error(`wrangler dev did not answer on ${url} within 60 s:\n${output}`);
@@ -52,6 +48,18 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return { child, url, output: () => output, stop: () => stopProcessGroup(child) };
+}
+
+/** The status of a GET against the local self-signed HTTPS server, or undefined when it does not answer. */
+export function probeStatus(url) {
+  return new Promise((resolve) => {
+    const request = https.get(url, { rejectUnauthorized: false, timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on("error", () => resolve(undefined));
+    request.on("timeout", () => request.destroy());
+  });
 }
 
 export function stopProcessGroup(child) {

@@ -22,7 +22,7 @@ export function errorToResponse(error: unknown, request: Request): Response {
   // Only method and path are logged: never headers (Authorization) nor the query (signatures).
   console.error(
     JSON.stringify({
-      event: "unhandled_error",
+      event: error instanceof ConfigError ? "config_error" : "unhandled_error",
       method: request.method,
       path: url.pathname,
       error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),

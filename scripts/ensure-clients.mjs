@@ -1,0 +1,21 @@
+// Makes sure the real registry clients the end-to-end tests drive (skopeo, podman, buildah) are installed.
+// On Debian as root it installs them with apt-get; elsewhere it says what to install and fails.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+
+const PACKAGES = ["skopeo", "podman", "buildah"];
+const missing = PACKAGES.filter((name) => spawnSync("sh", ["-c", `command -v ${name}`]).status !== 0);
+if (missing.length === 0) process.exit(0);
+
+const isRoot = process.getuid?.() === 0;
+const isDebian = existsSync("/etc/debian_version") && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0;
+if (!isRoot || !isDebian) {
+  console.error(
+    `The end-to-end tests need ${missing.join(", ")}. Install them (Debian/Ubuntu: sudo apt-get install -y ${PACKAGES.join(" ")}) and run the tests again.`,
+  );
+  process.exit(1);
+}
+console.log(`Installing ${missing.join(", ")} with apt-get (needed by the end-to-end tests)…`);
+const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+execFileSync("apt-get", ["install", "-y", "-qq", ...PACKAGES], { stdio: "inherit", env });

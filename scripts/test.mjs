@@ -1,0 +1,28 @@
+// `npm test`: installs the real clients if missing, typechecks, checks the deployment bundle, runs every
+// vitest project (unit and integration in workerd, end-to-end with real clients against `wrangler dev`),
+// and ends with a plain "N passed, N failed" line.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { projectRoot } from "./wrangler-dev.mjs";
+
+const step = (command, args) => execFileSync(command, args, { cwd: projectRoot, stdio: "inherit" });
+step("node", ["scripts/ensure-clients.mjs"]);
+step("npx", ["tsc", "-p", "."]);
+step("node", ["scripts/deploy-check.mjs"]);
+
+const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");
+const vitest = spawnSync("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)], {
+  cwd: projectRoot,
+  stdio: "inherit",
+});
+let summary = "";
+try {
+  const results = JSON.parse(readFileSync(report, "utf8"));
+  summary = `${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped`;
+} catch {
+  summary = "0 passed, 1 failed";
+}
+console.log(`\n${summary}`);
+process.exit(vitest.status ?? 1);

@@ -1,0 +1,76 @@
+/** Helpers for end-to-end tests: real clients (skopeo, podman, buildah) against the running Worker. */
+import { spawnSync } from "node:child_process";
+import https from "node:https";
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { inject } from "vitest";
+
+export const registryUrl = () => inject("registryUrl");
+export const registryHost = () => new URL(inject("registryUrl")).host;
+export const adminPassword = () => inject("adminPassword");
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(inject("workDir"), `${prefix}-`));
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Runs a client command; never through a shell, so credentials are not interpolated. */
+export function run(command: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): RunResult {
+  const started = performance.now();
+  const result = spawnSync(command, args, { encoding: "utf8", input: options.input, timeout: options.timeoutMs ?? 170_000 });
+  return {
+    code: result.status ?? -1,
+    stdout: result.stdout ?? "",
+    stderr: result.stderr ?? String(result.error ?? ""),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Like run, but throws with the client's own output when it fails. */
+export function runOk(command: string, args: string[], options: { input?: string } = {}): RunResult {
+  const result = run(command, args, options);
+  if (result.code !== 0) throw new Error(`${command} ${args[0]} failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
+  return result;
+}
+
+/** Calls the admin API over the local self-signed HTTPS. */
+export function adminRequest(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const url = new URL(`/admin/v1${path}`, registryUrl());
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      url,
+      {
+        method,
+        rejectUnauthorized: false,
+        auth: `admin:${adminPassword()}`,
+        headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
+      },
+      (response) => {
+        let text = "";
+        response.on("data", (chunk) => (text += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+      },
+    );
+    request.on("error", reject);
+    request.end(payload);
+  });
+}
+
+export async function adminOk(method: string, path: string, body?: unknown): Promise<any> {
+  const response = await adminRequest(method, path, body);
+  if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status}: ${JSON.stringify(response.json)}`);
+  return response.json;
+}
+
+/** `user:secret` for skopeo's --creds / --src-creds / --dest-creds. */
+export const creds = (account: { username: string; secret: string }) => `${account.username}:${account.secret}`;
+
+/** Flags that point a client at the local HTTPS registry with its self-signed certificate. */
+export const TLS = "--tls-verify=false";

@@ -1,0 +1,144 @@
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { ORIGIN, adminCall, basic, call, createNamespace, createServiceAccount, createUser, tokenFor, uniqueName } from "../helpers/registry";
+
+async function expectAdminError(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("Content-Type")).toMatch(/^application\/json/);
+  expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
+}
+
+describe("admin authentication", () => {
+  it("requires Basic credentials of a registry administrator", async () => {
+    await expectAdminError(await call("/admin/v1/namespaces"), 401, "unauthorized");
+    await expectAdminError(await call("/admin/v1/namespaces", { headers: { Authorization: basic("admin", "wrong") } }), 401, "unauthorized");
+    const user = uniqueName("plain");
+    await createUser(user, "a long enough password");
+    await expectAdminError(await call("/admin/v1/namespaces", { headers: { Authorization: basic(user, "a long enough password") } }), 403, "forbidden");
+    const adminUser = uniqueName("root");
+    await createUser(adminUser, "a long enough password", [], true);
+    expect((await call("/admin/v1/namespaces", { headers: { Authorization: basic(adminUser, "a long enough password") } })).status).toBe(200);
+  });
+});
+
+describe("namespaces", () => {
+  it("create, get, list, make public, delete; duplicates and bad names refused", async () => {
+    const name = uniqueName("org");
+    const created = await createNamespace(name);
+    expect(created.organizationId).toMatch(/^[0-9]{8}$/);
+    await expectAdminError(await adminCall("POST", "/namespaces", { name }), 409, "conflict");
+    for (const bad of ["Bad", "a/b", "", "x".repeat(65), 7]) await expectAdminError(await adminCall("POST", "/namespaces", { name: bad }), 400, "invalid_request");
+    expect(((await (await adminCall("GET", `/namespaces/${name}`)).json()) as { public: boolean }).public).toBe(false);
+    expect(((await (await adminCall("PATCH", `/namespaces/${name}`, { public: true })).json()) as { public: boolean }).public).toBe(true);
+    const list = (await (await adminCall("GET", "/namespaces")).json()) as { namespaces: { name: string }[] };
+    expect(list.namespaces.map((n) => n.name)).toContain(name);
+    expect((await adminCall("DELETE", `/namespaces/${name}`)).status).toBe(204);
+    await expectAdminError(await adminCall("GET", `/namespaces/${name}`), 404, "not_found");
+  });
+
+  it("a single repository can be made public for anonymous pull", async () => {
+    const ns = (await createNamespace()).name;
+    const anon = async () => tokenFor(undefined, [`repository:${ns}/pub:pull`, `repository:${ns}/priv:pull`]);
+    const { decodeJwt } = await import("jose");
+    const before = decodeJwt(await anon()).access as { actions: string[] }[];
+    expect(before.map((entry) => entry.actions)).toEqual([[], []]);
+    expect((await adminCall("PATCH", `/repositories/${ns}/pub`, { public: true })).status).toBe(200);
+    const after = decodeJwt(await anon()).access as { actions: string[] }[];
+    expect(after.map((entry) => entry.actions)).toEqual([["pull"], []]);
+  });
+});
+
+describe("users", () => {
+  it("create (never showing the hash), list, disable, set password, delete", async () => {
+    const username = uniqueName("carol");
+    const created = await adminCall("POST", "/users", { username, password: "first password 123" });
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as Record<string, unknown>;
+    expect(body.password).toBeUndefined();
+    expect(JSON.stringify(await (await adminCall("GET", "/users")).json())).not.toContain("hash");
+    expect((await adminCall("PUT", `/users/${username}/password`, { password: "second password 456" })).status).toBe(204);
+    await expect(tokenFor({ username, secret: "first password 123" }, [])).rejects.toThrow(/401/);
+    await tokenFor({ username, secret: "second password 456" }, []);
+    await adminCall("PATCH", `/users/${username}`, { disabled: true });
+    await expect(tokenFor({ username, secret: "second password 456" }, [])).rejects.toThrow(/401/);
+    expect((await adminCall("DELETE", `/users/${username}`)).status).toBe(204);
+    await expectAdminError(await adminCall("GET", `/users/${username}`), 404, "not_found");
+  });
+
+  it.each([
+    [{ username: "admin", password: "long enough password" }],
+    [{ username: "UPPER", password: "long enough password" }],
+    [{ username: "ok-name", password: "short" }],
+    [{ username: "a:b", password: "long enough password" }],
+    [{ password: "long enough password" }],
+  ])("refuses %j", async (input) => {
+    await expectAdminError(await adminCall("POST", "/users", input), 400, "invalid_request");
+  });
+});
+
+describe("service accounts and grants", () => {
+  it("create returns the token once with a login line; list and get never show it", async () => {
+    const ns = (await createNamespace()).name;
+    const response = await adminCall("POST", "/service-accounts", { namespace: ns, name: "deployer", description: "CD", grants: [{ namespace: ns, role: "write" }] });
+    expect(response.status).toBe(201);
+    const body = (await response.json()) as { username: string; token: string; login: string; tokenHash?: string };
+    expect(body.tokenHash).toBeUndefined();
+    expect(body.login).toBe(`podman login -u '${body.username}' -p '${body.token}' registry.test`);
+    const listed = JSON.stringify(await (await adminCall("GET", "/service-accounts")).json());
+    expect(listed).toContain(body.username);
+    expect(listed).not.toContain(body.token);
+    expect(listed).not.toContain("tokenHash");
+    const got = (await (await adminCall("GET", `/service-accounts/${encodeURIComponent(body.username)}`)).json()) as Record<string, unknown>;
+    expect(got).toMatchObject({ username: body.username, namespace: ns, description: "CD", disabled: false });
+    await expectAdminError(await adminCall("POST", "/service-accounts", { namespace: ns, name: "deployer" }), 409, "conflict");
+    await expectAdminError(await adminCall("POST", "/service-accounts", { namespace: "nope-missing", name: "x" }), 404, "not_found");
+  });
+
+  it("grant, list, revoke on users and service accounts; revocation applies to the next token", async () => {
+    const ns = (await createNamespace()).name;
+    const account = await createServiceAccount(ns, "flex", []);
+    const path = `/service-accounts/${encodeURIComponent(account.username)}/grants`;
+    const { decodeJwt } = await import("jose");
+    const actions = async () =>
+      (decodeJwt(await tokenFor({ username: account.username, secret: account.token }, [`repository:${ns}/app:pull,push,delete`])).access as { actions: string[] }[])[0]!.actions;
+    expect(await actions()).toEqual([]);
+    expect((await adminCall("PUT", path, { repository: `${ns}/app`, role: "admin" })).status).toBe(200);
+    expect(await actions()).toEqual(["delete", "pull", "push"]);
+    expect(((await (await adminCall("GET", path)).json()) as { grants: unknown[] }).grants).toEqual([
+      { target: { kind: "repository", name: `${ns}/app` }, role: "admin" },
+    ]);
+    expect((await adminCall("DELETE", path, { repository: `${ns}/app` })).status).toBe(204);
+    expect(await actions()).toEqual([]);
+    await expectAdminError(await adminCall("DELETE", path, { repository: `${ns}/app` }), 404, "not_found");
+    for (const bad of [{ namespace: ns, role: "owner" }, { namespace: ns, repository: `${ns}/a`, role: "read" }, { repository: "noslash", role: "read" }, {}]) {
+      await expectAdminError(await adminCall("PUT", path, bad), 400, "invalid_request");
+    }
+    await expectAdminError(await adminCall("PUT", path, { namespace: "missing-ns", role: "read" }), 404, "not_found");
+  });
+
+  it("deleting a service account revokes it", async () => {
+    const ns = (await createNamespace()).name;
+    const account = await createServiceAccount(ns, "gone", [{ namespace: ns, role: "read" }]);
+    expect((await adminCall("DELETE", `/service-accounts/${encodeURIComponent(account.username)}`)).status).toBe(204);
+    await expect(tokenFor({ username: account.username, secret: account.token }, [])).rejects.toThrow(/401/);
+  });
+
+  it("bad JSON, unknown routes and oversized bodies get JSON errors", async () => {
+    const response = await call("/admin/v1/users", { method: "POST", headers: { Authorization: basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD) }, body: "{" });
+    await expectAdminError(response, 400, "invalid_request");
+    await expectAdminError(await adminCall("GET", "/nothing"), 404, "not_found");
+    await expectAdminError(await adminCall("POST", "/namespaces", { name: "x".repeat(70_000) }), 413, "invalid_request");
+  });
+});
+
+describe("configuration", () => {
+  it("refuses to serve (503) when a required secret is missing or malformed", async () => {
+    for (const broken of [{ SIGNING_KEYS: undefined }, { SECRET_PEPPER: undefined }, { SECRET_PEPPER: "short" }, { SIGNING_KEYS: "{}" }, { TOKEN_LIFETIME_SECONDS: "5" }]) {
+      const response = await worker.fetch(new Request(`${ORIGIN}/v2/`), { ...env, ...broken } as never);
+      expect(response.status).toBe(503);
+      expect(await response.text()).not.toMatch(/SIGNING|PEPPER/);
+    }
+    expect((await exports.default.fetch(new Request(`${ORIGIN}/v2/`))).status).toBe(401);
+  });
+});
