@@ -10,6 +10,7 @@ import { projectRoot } from "./wrangler-dev.mjs";
 const step = (command, args) => execFileSync(command, args, { cwd: projectRoot, stdio: "inherit" });
 step("node", ["scripts/ensure-clients.mjs"]);
 step("npx", ["tsc", "-p", "."]);
+step("npx", ["tsc", "-p", "test/e2e"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");

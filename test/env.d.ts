@@ -7,6 +7,10 @@ declare global {
       REGISTRY_KV: KVNamespace;
       REGISTRY_BUCKET: R2Bucket;
     }
+    // Types `exports` from "cloudflare:workers" (the Worker's own entry point) in tests.
+    interface GlobalProps {
+      mainModule: typeof import("../src/index");
+    }
   }
 }
 export type { Env };
