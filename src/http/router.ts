@@ -22,7 +22,8 @@ const top = Router<IRequest, [RequestScope]>()
     throw new TokenEndpointError(405, "method_not_allowed", "use GET or POST", { Allow: "GET, POST" });
   })
   .get(JWKS_PATH, (_request, { services }) => jsonResponse(services.keys.jwks, 200, { "Cache-Control": "public, max-age=300" }))
-  .get(`${BLOB_DATA_PATH}*`, async (request, { services }) => {
+  .all(`${BLOB_DATA_PATH}*`, async (request, { services }) => {
+    if (request.method !== "GET" && request.method !== "HEAD") return jsonResponse({ error: "method not allowed" }, 405, { Allow: "GET, HEAD" });
     const key = await services.workerUrls.verify(new URL(request.url));
     if (!key) return jsonResponse({ error: "invalid or expired signed URL" }, 403);
     return serveBlobData(services.registry.bucket, key, request);

@@ -41,15 +41,14 @@ export async function deleteBlob(ctx: RegistryContext, req: RepositoryRequest, d
 
 /** Serves the bytes behind a Worker-signed URL, with Range support and immutable caching. */
 export async function serveBlobData(bucket: R2Bucket, key: string, request: Request): Promise<Response> {
+  if (request.method === "HEAD") {
+    const head = await bucket.head(key);
+    if (!head) return new Response(null, { status: 404 });
+    return new Response(null, { status: 200, headers: { ...blobDataHeaders(head.httpEtag), "Content-Length": String(head.size) } });
+  }
   const object = await bucket.get(key, { range: request.headers, onlyIf: request.headers });
   if (!object) return new Response(null, { status: 404 });
-  const headers = new Headers({
-    // An explicit binary type keeps workerd from gzip-encoding already-compressed layers on the fly.
-    "Content-Type": "application/octet-stream",
-    "Cache-Control": "public, max-age=31536000, immutable",
-    "Accept-Ranges": "bytes",
-    ETag: object.httpEtag,
-  });
+  const headers = new Headers(blobDataHeaders(object.httpEtag));
   if (!("body" in object)) return new Response(null, { status: 304, headers });
   const range = object.range as { offset?: number; length?: number; suffix?: number } | undefined;
   if (range && request.headers.has("Range")) {
@@ -61,4 +60,14 @@ export async function serveBlobData(bucket: R2Bucket, key: string, request: Requ
   }
   headers.set("Content-Length", String(object.size));
   return new Response(object.body, { status: 200, headers });
+}
+
+function blobDataHeaders(etag: string): Record<string, string> {
+  return {
+    // An explicit binary type keeps workerd from gzip-encoding already-compressed layers on the fly.
+    "Content-Type": "application/octet-stream",
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "Accept-Ranges": "bytes",
+    ETag: etag,
+  };
 }

@@ -39,6 +39,22 @@ export function runOk(command: string, args: string[], options: { input?: string
   return result;
 }
 
+/** A raw HTTPS request to the local registry (self-signed certificate); the body is returned as bytes. */
+export function httpsRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: options.method ?? "GET", headers: options.headers, rejectUnauthorized: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
 /** Calls the admin API over the local self-signed HTTPS. */
 export function adminRequest(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const url = new URL(`/admin/v1${path}`, registryUrl());
