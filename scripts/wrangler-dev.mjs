@@ -16,9 +16,10 @@ export const OFFLINE_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
-export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [] }) {
+export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config }) {
   const args = [
     "wrangler", "dev",
+    ...(config ? ["--config", config] : []),
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--local-protocol", "https",

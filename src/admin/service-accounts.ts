@@ -2,6 +2,7 @@
  * Admin API: service accounts, the credential production should use. Named `<org id>|<name>` after the
  * namespace they are created in, independent of any user; the token is shown once, stored as an HMAC.
  */
+import { namespaceOf, type Grant } from "../auth/access-model";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
 import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
@@ -33,7 +34,8 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
   if (!isValidServiceAccountName(name)) throw badRequest("name must match [a-z0-9][a-z0-9._-]*[a-z0-9] (at most 64)");
   const grants = body.grants === undefined ? [] : body.grants;
   if (!Array.isArray(grants)) throw badRequest("grants must be an array");
-  const parsedGrants = grants.map((item) => grant((item ?? {}) as Record<string, unknown>, true));
+  const parsedGrants = dedupeGrants(grants.map((item) => grant((item ?? {}) as Record<string, unknown>, true)));
+  for (const item of parsedGrants) await requireNamespace(ctx, namespaceOf(item.target.name));
   const username = `${namespace.organizationId}|${name}`;
   if (await ctx.identities.getServiceAccount(username)) throw new AdminApiError(409, "conflict", `service account ${username} exists`);
   const token = randomSecret(TOKEN_BYTES);
@@ -42,16 +44,15 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
     namespace: namespace.name,
     description: optionalString(body, "description") ?? "",
     tokenHash: await ctx.tokenHmac.signHex(token),
+    grants: parsedGrants,
     disabled: false,
     createdAt: new Date().toISOString(),
   };
   await ctx.identities.putServiceAccount(record);
-  for (const item of parsedGrants) await ctx.identities.putGrant(`sa/${username}`, item.target, item.role);
   const host = new URL(ctx.origin).host;
   return jsonResponse(
     {
       ...view(record),
-      grants: parsedGrants,
       // Shown once; only its HMAC is stored.
       token,
       login: `podman login -u '${username}' -p '${token}' ${host}`,
@@ -85,4 +86,10 @@ export async function deleteServiceAccount(ctx: AdminContext, username: string):
   await requireServiceAccount(ctx, username);
   await ctx.identities.deleteServiceAccount(username);
   return new Response(null, { status: 204 });
+}
+
+/** One grant per target; a later entry for the same target wins. */
+function dedupeGrants(grants: Grant[]): Grant[] {
+  const byTarget = new Map(grants.map((item) => [`${item.target.kind}:${item.target.name}`, item]));
+  return [...byTarget.values()];
 }

@@ -28,6 +28,7 @@ export async function createUser(ctx: AdminContext, request: Request): Promise<R
   const record: UserRecord = {
     username,
     password: await ctx.passwords.hash(password(body)),
+    grants: [],
     registryAdmin: optionalBoolean(body, "registryAdmin") ?? false,
     disabled: false,
     createdAt: new Date().toISOString(),

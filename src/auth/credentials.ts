@@ -33,8 +33,7 @@ export class CredentialVerifier {
     // An unknown account still pays for one HMAC, against a hash that matches nothing.
     const matches = await this.tokenHmac.verifyHex(token, record?.tokenHash ?? "0".repeat(64));
     if (!record || !matches || record.disabled) return undefined;
-    const grants = await this.identities.grantsOf(`sa/${username}`);
-    return { subject: username, principal: { kind: "service-account", registryAdmin: false, grants } };
+    return { subject: username, principal: { kind: "service-account", registryAdmin: false, grants: record.grants } };
   }
 
   private async bootstrapAdmin(password: string): Promise<AuthenticatedIdentity | undefined> {
@@ -52,7 +51,6 @@ export class CredentialVerifier {
     }
     const matches = await this.passwords.verify(password, record.password);
     if (!matches || record.disabled) return undefined;
-    const grants = await this.identities.grantsOf(`user/${username}`);
-    return { subject: username, principal: { kind: "user", registryAdmin: record.registryAdmin, grants } };
+    return { subject: username, principal: { kind: "user", registryAdmin: record.registryAdmin, grants: record.grants } };
   }
 }

@@ -27,7 +27,12 @@ export interface VerifiedToken {
   access: AccessEntry[];
 }
 
+/** Verified tokens kept per isolate: a client sends the same token with every request until it expires. */
+const VERIFIED_CACHE_SIZE = 1024;
+
 export class RegistryTokens {
+  private readonly verified = new Map<string, { token: VerifiedToken; expiresAt: number }>();
+
   constructor(
     private readonly keys: SigningKeySet,
     private readonly settings: TokenSettings,
@@ -50,6 +55,20 @@ export class RegistryTokens {
 
   /** Verifies a token; undefined for anything forged, expired, foreign or malformed. */
   async verify(token: string): Promise<VerifiedToken | undefined> {
+    const now = Math.floor(Date.now() / 1000);
+    const cached = this.verified.get(token);
+    if (cached && now <= cached.expiresAt + CLOCK_LEEWAY_SECONDS) return cached.token;
+    if (cached) this.verified.delete(token);
+    const verified = await this.verifySignatureAndClaims(token, now);
+    if (verified) {
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, verified);
+      return verified.token;
+    }
+    return undefined;
+  }
+
+  private async verifySignatureAndClaims(token: string, now: number): Promise<{ token: VerifiedToken; expiresAt: number } | undefined> {
     try {
       const { payload } = await jwtVerify(
         token,
@@ -70,10 +89,10 @@ export class RegistryTokens {
         },
       );
       if (payload.exp! - payload.iat! > MAX_TOKEN_LIFETIME_SECONDS) return undefined;
-      if (payload.iat! > Math.floor(Date.now() / 1000) + CLOCK_LEEWAY_SECONDS) return undefined;
+      if (payload.iat! > now + CLOCK_LEEWAY_SECONDS) return undefined;
       const access = parseAccessClaim(payload.access);
       if (!access || typeof payload.sub !== "string") return undefined;
-      return { subject: payload.sub, access };
+      return { token: { subject: payload.sub, access }, expiresAt: payload.exp! };
     } catch {
       return undefined;
     }

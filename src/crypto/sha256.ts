@@ -7,7 +7,7 @@
  * in a few hundred bytes of JSON stored with the upload session.
  */
 
-const K = new Uint32Array([
+const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
   0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
   0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
@@ -31,8 +31,8 @@ export interface Sha256State {
 }
 
 export class Sha256 {
-  private readonly h = new Uint32Array(INITIAL_STATE);
-  private readonly w = new Uint32Array(64);
+  private readonly h = new Int32Array(INITIAL_STATE);
+  private readonly w = new Int32Array(64);
   private readonly block = new Uint8Array(64);
   private blockLength = 0;
   private length = 0;
@@ -57,7 +57,7 @@ export class Sha256 {
   save(): Sha256State {
     let pending = "";
     for (let i = 0; i < this.blockLength; i++) pending += String.fromCharCode(this.block[i]!);
-    return { h: Array.from(this.h), length: this.length, pending: btoa(pending) };
+    return { h: Array.from(this.h, (word) => word >>> 0), length: this.length, pending: btoa(pending) };
   }
 
   update(data: Uint8Array): void {
@@ -91,7 +91,7 @@ export class Sha256 {
     this.update(padding);
     this.length = length;
     let hex = "";
-    for (const word of this.h) hex += word.toString(16).padStart(8, "0");
+    for (const word of this.h) hex += (word >>> 0).toString(16).padStart(8, "0");
     return hex;
   }
 

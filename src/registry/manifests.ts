@@ -15,18 +15,22 @@ async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha
   return `${algorithm}:${[...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-async function resolveDigest(ctx: RegistryContext, repository: string, reference: string): Promise<string> {
+async function findManifest(ctx: RegistryContext, repository: string, reference: string) {
   const parsed = parseManifestReference(reference);
-  if (parsed.kind === "digest") return parsed.digest.value;
-  const digest = await ctx.repositories.getTag(repository, parsed.tag);
-  if (!digest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
-  return digest;
+  if (parsed.kind === "tag") {
+    const tagged = await ctx.repositories.getTaggedManifest(repository, parsed.tag);
+    if (!tagged) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
+    return tagged;
+  }
+  const digest = parsed.digest.value;
+  const manifest = await ctx.repositories.getManifest(repository, digest);
+  if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
+  return { ...manifest, digest };
 }
 
 export async function getManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
-  const digest = await resolveDigest(ctx, req.repository, reference);
-  const manifest = await ctx.repositories.getManifest(req.repository, digest);
-  if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
+  const manifest = await findManifest(ctx, req.repository, reference);
+  const digest = manifest.digest;
   if (!accepts(req.request.headers.get("Accept"), manifest.mediaType)) {
     // As distribution does: the manifest exists, but not in a media type the client accepts.
     throw new RegistryError("MANIFEST_UNKNOWN", {
@@ -73,7 +77,8 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
   await checkReferences(ctx, req.repository, document);
 
   // Order matters for readers: content first, then the pointers to it (referrer entry, tag).
-  await ctx.repositories.putManifest(req.repository, digest, { bytes: bytes.buffer as ArrayBuffer, mediaType: document.mediaType });
+  const stored = { bytes: bytes.buffer as ArrayBuffer, mediaType: document.mediaType };
+  await ctx.repositories.putManifest(req.repository, digest, stored);
   if (document.subject) {
     await ctx.repositories.putReferrer(req.repository, document.subject.digest, {
       mediaType: document.mediaType,
@@ -83,7 +88,7 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
       ...(document.annotations !== undefined ? { annotations: document.annotations } : {}),
     });
   }
-  if (parsed.kind === "tag") await ctx.repositories.putTag(req.repository, parsed.tag, digest);
+  if (parsed.kind === "tag") await ctx.repositories.putTag(req.repository, parsed.tag, digest, stored);
   if (!(await ctx.repositories.getRepository(req.repository))) {
     await ctx.repositories.putRepository({ name: req.repository, public: false, createdAt: new Date().toISOString() });
   }

@@ -20,6 +20,8 @@ export interface NamespaceRecord {
 
 export interface UserRecord {
   username: string;
+  /** Grants ride on the record, so one KV read authenticates and authorizes a token request. */
+  grants: Grant[];
   password: PasswordHash;
   registryAdmin: boolean;
   disabled: boolean;
@@ -28,6 +30,7 @@ export interface UserRecord {
 
 export interface ServiceAccountRecord {
   username: string;
+  grants: Grant[];
   namespace: string;
   description: string;
   /** HMAC-SHA-256 of the token under the pepper, hex; the token itself is never stored. */
@@ -35,12 +38,6 @@ export interface ServiceAccountRecord {
   disabled: boolean;
   createdAt: string;
 }
-
-/** Grant metadata kept on the KV key so one list returns every grant of a principal. */
-interface GrantMetadata {
-  role: Role;
-}
-
 
 export class IdentityStore {
   constructor(private readonly kv: KVNamespace) {}
@@ -78,7 +75,6 @@ export class IdentityStore {
   }
 
   async deleteUser(username: string): Promise<void> {
-    await this.deleteGrantsOf(`user/${username}`);
     await this.kv.delete(kvKeys.user(username));
   }
 
@@ -97,7 +93,6 @@ export class IdentityStore {
   }
 
   async deleteServiceAccount(username: string): Promise<void> {
-    await this.deleteGrantsOf(`sa/${username}`);
     await this.kv.delete(kvKeys.serviceAccount(username));
   }
 
@@ -107,34 +102,30 @@ export class IdentityStore {
     return records.filter((record): record is ServiceAccountRecord => record !== null);
   }
 
-  /** Every grant of a principal, in one KV list (the role rides in the key's metadata). */
-  async grantsOf(principal: PrincipalId): Promise<Grant[]> {
-    const prefix = kvKeys.grantPrefix(principal);
-    const keys = await listAll<GrantMetadata>(this.kv, prefix);
-    const grants: Grant[] = [];
-    for (const key of keys) {
-      const [kind, ...rest] = key.name.slice(prefix.length).split(":");
-      if ((kind === "namespace" || kind === "repository") && key.metadata?.role) {
-        grants.push({ target: { kind, name: rest.join(":") }, role: key.metadata.role });
-      }
+  /**
+   * Sets (role given) or removes (role undefined) the grant of `principal` on `target`, by rewriting the
+   * principal's record. Returns false where there was no such grant to remove. Concurrent grant changes
+   * to one principal are last-write-wins (KV has no transactions); admin changes are rare.
+   */
+  async updateGrant(principal: PrincipalId, target: GrantTarget, role: Role | undefined): Promise<boolean> {
+    if (principal.startsWith("user/")) {
+      const record = await this.getUser(principal.slice("user/".length));
+      const grants = record && withGrant(record.grants, target, role);
+      if (!record || !grants) return false;
+      await this.putUser({ ...record, grants });
+    } else {
+      const record = await this.getServiceAccount(principal.slice("sa/".length));
+      const grants = record && withGrant(record.grants, target, role);
+      if (!record || !grants) return false;
+      await this.putServiceAccount({ ...record, grants });
     }
-    return grants;
-  }
-
-  async putGrant(principal: PrincipalId, target: GrantTarget, role: Role): Promise<void> {
-    const metadata: GrantMetadata = { role };
-    await this.kv.put(kvKeys.grant(principal, target), role, { metadata });
-  }
-
-  async deleteGrant(principal: PrincipalId, target: GrantTarget): Promise<boolean> {
-    const key = kvKeys.grant(principal, target);
-    if ((await this.kv.get(key)) === null) return false;
-    await this.kv.delete(key);
     return true;
   }
+}
 
-  private async deleteGrantsOf(principal: PrincipalId): Promise<void> {
-    const keys = await listAll(this.kv, kvKeys.grantPrefix(principal));
-    await Promise.all(keys.map((key) => this.kv.delete(key.name)));
-  }
+/** `grants` with the grant on `target` set to `role` (or removed); undefined when removing a missing grant. */
+function withGrant(grants: Grant[], target: GrantTarget, role: Role | undefined): Grant[] | undefined {
+  const others = grants.filter((grant) => grant.target.kind !== target.kind || grant.target.name !== target.name);
+  if (role === undefined) return others.length === grants.length ? undefined : others;
+  return [...others, { target, role }];
 }

@@ -4,8 +4,7 @@
  * namespaces never contain ':' (OCI grammar), principals never contain ':' (identity grammar),
  * so ':' separates fields unambiguously and a prefix list never reaches another repository's keys.
  */
-import type { GrantTarget } from "../auth/access-model";
-
+/** Names a grant holder: `user/<username>` or `sa/<org id>|<name>`. */
 export type PrincipalId = `user/${string}` | `sa/${string}`;
 
 export const kvKeys = {
@@ -28,8 +27,6 @@ export const kvKeys = {
   userPrefix: "user:",
   serviceAccount: (username: string) => `sa:${username}`,
   serviceAccountPrefix: "sa:",
-  grant: (principal: PrincipalId, target: GrantTarget) => `grant:${principal}:${target.kind}:${target.name}`,
-  grantPrefix: (principal: PrincipalId) => `grant:${principal}:`,
 } as const;
 
 export const r2Keys = {

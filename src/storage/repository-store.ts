@@ -33,8 +33,10 @@ interface ManifestMetadata {
   size: number;
 }
 
+/** A tag's value is a copy of its manifest, so a pull by tag is one KV read; the metadata names it. */
 interface TagMetadata {
   digest: string;
+  mediaType: string;
 }
 
 /** An OCI descriptor as the referrers API lists it. */
@@ -113,13 +115,24 @@ export class RepositoryStore {
     await this.kv.delete(kvKeys.manifest(repository, digest));
   }
 
-  getTag(repository: string, tag: string): Promise<string | null> {
-    return this.kv.get(kvKeys.tag(repository, tag));
+  /** The digest a tag points at, without reading the manifest. */
+  async getTag(repository: string, tag: string): Promise<string | null> {
+    const { value, metadata } = await this.kv.getWithMetadata<TagMetadata>(kvKeys.tag(repository, tag), "stream");
+    await value?.cancel();
+    return metadata?.digest ?? null;
   }
 
-  async putTag(repository: string, tag: string, digest: string): Promise<void> {
-    const metadata: TagMetadata = { digest };
-    await this.kv.put(kvKeys.tag(repository, tag), digest, { metadata });
+  /** The manifest a tag points at and its digest, in one KV read. */
+  async getTaggedManifest(repository: string, tag: string): Promise<(StoredManifest & { digest: string }) | null> {
+    const { value, metadata } = await this.kv.getWithMetadata<TagMetadata>(kvKeys.tag(repository, tag), "arrayBuffer");
+    if (value === null || !metadata) return null;
+    return { bytes: value, mediaType: metadata.mediaType, digest: metadata.digest };
+  }
+
+  /** Points a tag at a manifest: the value is the manifest itself (immutable for its digest). */
+  async putTag(repository: string, tag: string, digest: string, manifest: StoredManifest): Promise<void> {
+    const metadata: TagMetadata = { digest, mediaType: manifest.mediaType };
+    await this.kv.put(kvKeys.tag(repository, tag), manifest.bytes, { metadata });
   }
 
   async deleteTag(repository: string, tag: string): Promise<void> {

@@ -1,12 +1,14 @@
 // Writes deterministic OCI image layouts for end-to-end tests and benchmarks: each layer is a real
 // uncompressed tar holding one file of seeded pseudo-random bytes, so podman can unpack it.
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync, createWriteStream } from "node:fs";
+import { mkdirSync, writeFileSync, createWriteStream, renameSync } from "node:fs";
+import { createGzip } from "node:zlib";
 import { join } from "node:path";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 const LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
+const LAYER_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
 const CONFIG = "application/vnd.oci.image.config.v1+json";
 
 /** xorshift128+ seeded bytes: fast, reproducible, incompressible. */
@@ -55,26 +57,45 @@ function writeBlob(dir, bytes, mediaType) {
   return { mediaType, digest: `sha256:${hex}`, size: bytes.length };
 }
 
-/** Streams a tar layer of `size` content bytes to disk while hashing it; returns its descriptor. */
-async function writeLayer(dir, seed, size) {
-  const hash = createHash("sha256");
+/**
+ * Streams a tar layer of `size` content bytes to disk while hashing it; returns its descriptor and the
+ * diff id (digest of the uncompressed tar). With `gzip`, the stored blob is gzip level 1 (as pushed).
+ */
+async function writeLayer(dir, seed, size, gzip) {
+  const diffHash = createHash("sha256");
+  const blobHash = createHash("sha256");
   const tmp = join(dir, "blobs", `layer-${seed}.tmp`);
   const out = createWriteStream(tmp);
-  let total = 0;
-  const write = (buf) => {
-    hash.update(buf);
-    total += buf.length;
-    return out.write(buf) ? Promise.resolve() : new Promise((resolve) => out.once("drain", resolve));
+  const done = new Promise((resolve, reject) => out.on("finish", resolve).on("error", reject));
+  let blobSize = 0;
+  // With gzip, the compressor is piped into the file (back-pressure included); without, bytes go straight in.
+  const sink = gzip ? createGzip({ level: 1 }) : out;
+  if (gzip) sink.pipe(out);
+  const blobSide = gzip ? sink : out;
+  if (gzip) {
+    sink.on("data", (buf) => {
+      blobHash.update(buf);
+      blobSize += buf.length;
+    });
+  }
+  const write = async (buf) => {
+    diffHash.update(buf);
+    if (!gzip) {
+      blobHash.update(buf);
+      blobSize += buf.length;
+    }
+    if (!sink.write(buf)) await new Promise((resolve) => sink.once("drain", resolve));
   };
   await write(tarHeader(`data-${seed}.bin`, size));
   for (const chunk of pseudoRandomChunks(seed, size)) await write(chunk);
   await write(Buffer.alloc((512 - (size % 512)) % 512));
   await write(Buffer.alloc(1024));
-  await new Promise((resolve, reject) => out.end((error) => (error ? reject(error) : resolve())));
-  const hex = hash.digest("hex");
-  const { renameSync } = await import("node:fs");
+  blobSide.end();
+  await done;
+  const hex = blobHash.digest("hex");
   renameSync(tmp, join(dir, "blobs", "sha256", hex));
-  return { mediaType: LAYER_TAR, digest: `sha256:${hex}`, size: total };
+  const diffId = `sha256:${diffHash.digest("hex")}`;
+  return { mediaType: gzip ? LAYER_TAR_GZIP : LAYER_TAR, digest: `sha256:${hex}`, size: blobSize, diffId };
 }
 
 function imageConfig(layers, architecture = "amd64") {
@@ -83,14 +104,14 @@ function imageConfig(layers, architecture = "amd64") {
       architecture,
       os: "linux",
       config: { Cmd: ["/bin/true"] },
-      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.digest) },
+      rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.diffId) },
       history: layers.map(() => ({ created_by: "edge-registry test image" })),
     }),
   );
 }
 
 /**
- * Writes an OCI layout at `dir` with one image per entry of `images` ({ seed, layerSizes, architecture }).
+ * Writes an OCI layout at `dir` with one image per entry of `images` ({ seed, layerSizes, architecture, gzip }).
  * With more than one image the layout's index.json holds an OCI index of them (a multi-arch image).
  */
 export async function writeOciLayout(dir, images, tag = "latest") {
@@ -99,9 +120,12 @@ export async function writeOciLayout(dir, images, tag = "latest") {
   const manifests = [];
   for (const image of images) {
     const layers = [];
-    for (const [index, size] of image.layerSizes.entries()) layers.push(await writeLayer(dir, image.seed * 1000 + index, size));
+    for (const [index, size] of image.layerSizes.entries()) {
+      layers.push(await writeLayer(dir, image.seed * 1000 + index, size, Boolean(image.gzip)));
+    }
     const config = writeBlob(dir, imageConfig(layers, image.architecture), CONFIG);
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
+    const descriptors = layers.map(({ diffId: _diffId, ...descriptor }) => descriptor);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: descriptors }));
     manifests.push({
       ...writeBlob(dir, manifest, OCI_MANIFEST),
       platform: { architecture: image.architecture ?? "amd64", os: "linux" },
