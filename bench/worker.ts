@@ -3,7 +3,7 @@
  * routes in the same workerd that give the baselines each registry figure is compared with.
  *   GET  /bench/ping      a trivial response: the request-rate ceiling of this workerd
  *   PUT  /bench/r2        the request body streamed into R2 in one put: the push ceiling
- *   GET  /bench/r2        that object streamed back: the pull ceiling
+ *   GET  /bench/r2        that object (or ?key=) streamed back: the pull ceiling
  * Everything else goes to the registry Worker unchanged.
  */
 import registry from "../src/index";
@@ -20,7 +20,7 @@ export default {
       return new Response(String(object?.size ?? 0));
     }
     if (pathname === "/bench/r2" && request.method === "GET") {
-      const object = await env.REGISTRY_BUCKET.get(SUBSTRATE_KEY);
+      const object = await env.REGISTRY_BUCKET.get(new URL(request.url).searchParams.get("key") ?? SUBSTRATE_KEY);
       if (!object) return new Response(null, { status: 404 });
       return new Response(object.body, {
         headers: { "Content-Type": "application/octet-stream", "Content-Length": String(object.size) },
