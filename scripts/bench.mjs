@@ -145,6 +145,24 @@ async function ensureImages() {
   return Object.keys(images);
 }
 
+/**
+ * Bundles bench/worker.ts once and returns a config that serves that fixed bundle: `wrangler dev` watches
+ * its sources and would reload the Worker (a new workerd, failed requests) if a file changed mid-run.
+ */
+function bundleOnce() {
+  const dist = join(benchDir, "dist");
+  rmSync(dist, { recursive: true, force: true });
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--config", join(projectRoot, "bench", "wrangler.toml"), "--outdir", dist], {
+    cwd: projectRoot,
+    env: { ...process.env, ...OFFLINE_ENV },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const config = readFileSync(join(projectRoot, "bench", "wrangler.toml"), "utf8").replace(/^main = .*$/m, 'main = "dist/worker.js"');
+  const path = join(benchDir, "wrangler.toml");
+  writeFileSync(path, config);
+  return path;
+}
+
 function startDockerRegistry() {
   const root = join(benchDir, "docker-registry");
   rmSync(root, { recursive: true, force: true });
@@ -177,7 +195,7 @@ async function main() {
   const envFile = join(benchDir, "dev.vars");
   const secrets = await ensureSecretsFile(envFile);
   rmSync(join(benchDir, "state"), { recursive: true, force: true });
-  const server = await startWranglerDev({ port, persistTo: join(benchDir, "state"), envFile, config: join(projectRoot, "bench", "wrangler.toml") });
+  const server = await startWranglerDev({ port, persistTo: join(benchDir, "state"), envFile, config: bundleOnce(), extraArgs: ["--no-bundle"] });
   const docker = startDockerRegistry();
   const results = [];
   const row = (name, value, baseline, ratio, target) => {

@@ -5,7 +5,7 @@ import { handleRequest } from "./http/router";
 import { servicesFor } from "./services";
 
 export default {
-  async fetch(request, env): Promise<Response> {
+  async fetch(request, env, ctx): Promise<Response> {
     let services;
     try {
       services = await servicesFor(env);
@@ -13,6 +13,6 @@ export default {
       // Missing or malformed secrets: refuse to serve (503), and say why in the logs.
       return errorToResponse(error, request);
     }
-    return handleRequest(request, services);
+    return handleRequest(request, services, (work) => ctx.waitUntil(work));
   },
 } satisfies ExportedHandler<Env>;

@@ -13,7 +13,11 @@ import { R2PresignedUrls, WorkerSignedUrls } from "./storage/blob-urls";
 import { IdentityStore } from "./storage/identity-store";
 import { RepositoryStore } from "./storage/repository-store";
 import { UploadStore } from "./storage/upload-store";
-import type { AdminContext } from "./admin/context";
+import type { AdminServices } from "./admin/context";
+import { LastUsedTracker } from "./auth/last-used";
+import { RefreshTokens } from "./auth/refresh-tokens";
+import { AuditLog } from "./storage/audit-log";
+import { RefreshTokenStore } from "./storage/refresh-token-store";
 
 export interface Services {
   config: Config;
@@ -21,8 +25,7 @@ export interface Services {
   registry: RegistryContext;
   access: RegistryAccess;
   tokenEndpoint: TokenEndpoint;
-  /** The admin context minus the per-request origin. */
-  admin: Omit<AdminContext, "origin">;
+  admin: AdminServices;
   workerUrls: WorkerSignedUrls;
 }
 
@@ -40,6 +43,9 @@ export async function buildServices(env: Env): Promise<Services> {
     lifetimeSeconds: config.tokenLifetimeSeconds,
   });
   const credentials = new CredentialVerifier(identities, tokenHmac, passwords, config.bootstrapAdminPassword);
+  const audit = new AuditLog(env.REGISTRY_KV);
+  const refreshTokenStore = new RefreshTokenStore(env.REGISTRY_KV);
+  const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
   return {
     config,
     keys,
@@ -55,8 +61,11 @@ export async function buildServices(env: Env): Promise<Services> {
       credentials,
       tokens,
       visibility: new Visibility(identities, repositories),
+      refreshTokens: new RefreshTokens(refreshTokenStore, identities, credentials, refreshHmac),
+      lastUsed: new LastUsedTracker(identities),
+      audit,
     }),
-    admin: { identities, repositories, credentials, passwords, tokenHmac },
+    admin: { identities, repositories, credentials, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore },
     workerUrls,
   };
 }

@@ -45,6 +45,15 @@ export function optionalBoolean(body: Record<string, unknown>, field: string): b
   return value;
 }
 
+export function optionalInteger(body: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
+  const value = body[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw badRequest(`${field} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
 export function password(body: Record<string, unknown>): string {
   const value = requiredString(body, "password", MAX_PASSWORD_LENGTH);
   if (value.length < MIN_PASSWORD_LENGTH) throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters`);

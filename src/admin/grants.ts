@@ -26,6 +26,7 @@ export async function putGrant(ctx: AdminContext, request: Request, kind: Princi
   const { target, role } = grant(await readJson(request), true);
   await requireNamespace(ctx, namespaceOf(target.name));
   await ctx.identities.updateGrant(id, target, role);
+  await ctx.audit.record({ actor: ctx.actor, action: "grant.set", target: id, detail: `${role} on ${target.kind} ${target.name}` });
   return jsonResponse({ target, role });
 }
 
@@ -34,5 +35,6 @@ export async function deleteGrant(ctx: AdminContext, request: Request, kind: Pri
   const { id } = await principal(ctx, kind, name);
   const { target } = grant(await readJson(request), false);
   if (!(await ctx.identities.updateGrant(id, target, undefined))) throw new AdminApiError(404, "not_found", "no such grant");
+  await ctx.audit.record({ actor: ctx.actor, action: "grant.revoke", target: id, detail: `${target.kind} ${target.name}` });
   return new Response(null, { status: 204 });
 }

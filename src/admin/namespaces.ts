@@ -33,6 +33,7 @@ export async function createNamespace(ctx: AdminContext, request: Request): Prom
     createdAt: new Date().toISOString(),
   };
   await ctx.identities.putNamespace(record);
+  await ctx.audit.record({ actor: ctx.actor, action: "namespace.create", target: name, detail: `public=${record.public}` });
   return jsonResponse(record, 201);
 }
 
@@ -49,6 +50,7 @@ export async function updateNamespace(ctx: AdminContext, request: Request, name:
   const body = await readJson(request);
   const updated = { ...record, public: optionalBoolean(body, "public") ?? record.public };
   await ctx.identities.putNamespace(updated);
+  await ctx.audit.record({ actor: ctx.actor, action: "namespace.update", target: name, detail: `public=${updated.public}` });
   return jsonResponse(updated);
 }
 
@@ -59,6 +61,7 @@ export async function deleteNamespace(ctx: AdminContext, name: string): Promise<
     throw new AdminApiError(409, "conflict", `namespace ${name} still holds repositories`);
   }
   await ctx.identities.deleteNamespace(record);
+  await ctx.audit.record({ actor: ctx.actor, action: "namespace.delete", target: name });
   return new Response(null, { status: 204 });
 }
 
@@ -70,5 +73,6 @@ export async function updateRepository(ctx: AdminContext, request: Request, name
   const current = (await ctx.repositories.getRepository(name)) ?? { name, public: false, createdAt: new Date().toISOString() };
   const updated = { ...current, public: optionalBoolean(body, "public") ?? current.public };
   await ctx.repositories.putRepository(updated);
+  await ctx.audit.record({ actor: ctx.actor, action: "repository.update", target: name, detail: `public=${updated.public}` });
   return jsonResponse(updated);
 }

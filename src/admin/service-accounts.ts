@@ -1,6 +1,7 @@
 /**
  * Admin API: service accounts, the credential production should use. Named `<org id>|<name>` after the
- * namespace they are created in, independent of any user; the token is shown once, stored as an HMAC.
+ * namespace they are created in, independent of any user. The token is shown once (with ready-to-use
+ * credential outputs) at creation and rotation, and stored only as an HMAC.
  */
 import { namespaceOf, type Grant } from "../auth/access-model";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
@@ -8,16 +9,30 @@ import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import type { ServiceAccountRecord } from "../storage/identity-store";
-import { badRequest, grant, optionalBoolean, optionalString, readJson, requiredString } from "./admin-input";
+import { badRequest, grant, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
 import type { AdminContext } from "./context";
+import { credentialOutputs, isValidKubernetesName } from "./credential-outputs";
 import { requireNamespace } from "./namespaces";
 
 /** 32 random bytes, base64url: 43 characters. */
 const TOKEN_BYTES = 32;
+/** Longest rotation overlap: a week. */
+const MAX_OVERLAP_SECONDS = 7 * 24 * 3600;
 
-function view(record: ServiceAccountRecord) {
-  const { tokenHash: _hash, ...rest } = record;
-  return rest;
+export type ServiceAccountState = "active" | "disabled" | "expired";
+
+function stateOf(record: ServiceAccountRecord, now: Date): ServiceAccountState {
+  if (record.disabled) return "disabled";
+  if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return "expired";
+  return "active";
+}
+
+/** What the API shows of an account: never a hash. */
+function view(record: ServiceAccountRecord, lastUsedAt: string | null = null) {
+  const { tokenHash: _token, previousTokenHash: _previous, previousTokenExpiresAt, ...rest } = record;
+  const now = new Date();
+  const overlapOpen = previousTokenExpiresAt !== undefined && now < new Date(previousTokenExpiresAt);
+  return { ...rest, state: stateOf(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
 }
 
 export async function requireServiceAccount(ctx: AdminContext, username: string): Promise<ServiceAccountRecord> {
@@ -26,7 +41,37 @@ export async function requireServiceAccount(ctx: AdminContext, username: string)
   return record;
 }
 
-/** POST `{"namespace":"acme","name":"ci-puller","description":"…","grants":[{"namespace":"acme","role":"read"}]}`. */
+/** `expiresAt` (ISO time, in the future) or null to clear it; undefined when absent. */
+function expiry(body: Record<string, unknown>): string | null | undefined {
+  if (body.expiresAt === null) return null;
+  const value = optionalString(body, "expiresAt", 64);
+  if (value === undefined) return undefined;
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw badRequest("expiresAt must be an ISO 8601 time");
+  if (time <= new Date()) throw badRequest("expiresAt must be in the future");
+  return time.toISOString();
+}
+
+/** The credentials response for a freshly issued token: the token once, and ready-to-use outputs. */
+function withCredentials(ctx: AdminContext, body: Record<string, unknown>, record: ServiceAccountRecord, token: string) {
+  const namespace = optionalString(body, "kubernetesNamespace", 63) ?? "default";
+  const secretName = optionalString(body, "secretName", 63) ?? `${record.username.split("|")[1]}-pull-secret`;
+  if (!isValidKubernetesName(namespace) || !isValidKubernetesName(secretName)) {
+    throw badRequest("kubernetesNamespace and secretName must be Kubernetes names (RFC 1123 labels)");
+  }
+  return { ...view(record), token, credentials: credentialOutputs(new URL(ctx.origin).host, record.username, token, { namespace, secretName }) };
+}
+
+/** One grant per target; a later entry for the same target wins. */
+function dedupeGrants(grants: Grant[]): Grant[] {
+  const byTarget = new Map(grants.map((item) => [`${item.target.kind}:${item.target.name}`, item]));
+  return [...byTarget.values()];
+}
+
+/**
+ * POST `{"namespace":"acme","name":"ci-puller","description":"…","grants":[{"namespace":"acme","role":"read"}],
+ * "expiresAt":"2027-01-01T00:00:00Z","kubernetesNamespace":"ci","secretName":"acme-pull"}`.
+ */
 export async function createServiceAccount(ctx: AdminContext, request: Request): Promise<Response> {
   const body = await readJson(request);
   const namespace = await requireNamespace(ctx, requiredString(body, "namespace", 64));
@@ -36,6 +81,7 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
   if (!Array.isArray(grants)) throw badRequest("grants must be an array");
   const parsedGrants = dedupeGrants(grants.map((item) => grant((item ?? {}) as Record<string, unknown>, true)));
   for (const item of parsedGrants) await requireNamespace(ctx, namespaceOf(item.target.name));
+  const expiresAt = expiry(body) ?? undefined;
   const username = `${namespace.organizationId}|${name}`;
   if (await ctx.identities.getServiceAccount(username)) throw new AdminApiError(409, "conflict", `service account ${username} exists`);
   const token = randomSecret(TOKEN_BYTES);
@@ -45,51 +91,86 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
     description: optionalString(body, "description") ?? "",
     tokenHash: await ctx.tokenHmac.signHex(token),
     grants: parsedGrants,
+    ...(expiresAt ? { expiresAt } : {}),
     disabled: false,
     createdAt: new Date().toISOString(),
+    createdBy: ctx.actor,
   };
+  const response = withCredentials(ctx, body, record, token);
   await ctx.identities.putServiceAccount(record);
-  const host = new URL(ctx.origin).host;
-  return jsonResponse(
-    {
-      ...view(record),
-      // Shown once; only its HMAC is stored.
-      token,
-      login: `podman login -u '${username}' -p '${token}' ${host}`,
-    },
-    201,
-  );
+  await ctx.audit.record({ actor: ctx.actor, action: "service-account.create", target: username, detail: grantsDetail(parsedGrants) });
+  return jsonResponse(response, 201);
+}
+
+/**
+ * POST …/rotate `{"overlapSeconds":3600}`: a new token, returned once; the previous one keeps working for
+ * the overlap (0 = stops now), so clients can be switched without downtime. A token older than the
+ * previous one stops at once.
+ */
+export async function rotateServiceAccount(ctx: AdminContext, request: Request, username: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, username);
+  const body = await readJson(request);
+  const overlapSeconds = optionalInteger(body, "overlapSeconds", 0, MAX_OVERLAP_SECONDS) ?? 0;
+  const token = randomSecret(TOKEN_BYTES);
+  const now = new Date();
+  const { previousTokenHash: _old, previousTokenExpiresAt: _oldExpiry, ...rest } = record;
+  const rotated: ServiceAccountRecord = {
+    ...rest,
+    tokenHash: await ctx.tokenHmac.signHex(token),
+    ...(overlapSeconds > 0
+      ? { previousTokenHash: record.tokenHash, previousTokenExpiresAt: new Date(now.getTime() + overlapSeconds * 1000).toISOString() }
+      : {}),
+    rotatedAt: now.toISOString(),
+  };
+  const response = withCredentials(ctx, body, rotated, token);
+  await ctx.identities.putServiceAccount(rotated);
+  await ctx.audit.record({ actor: ctx.actor, action: "service-account.rotate", target: username, detail: `overlap ${overlapSeconds} s` });
+  return jsonResponse(response);
 }
 
 export async function listServiceAccounts(ctx: AdminContext): Promise<Response> {
-  return jsonResponse({ serviceAccounts: (await ctx.identities.listServiceAccounts()).map(view) });
+  const records = await ctx.identities.listServiceAccounts();
+  const lastUsed = await Promise.all(records.map((record) => ctx.identities.getLastUsed(`sa/${record.username}`)));
+  return jsonResponse({ serviceAccounts: records.map((record, index) => view(record, lastUsed[index])) });
 }
 
 export async function getServiceAccount(ctx: AdminContext, username: string): Promise<Response> {
-  return jsonResponse(view(await requireServiceAccount(ctx, username)));
+  const record = await requireServiceAccount(ctx, username);
+  return jsonResponse(view(record, await ctx.identities.getLastUsed(`sa/${username}`)));
 }
 
-/** PATCH `{"disabled":true}` or `{"description":"…"}`. */
+/** PATCH `{"disabled":true}`, `{"description":"…"}`, `{"expiresAt":"…"}` or `{"expiresAt":null}`. */
 export async function updateServiceAccount(ctx: AdminContext, request: Request, username: string): Promise<Response> {
   const record = await requireServiceAccount(ctx, username);
   const body = await readJson(request);
+  const expiresAt = expiry(body);
+  const { expiresAt: _current, ...rest } = record;
+  const nextExpiry = expiresAt === undefined ? record.expiresAt : (expiresAt ?? undefined);
   const updated: ServiceAccountRecord = {
-    ...record,
+    ...rest,
     disabled: optionalBoolean(body, "disabled") ?? record.disabled,
     description: optionalString(body, "description") ?? record.description,
+    ...(nextExpiry ? { expiresAt: nextExpiry } : {}),
   };
   await ctx.identities.putServiceAccount(updated);
-  return jsonResponse(view(updated));
+  await ctx.audit.record({ actor: ctx.actor, action: "service-account.update", target: username, detail: changedFields(body) });
+  return jsonResponse(view(updated, await ctx.identities.getLastUsed(`sa/${username}`)));
 }
 
 export async function deleteServiceAccount(ctx: AdminContext, username: string): Promise<Response> {
   await requireServiceAccount(ctx, username);
   await ctx.identities.deleteServiceAccount(username);
+  await ctx.audit.record({ actor: ctx.actor, action: "service-account.delete", target: username });
   return new Response(null, { status: 204 });
 }
 
-/** One grant per target; a later entry for the same target wins. */
-function dedupeGrants(grants: Grant[]): Grant[] {
-  const byTarget = new Map(grants.map((item) => [`${item.target.kind}:${item.target.name}`, item]));
-  return [...byTarget.values()];
+function grantsDetail(grants: Grant[]): string {
+  return grants.map((item) => `${item.role} on ${item.target.kind} ${item.target.name}`).join("; ");
+}
+
+/** Which fields a PATCH set, for the audit log (values only where they are not free text). */
+export function changedFields(body: Record<string, unknown>): string {
+  return Object.entries(body)
+    .map(([key, value]) => (typeof value === "boolean" || value === null ? `${key}=${String(value)}` : key))
+    .join(", ");
 }

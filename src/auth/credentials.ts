@@ -6,13 +6,24 @@
 import type { Principal } from "./access-model";
 import { BOOTSTRAP_ADMIN_USERNAME, parseServiceAccountUsername } from "./identity-grammar";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
-import type { IdentityStore } from "../storage/identity-store";
+import type { IdentityStore, UserRecord } from "../storage/identity-store";
+import type { PrincipalId } from "../storage/keys";
+
+/** A hash no token matches, compared against when there is nothing stored, to keep timing uniform. */
+const NO_HASH = "0".repeat(64);
 
 export interface AuthenticatedIdentity {
   /** The token subject: the username. */
   subject: string;
+  /** The grant holder, for last-used tracking and refresh tokens. */
+  id: PrincipalId;
   principal: Principal;
 }
+
+/** Why a credential was refused, for the audit log only; clients always see one generic error. */
+export type RefusalReason = "unknown-account" | "wrong-secret" | "disabled" | "expired";
+
+export type AuthenticationResult = { ok: true; identity: AuthenticatedIdentity } | { ok: false; reason: RefusalReason };
 
 export class CredentialVerifier {
   constructor(
@@ -23,34 +34,56 @@ export class CredentialVerifier {
   ) {}
 
   async authenticate(username: string, secret: string): Promise<AuthenticatedIdentity | undefined> {
-    if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret);
+    const result = await this.check(username, secret);
+    return result.ok ? result.identity : undefined;
+  }
+
+  /** Like authenticate, with the reason for a refusal (for the audit log). */
+  async check(username: string, secret: string, now = new Date()): Promise<AuthenticationResult> {
+    if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret, now);
     if (username === BOOTSTRAP_ADMIN_USERNAME) return this.bootstrapAdmin(secret);
     return this.webUser(username, secret);
   }
 
-  private async serviceAccount(username: string, token: string): Promise<AuthenticatedIdentity | undefined> {
+  private async serviceAccount(username: string, token: string, now: Date): Promise<AuthenticationResult> {
     const record = await this.identities.getServiceAccount(username);
-    // An unknown account still pays for one HMAC, against a hash that matches nothing.
-    const matches = await this.tokenHmac.verifyHex(token, record?.tokenHash ?? "0".repeat(64));
-    if (!record || !matches || record.disabled) return undefined;
-    return { subject: username, principal: { kind: "service-account", registryAdmin: false, grants: record.grants } };
+    // Both comparisons always run (an unknown account against hashes that match nothing), so timing
+    // tells neither whether the account exists nor which token matched.
+    const [current, previous] = await Promise.all([
+      this.tokenHmac.verifyHex(token, record?.tokenHash ?? NO_HASH),
+      this.tokenHmac.verifyHex(token, record?.previousTokenHash ?? NO_HASH),
+    ]);
+    if (!record) return { ok: false, reason: "unknown-account" };
+    const previousValid = previous && record.previousTokenExpiresAt !== undefined && now < new Date(record.previousTokenExpiresAt);
+    if (!current && !previousValid) return { ok: false, reason: "wrong-secret" };
+    if (record.disabled) return { ok: false, reason: "disabled" };
+    if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return { ok: false, reason: "expired" };
+    const principal: Principal = { kind: "service-account", registryAdmin: false, grants: record.grants };
+    return { ok: true, identity: { subject: username, id: `sa/${username}`, principal } };
   }
 
-  private async bootstrapAdmin(password: string): Promise<AuthenticatedIdentity | undefined> {
+  private async bootstrapAdmin(password: string): Promise<AuthenticationResult> {
     const expected = this.bootstrapAdminPassword;
     const matches = await this.tokenHmac.verifyHex(password, await this.tokenHmac.signHex(expected ?? crypto.randomUUID()));
-    if (!expected || !matches) return undefined;
-    return { subject: BOOTSTRAP_ADMIN_USERNAME, principal: { kind: "user", registryAdmin: true, grants: [] } };
+    if (!expected || !matches) return { ok: false, reason: expected ? "wrong-secret" : "unknown-account" };
+    const principal: Principal = { kind: "user", registryAdmin: true, grants: [] };
+    return { ok: true, identity: { subject: BOOTSTRAP_ADMIN_USERNAME, id: `user/${BOOTSTRAP_ADMIN_USERNAME}`, principal } };
   }
 
-  private async webUser(username: string, password: string): Promise<AuthenticatedIdentity | undefined> {
+  private async webUser(username: string, password: string): Promise<AuthenticationResult> {
     const record = await this.identities.getUser(username);
     if (!record) {
       await this.passwords.burn(password);
-      return undefined;
+      return { ok: false, reason: "unknown-account" };
     }
-    const matches = await this.passwords.verify(password, record.password);
-    if (!matches || record.disabled) return undefined;
-    return { subject: username, principal: { kind: "user", registryAdmin: record.registryAdmin, grants: record.grants } };
+    if (!(await this.passwords.verify(password, record.password))) return { ok: false, reason: "wrong-secret" };
+    if (record.disabled) return { ok: false, reason: "disabled" };
+    return { ok: true, identity: this.userIdentity(record) };
+  }
+
+  /** The identity of a web user record (also used when a refresh token stands in for the password). */
+  userIdentity(record: UserRecord): AuthenticatedIdentity {
+    const principal: Principal = { kind: "user", registryAdmin: record.registryAdmin, grants: record.grants };
+    return { subject: record.username, id: `user/${record.username}`, principal };
   }
 }

@@ -5,6 +5,10 @@
 import { ANONYMOUS, actionsOn, grantedAccess, type Principal } from "./access-model";
 import { MAX_AUTHORIZATION_LENGTH, parseBasicAuthorization } from "./basic-auth";
 import type { AuthenticatedIdentity, CredentialVerifier } from "./credentials";
+import { BOOTSTRAP_ADMIN_USERNAME } from "./identity-grammar";
+import type { LastUsedTracker } from "./last-used";
+import type { RefreshTokens } from "./refresh-tokens";
+import type { AuditLog } from "../storage/audit-log";
 import type { RegistryTokens } from "./registry-token";
 import { formatScope, parseScopes, type RequestedScope } from "./scope";
 import type { Visibility } from "./visibility";
@@ -21,14 +25,27 @@ export interface TokenEndpointDeps {
   credentials: CredentialVerifier;
   tokens: RegistryTokens;
   visibility: Visibility;
+  refreshTokens: RefreshTokens;
+  lastUsed: LastUsedTracker;
+  audit: AuditLog;
+}
+
+/** Runs work after the response is sent (ctx.waitUntil). */
+export type Background = (work: Promise<unknown>) => void;
+
+interface Issued {
+  token: string;
+  expiresIn: number;
+  issuedAt: string;
+  scope: string;
 }
 
 export class TokenEndpoint {
   constructor(private readonly deps: TokenEndpointDeps) {}
 
-  async get(request: Request): Promise<Response> {
+  async get(request: Request, background: Background): Promise<Response> {
     const query = new URL(request.url).searchParams;
-    this.checkService(query.get("service"));
+    const service = this.checkService(query.get("service"));
     const header = request.headers.get("Authorization");
     const basic = parseBasicAuthorization(header);
     if (basic === "malformed" || (header !== null && basic === undefined)) {
@@ -40,65 +57,107 @@ export class TokenEndpoint {
       throw new TokenEndpointError(400, "invalid_request", "account does not match the authenticated user");
     }
     const scopes = parseScopes(query.getAll("scope"));
-    const identity = basic ? await this.authenticate(basic.username, basic.secret) : undefined;
+    const identity = basic ? await this.authenticate(request, basic.username, basic.secret, background) : undefined;
     if (!identity && scopes.length === 0) {
       throw new TokenEndpointError(401, "unauthorized", "authentication required");
     }
-    const issued = await this.issue(identity, scopes);
-    return jsonResponse({ token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt });
+    const clientId = query.get("client_id") ?? "";
+    const issued = await this.issue(identity, scopes, clientId);
+    // token.md: `refresh_token` only when offline_token=true, and only web users get one.
+    const refreshToken = query.get("offline_token") === "true" ? await this.maybeRefreshToken(identity, service, clientId) : undefined;
+    return jsonResponse({
+      token: issued.token,
+      access_token: issued.token,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt,
+      ...(refreshToken ? { refresh_token: refreshToken } : {}),
+    });
   }
 
-  async post(request: Request): Promise<Response> {
+  async post(request: Request, background: Background): Promise<Response> {
     const form = await readForm(request);
-    this.checkService(form.get("service"));
+    const service = this.checkService(form.get("service"));
+    const clientId = form.get("client_id") ?? "";
+    const offline = form.get("access_type") === "offline";
     const grantType = form.get("grant_type");
-    if (grantType !== "password") {
+    let identity: AuthenticatedIdentity;
+    let refreshToken: string | undefined;
+    if (grantType === "password") {
+      const username = form.get("username");
+      const password = form.get("password");
+      if (!username || !password) throw new TokenEndpointError(400, "invalid_request", "username and password are required");
+      identity = await this.authenticate(request, username, password, background);
+      if (offline) refreshToken = await this.maybeRefreshToken(identity, service, clientId);
+    } else if (grantType === "refresh_token") {
+      const presented = form.get("refresh_token");
+      if (!presented) throw new TokenEndpointError(400, "invalid_request", "refresh_token is required");
+      const redeemed = await this.deps.refreshTokens.redeem(presented, service);
+      if (!redeemed) {
+        background(this.deps.audit.record({ actor: "(refresh token)", action: "auth.failure", detail: `invalid refresh token; ${clientAddress(request)}` }));
+        throw new TokenEndpointError(401, "invalid_grant", "invalid or revoked refresh token");
+      }
+      identity = redeemed;
+      // oauth.md: with a refresh_token grant, access_type=offline returns the same token, never a new one.
+      if (offline) refreshToken = presented;
+    } else {
       throw new TokenEndpointError(400, "unsupported_grant_type", `grant_type ${JSON.stringify(grantType ?? "")} is not supported`);
     }
-    const username = form.get("username");
-    const password = form.get("password");
-    if (!username || !password) throw new TokenEndpointError(400, "invalid_request", "username and password are required");
-    const identity = await this.authenticate(username, password);
-    const scopes = parseScopes(form.getAll("scope"));
-    const issued = await this.issue(identity, scopes);
+    const issued = await this.issue(identity, parseScopes(form.getAll("scope")), clientId);
     return jsonResponse({
       access_token: issued.token,
       token: issued.token,
       scope: issued.scope,
       expires_in: issued.expiresIn,
       issued_at: issued.issuedAt,
+      ...(refreshToken ? { refresh_token: refreshToken } : {}),
     });
   }
 
-  private checkService(service: string | null): void {
+  private checkService(service: string | null): string {
     // The audience comes from configuration; an unknown service is refused rather than echoed into `aud`.
     if (service !== null && service !== this.deps.serviceName) {
       throw new TokenEndpointError(400, "invalid_request", `unknown service ${JSON.stringify(service.slice(0, 100))}`);
     }
+    return this.deps.serviceName;
   }
 
-  private async authenticate(username: string, secret: string): Promise<AuthenticatedIdentity> {
+  private async authenticate(request: Request, username: string, secret: string, background: Background): Promise<AuthenticatedIdentity> {
     if (username.length > MAX_AUTHORIZATION_LENGTH || secret.length > MAX_AUTHORIZATION_LENGTH) {
       throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
     }
-    const identity = await this.deps.credentials.authenticate(username, secret);
-    // Bad credentials are an error, never a silent downgrade to an anonymous token.
-    if (!identity) throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
-    return identity;
+    const result = await this.deps.credentials.check(username, secret);
+    if (!result.ok) {
+      background(
+        this.deps.audit.record({ actor: username, action: "auth.failure", detail: `${result.reason} at the token endpoint; ${clientAddress(request)}` }),
+      );
+      // Bad credentials are an error, never a silent downgrade to an anonymous token.
+      throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
+    }
+    const touched = this.deps.lastUsed.touch(result.identity.id);
+    if (touched) background(touched);
+    return result.identity;
   }
 
-  private async issue(identity: AuthenticatedIdentity | undefined, scopes: RequestedScope[]) {
+  private async maybeRefreshToken(identity: AuthenticatedIdentity | undefined, service: string, clientId: string) {
+    if (!identity || identity.principal.kind !== "user" || identity.subject === BOOTSTRAP_ADMIN_USERNAME) return undefined;
+    return this.deps.refreshTokens.issue(identity.subject, service, clientId);
+  }
+
+  private async issue(identity: AuthenticatedIdentity | undefined, scopes: RequestedScope[], clientId: string): Promise<Issued> {
     const principal = identity?.principal ?? ANONYMOUS;
     const publicRepositories = await this.deps.visibility.publicAmong(pullsNotHeld(principal, scopes));
     const access = grantedAccess(principal, scopes, (name) => publicRepositories.has(name));
     const issued = await this.deps.tokens.issue(identity?.subject ?? "", access);
-    return {
-      token: issued.token,
-      expiresIn: issued.expiresIn,
-      issuedAt: new Date(issued.issuedAt * 1000).toISOString(),
-      scope: access.filter((entry) => entry.actions.length > 0).map(formatScope).join(" "),
-    };
+    const scope = access.filter((entry) => entry.actions.length > 0).map(formatScope).join(" ");
+    // Successful issuance goes to structured logs (never the token itself), not to KV.
+    console.log(JSON.stringify({ event: "token_issued", sub: identity?.subject ?? "", scope, client_id: clientId.slice(0, 100) }));
+    return { token: issued.token, expiresIn: issued.expiresIn, issuedAt: new Date(issued.issuedAt * 1000).toISOString(), scope };
   }
+}
+
+/** The client address Cloudflare reports, for the audit log. */
+function clientAddress(request: Request): string {
+  return `client ${request.headers.get("CF-Connecting-IP") ?? "unknown"}`;
 }
 
 /** Repositories whose visibility matters: pull is requested but not already held through a grant. */

@@ -3,10 +3,12 @@ import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blobs";
 import type { Services } from "../services";
 import { BLOB_DATA_PATH } from "../storage/blob-urls";
-import { ADMIN_BASE, createAdminRouter } from "./admin-router";
+import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
+import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter } from "./admin-router";
 import { errorToResponse } from "./error-response";
 import { jsonResponse } from "./headers";
 import { TokenEndpointError } from "./oauth-errors";
+import type { Background } from "../auth/token-endpoint";
 import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
 
 export const TOKEN_PATH = "/token";
@@ -14,10 +16,11 @@ export const JWKS_PATH = "/.well-known/jwks.json";
 
 const v2 = createV2Router();
 const admin = createAdminRouter();
+const account = createAccountRouter();
 
 const top = Router<IRequest, [RequestScope]>()
-  .get(TOKEN_PATH, (request, { services }) => services.tokenEndpoint.get(request))
-  .post(TOKEN_PATH, (request, { services }) => services.tokenEndpoint.post(request))
+  .get(TOKEN_PATH, (request, { services, background }) => services.tokenEndpoint.get(request, background))
+  .post(TOKEN_PATH, (request, { services, background }) => services.tokenEndpoint.post(request, background))
   .all(TOKEN_PATH, () => {
     throw new TokenEndpointError(405, "method_not_allowed", "use GET or POST", { Allow: "GET, POST" });
   })
@@ -28,15 +31,22 @@ const top = Router<IRequest, [RequestScope]>()
     if (!key) return jsonResponse({ error: "invalid or expired signed URL" }, 403);
     return serveBlobData(services.registry.bucket, key, request);
   })
-  .all(`${ADMIN_BASE}/*`, (request, { services, origin }) => admin.fetch(request, { ...services.admin, origin }))
+  .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
+    const actor = await requireRegistryAdmin(services.admin, request);
+    return admin.fetch(request, { ...services.admin, origin, actor });
+  })
+  .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
+    const identity = await authenticateBasic(services.admin, request, "account API");
+    return account.fetch(request, { ...services.admin, origin, actor: identity.subject });
+  })
   .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
   .all("*", () => jsonResponse({ error: "not found" }, 404));
 
 /** Handles one request; every error is turned into a response in one place. */
-export async function handleRequest(request: Request, services: Services): Promise<Response> {
+export async function handleRequest(request: Request, services: Services, background: Background): Promise<Response> {
   const url = new URL(request.url);
   const origin = services.config.publicUrl ?? url.origin;
-  const scope: RequestScope = { services, origin, realm: `${origin}${TOKEN_PATH}` };
+  const scope: RequestScope = { services, origin, realm: `${origin}${TOKEN_PATH}`, background };
   const isV2 = url.pathname === "/v2" || url.pathname.startsWith("/v2/");
   let response: Response;
   try {

@@ -7,6 +7,7 @@ import * as discovery from "../registry/discovery";
 import * as manifests from "../registry/manifests";
 import { requireRepositoryName } from "../registry/reference";
 import * as uploads from "../registry/uploads";
+import type { Background } from "../auth/token-endpoint";
 import type { Services } from "../services";
 import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "./headers";
 import { RegistryError } from "./oci-errors";
@@ -15,6 +16,8 @@ export interface RequestScope {
   services: Services;
   origin: string;
   realm: string;
+  /** Work to finish after the response (ctx.waitUntil). */
+  background: Background;
 }
 
 type RepositoryHandler = (req: RepositoryRequest, params: Record<string, string>, scope: RequestScope) => Promise<Response>;

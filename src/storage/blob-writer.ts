@@ -1,8 +1,7 @@
 /**
  * Streams upload bytes into R2 with bounded memory: bytes are hashed as they pass and cut into
  * fixed-size multipart parts (R2 wants every part but the last the same size, ≥ 5 MiB), so request
- * bodies of any length, with or without Content-Length, are accepted. At most one part is being
- * filled while the previous one uploads.
+ * bodies of any length, with or without Content-Length, are accepted. Memory stays at about one part.
  */
 import { Sha256 } from "../crypto/sha256";
 import type { UploadSession } from "./upload-store";
@@ -22,7 +21,8 @@ export class BlobWriter {
   private readonly hash: Sha256;
   private buffer: Uint8Array;
   private filled: number;
-  private pendingPart: Promise<void> = Promise.resolve();
+  /** Bytes of the buffer already fed to the hash (the carried-over tail was hashed by its request). */
+  private hashed: number;
 
   constructor(
     private readonly bucket: R2Bucket,
@@ -33,6 +33,7 @@ export class BlobWriter {
     this.buffer = new Uint8Array(partSize);
     this.buffer.set(session.tail);
     this.filled = session.tail.length;
+    this.hashed = this.filled;
   }
 
   /**
@@ -54,19 +55,15 @@ export class BlobWriter {
         if (value.length > 0) {
           received += value.length;
           if (received > maxBytes) throw new BlobTooLargeError("body longer than declared");
-          this.hash.update(value);
           this.filled += value.length;
           if (this.filled === this.partSize) await this.flushPart();
         }
         if (done) break;
       }
-    } catch (error) {
-      await this.pendingPart.catch(() => undefined);
-      throw error;
     } finally {
       reader.releaseLock();
     }
-    await this.pendingPart;
+    this.hashPending(this.filled);
     this.session.state.offset += received;
     return received;
   }
@@ -104,24 +101,30 @@ export class BlobWriter {
     if (multipartUploadId) await this.bucket.resumeMultipartUpload(blobKey, multipartUploadId).abort();
   }
 
+  /**
+   * Uploads the full buffer as the next part and hashes its unhashed bytes while the upload is in flight.
+   * The request body is not read again until the part is stored: reading the body while a subrequest
+   * is in flight made local workerd reset the client connection after large uploads.
+   */
   private async flushPart(): Promise<void> {
     const state = this.session.state;
-    const part = this.buffer;
-    this.buffer = new Uint8Array(this.partSize);
-    this.filled = 0;
-    await this.pendingPart;
     if (state.parts.length + 1 > MAX_PARTS - 1) throw new BlobTooLargeError("blob exceeds the registry's size limit");
     if (!state.multipartUploadId) {
       const upload = await this.bucket.createMultipartUpload(state.blobKey, { httpMetadata: BLOB_HTTP_METADATA });
       state.multipartUploadId = upload.uploadId;
     }
     const upload = this.bucket.resumeMultipartUpload(state.blobKey, state.multipartUploadId);
-    const partNumber = state.parts.length + 1;
-    // Reserve the slot now so the next part numbers correctly while this one uploads.
-    const slot = state.parts.length;
-    state.parts.push({ partNumber, etag: "" });
-    this.pendingPart = upload.uploadPart(partNumber, part).then((uploaded) => {
-      state.parts[slot] = uploaded;
-    });
+    const uploading = upload.uploadPart(state.parts.length + 1, this.buffer);
+    this.hashPending(this.partSize);
+    state.parts.push(await uploading);
+    this.buffer = new Uint8Array(this.partSize);
+    this.filled = 0;
+    this.hashed = 0;
+  }
+
+  /** Feeds buffer bytes [hashed, end) to the hash. */
+  private hashPending(end: number): void {
+    if (end > this.hashed) this.hash.update(this.buffer.subarray(this.hashed, end));
+    this.hashed = end;
   }
 }

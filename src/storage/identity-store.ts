@@ -35,8 +35,15 @@ export interface ServiceAccountRecord {
   description: string;
   /** HMAC-SHA-256 of the token under the pepper, hex; the token itself is never stored. */
   tokenHash: string;
+  /** The token replaced by the last rotation, accepted until previousTokenExpiresAt (the overlap). */
+  previousTokenHash?: string;
+  previousTokenExpiresAt?: string;
+  /** After this instant the account's tokens are refused. */
+  expiresAt?: string;
   disabled: boolean;
   createdAt: string;
+  createdBy: string;
+  rotatedAt?: string;
 }
 
 export class IdentityStore {
@@ -76,6 +83,7 @@ export class IdentityStore {
 
   async deleteUser(username: string): Promise<void> {
     await this.kv.delete(kvKeys.user(username));
+    await this.kv.delete(kvKeys.lastUsed(`user/${username}`));
   }
 
   async listUsers(): Promise<UserRecord[]> {
@@ -94,6 +102,16 @@ export class IdentityStore {
 
   async deleteServiceAccount(username: string): Promise<void> {
     await this.kv.delete(kvKeys.serviceAccount(username));
+    await this.kv.delete(kvKeys.lastUsed(`sa/${username}`));
+  }
+
+  /** When a principal last obtained a token, to the resolution of LastUsedTracker. */
+  getLastUsed(principal: PrincipalId): Promise<string | null> {
+    return this.kv.get(kvKeys.lastUsed(principal));
+  }
+
+  async putLastUsed(principal: PrincipalId, isoTime: string): Promise<void> {
+    await this.kv.put(kvKeys.lastUsed(principal), isoTime);
   }
 
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {

@@ -27,6 +27,17 @@ export const kvKeys = {
   userPrefix: "user:",
   serviceAccount: (username: string) => `sa:${username}`,
   serviceAccountPrefix: "sa:",
+  /** When a principal last obtained a token (written at most every LAST_USED_RESOLUTION_SECONDS). */
+  lastUsed: (principal: PrincipalId) => `lastused:${principal}`,
+  /** A web user's refresh token (identity token), by its public id. */
+  refreshToken: (id: string) => `refresh:${id}`,
+  /** Index of a user's refresh tokens, for listing and revoking them. */
+  userRefreshToken: (username: string, id: string) => `user-refresh:${username}:${id}`,
+  userRefreshTokenPrefix: (username: string) => `user-refresh:${username}:`,
+  /** An audit event; ISO times sort chronologically. */
+  auditEvent: (isoTime: string, unique: string) => `audit:${isoTime}:${unique}`,
+  /** All audit events of one UTC day (`YYYY-MM-DD`). */
+  auditPrefix: (day: string) => `audit:${day}`,
 } as const;
 
 export const r2Keys = {

@@ -1,3 +1,4 @@
+import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
@@ -82,9 +83,9 @@ describe("service accounts and grants", () => {
     const ns = (await createNamespace()).name;
     const response = await adminCall("POST", "/service-accounts", { namespace: ns, name: "deployer", description: "CD", grants: [{ namespace: ns, role: "write" }] });
     expect(response.status).toBe(201);
-    const body = (await response.json()) as { username: string; token: string; login: string; tokenHash?: string };
+    const body = (await response.json()) as { username: string; token: string; credentials: { podmanLogin: string }; tokenHash?: string };
     expect(body.tokenHash).toBeUndefined();
-    expect(body.login).toBe(`podman login -u '${body.username}' -p '${body.token}' registry.test`);
+    expect(body.credentials.podmanLogin).toBe(`podman login -u '${body.username}' -p '${body.token}' registry.test`);
     const listed = JSON.stringify(await (await adminCall("GET", "/service-accounts")).json());
     expect(listed).toContain(body.username);
     expect(listed).not.toContain(body.token);
@@ -135,7 +136,7 @@ describe("service accounts and grants", () => {
 describe("configuration", () => {
   it("refuses to serve (503) when a required secret is missing or malformed", async () => {
     for (const broken of [{ SIGNING_KEYS: undefined }, { SECRET_PEPPER: undefined }, { SECRET_PEPPER: "short" }, { SIGNING_KEYS: "{}" }, { TOKEN_LIFETIME_SECONDS: "5" }]) {
-      const response = await worker.fetch(new Request(`${ORIGIN}/v2/`), { ...env, ...broken } as never);
+      const response = await worker.fetch(new Request(`${ORIGIN}/v2/`), { ...env, ...broken } as never, createExecutionContext());
       expect(response.status).toBe(503);
       expect(await response.text()).not.toMatch(/SIGNING|PEPPER/);
     }
