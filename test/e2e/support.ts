@@ -21,9 +21,9 @@ export interface RunResult {
 }
 
 /** Runs a client command; never through a shell, so credentials are not interpolated. */
-export function run(command: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): RunResult {
+export function run(command: string, args: string[], options: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
   const started = performance.now();
-  const result = spawnSync(command, args, { encoding: "utf8", input: options.input, timeout: options.timeoutMs ?? 170_000 });
+  const result = spawnSync(command, args, { encoding: "utf8", input: options.input, timeout: options.timeoutMs ?? 170_000, env: options.env });
   return {
     code: result.status ?? -1,
     stdout: result.stdout ?? "",

@@ -1,0 +1,362 @@
+#!/usr/bin/env node
+// edge-registry: the admin CLI for a local or deployed registry (README "Admin CLI").
+// Talks to /admin/v1 with a registry administrator's Basic credentials.
+import { existsSync, readFileSync } from "node:fs";
+import https from "node:https";
+import http from "node:http";
+import { join } from "node:path";
+
+const USAGE = `usage: edge-registry [global options] <command> [arguments]
+
+global options (or environment variables):
+  --registry URL        registry URL (EDGE_REGISTRY_URL; default https://127.0.0.1:8787)
+  --user NAME           administrator (EDGE_REGISTRY_USER; default admin)
+  --password SECRET     password (EDGE_REGISTRY_PASSWORD); --password-stdin reads it from stdin;
+                        for a loopback registry, .dev.vars in the current directory is used when unset
+  --insecure            skip TLS verification (EDGE_REGISTRY_INSECURE=1; implied for 127.0.0.1/localhost)
+  --json                print JSON instead of tables
+
+commands:
+  namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME
+  repositories set-public NAME true|false
+  users list | show NAME | create NAME [--admin] [--new-password P] | disable NAME | enable NAME
+        | set-password NAME [--new-password P] | delete NAME | refresh-tokens NAME | revoke-refresh-token NAME ID
+  service-accounts list | show USER
+        | create NAMESPACE NAME [--description D] [--grant NS=ROLE]... [--repo-grant REPO=ROLE]...
+                                [--expires-in 30d] [--output FORMAT] [--k8s-namespace NS] [--secret-name N]
+        | rotate USER [--overlap 1h] [--output FORMAT] [--k8s-namespace NS] [--secret-name N]
+        | disable USER | enable USER | set-expiry USER (TIME|never) | delete USER
+  grants list (users|service-accounts) NAME
+        | add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)
+        | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
+  audit [--since TIME] [--until TIME] [--actor NAME] [--limit N]
+
+--output FORMAT (create and rotate): summary (default), token, login, auth-json, k8s-secret, kubectl, oc, json
+exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach the registry`;
+
+class UsageError extends Error {}
+class ApiError extends Error {}
+
+const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help"]);
+const REPEATED_FLAGS = new Set(["grant", "repo-grant"]);
+
+function parseArgs(argv) {
+  const flags = { grant: [], "repo-grant": [] };
+  const positional = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) {
+      positional.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    if (BOOLEAN_FLAGS.has(name)) {
+      flags[name] = inline === undefined ? true : inline !== "false";
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    if (REPEATED_FLAGS.has(name)) flags[name].push(value);
+    else flags[name] = value;
+  }
+  return { flags, positional };
+}
+
+/** `30d`, `12h`, `15m`, `90s` or plain seconds → seconds. */
+function durationSeconds(text) {
+  const match = /^(\d+)([smhd]?)$/.exec(text);
+  if (!match) throw new UsageError(`not a duration: ${text} (use e.g. 90s, 15m, 12h, 30d)`);
+  return Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2]];
+}
+
+function readStdin() {
+  return readFileSync(0, "utf8").replace(/\r?\n$/, "");
+}
+
+function isLoopback(url) {
+  return ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
+}
+
+function connection(flags) {
+  const registry = new URL(flags.registry ?? process.env.EDGE_REGISTRY_URL ?? "https://127.0.0.1:8787");
+  const user = flags.user ?? process.env.EDGE_REGISTRY_USER ?? "admin";
+  let password = flags["password-stdin"] ? readStdin() : (flags.password ?? process.env.EDGE_REGISTRY_PASSWORD);
+  if (password === undefined && isLoopback(registry) && existsSync(join(process.cwd(), ".dev.vars"))) {
+    password = /^BOOTSTRAP_ADMIN_PASSWORD='([^']*)'$/m.exec(readFileSync(join(process.cwd(), ".dev.vars"), "utf8"))?.[1];
+  }
+  if (!password) throw new UsageError("no password: pass --password, --password-stdin or set EDGE_REGISTRY_PASSWORD");
+  const insecure = Boolean(flags.insecure) || process.env.EDGE_REGISTRY_INSECURE === "1" || isLoopback(registry);
+  return { registry, user, password, insecure };
+}
+
+function request(conn, method, path, body) {
+  const url = new URL(path, conn.registry);
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const transport = url.protocol === "http:" ? http : https;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(
+      url,
+      {
+        method,
+        auth: `${conn.user}:${conn.password}`,
+        rejectUnauthorized: !conn.insecure,
+        headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => {
+          let json;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = undefined;
+          }
+          if (res.statusCode >= 400) {
+            const error = json?.error;
+            reject(new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${res.statusCode}`));
+          } else resolve(json);
+        });
+      },
+    );
+    req.on("error", (error) => reject(Object.assign(error, { unreachable: true })));
+    req.end(payload);
+  });
+}
+
+function table(rows, columns) {
+  if (rows.length === 0) return "(none)";
+  const cells = rows.map((row) => columns.map((column) => (row[column] === undefined || row[column] === null ? "-" : String(row[column]))));
+  const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((row) => row[index].length)));
+  const line = (values) => values.map((value, index) => value.padEnd(widths[index])).join("  ").trimEnd();
+  return [line(columns.map((column) => column.toUpperCase())), ...cells.map(line)].join("\n");
+}
+
+const grantText = (grants) => (grants ?? []).map((g) => `${g.role}@${g.target.name}`).join(",") || "-";
+
+function parseGrant(text, kind) {
+  const [name, role] = text.split("=");
+  if (!name || !role) throw new UsageError(`grant must be NAME=ROLE, got ${text}`);
+  return { [kind]: name, role };
+}
+
+function grantTarget(flags) {
+  if (flags.namespace) return { namespace: flags.namespace };
+  if (flags.repository) return { repository: flags.repository };
+  throw new UsageError("give --namespace NS or --repository REPO");
+}
+
+const enc = encodeURIComponent;
+
+/** Prints what a create or rotate returned, in the format asked for. */
+function printCredentials(result, format, json) {
+  if (json || format === "json") return console.log(JSON.stringify(result, null, 2));
+  const c = result.credentials;
+  switch (format ?? "summary") {
+    case "token":
+      return console.log(result.token);
+    case "login":
+      return console.log(c.podmanLogin);
+    case "auth-json":
+      return console.log(JSON.stringify(c.authJson, null, 2));
+    case "k8s-secret":
+      return process.stdout.write(c.kubernetesSecret);
+    case "kubectl":
+      return console.log(c.kubectlCommand);
+    case "oc":
+      return console.log(c.ocCommand);
+    case "summary":
+      console.log(`service account: ${result.username}`);
+      console.log(`token (shown once): ${result.token}`);
+      if (result.previousTokenValidUntil) console.log(`previous token valid until: ${result.previousTokenValidUntil}`);
+      console.log(`\n  ${c.podmanLogin}\n`);
+      console.log("other formats: --output auth-json | k8s-secret | kubectl | oc | token");
+      return;
+    default:
+      throw new UsageError(`unknown --output ${format}`);
+  }
+}
+
+async function run(argv) {
+  const { flags, positional } = parseArgs(argv);
+  if (flags.help || positional.length === 0) {
+    console.log(USAGE);
+    return;
+  }
+  const [group, action, ...args] = positional;
+  const conn = connection(flags);
+  const api = (method, path, body) => request(conn, method, `/admin/v1${path}`, body);
+  const print = (value, rows, columns) => console.log(flags.json ? JSON.stringify(value, null, 2) : table(rows, columns));
+  const need = (count) => {
+    if (args.length < count) throw new UsageError(`${group} ${action} needs ${count} argument(s); see --help`);
+  };
+  const bool = (text) => {
+    if (text !== "true" && text !== "false") throw new UsageError(`expected true or false, got ${text}`);
+    return text === "true";
+  };
+
+  switch (`${group} ${action ?? ""}`.trim()) {
+    case "namespaces list": {
+      const { namespaces } = await api("GET", "/namespaces");
+      return print(namespaces, namespaces, ["name", "organizationId", "public", "createdAt"]);
+    }
+    case "namespaces create": {
+      need(1);
+      const record = await api("POST", "/namespaces", { name: args[0], public: Boolean(flags.public) });
+      return print(record, [record], ["name", "organizationId", "public"]);
+    }
+    case "namespaces show": {
+      need(1);
+      const record = await api("GET", `/namespaces/${enc(args[0])}`);
+      return print(record, [record], ["name", "organizationId", "public", "createdAt"]);
+    }
+    case "namespaces set-public": {
+      need(2);
+      const record = await api("PATCH", `/namespaces/${enc(args[0])}`, { public: bool(args[1]) });
+      return print(record, [record], ["name", "public"]);
+    }
+    case "namespaces delete":
+      need(1);
+      await api("DELETE", `/namespaces/${enc(args[0])}`);
+      return console.log(`deleted namespace ${args[0]}`);
+    case "repositories set-public": {
+      need(2);
+      const record = await api("PATCH", `/repositories/${args[0]}`, { public: bool(args[1]) });
+      return print(record, [record], ["name", "public"]);
+    }
+
+    case "users list": {
+      const { users } = await api("GET", "/users");
+      return print(users, users.map((u) => ({ ...u, grants: grantText(u.grants) })), ["username", "registryAdmin", "disabled", "grants", "lastUsedAt", "createdAt"]);
+    }
+    case "users show": {
+      need(1);
+      const user = await api("GET", `/users/${enc(args[0])}`);
+      return print(user, [{ ...user, grants: grantText(user.grants) }], ["username", "registryAdmin", "disabled", "grants", "lastUsedAt"]);
+    }
+    case "users create": {
+      need(1);
+      const password = flags["new-password"] ?? readStdin();
+      const user = await api("POST", "/users", { username: args[0], password, registryAdmin: Boolean(flags.admin) });
+      return print(user, [user], ["username", "registryAdmin", "createdAt"]);
+    }
+    case "users disable":
+    case "users enable": {
+      need(1);
+      const user = await api("PATCH", `/users/${enc(args[0])}`, { disabled: action === "disable" });
+      return print(user, [user], ["username", "disabled"]);
+    }
+    case "users set-password":
+      need(1);
+      await api("PUT", `/users/${enc(args[0])}/password`, { password: flags["new-password"] ?? readStdin() });
+      return console.log(`password of ${args[0]} set; their refresh tokens were revoked`);
+    case "users delete":
+      need(1);
+      await api("DELETE", `/users/${enc(args[0])}`);
+      return console.log(`deleted user ${args[0]}`);
+    case "users refresh-tokens": {
+      need(1);
+      const { refreshTokens } = await api("GET", `/users/${enc(args[0])}/refresh-tokens`);
+      return print(refreshTokens, refreshTokens, ["id", "clientId", "service", "createdAt"]);
+    }
+    case "users revoke-refresh-token":
+      need(2);
+      await api("DELETE", `/users/${enc(args[0])}/refresh-tokens/${enc(args[1])}`);
+      return console.log(`revoked refresh token ${args[1]}`);
+
+    case "service-accounts list": {
+      const { serviceAccounts } = await api("GET", "/service-accounts");
+      return print(
+        serviceAccounts,
+        serviceAccounts.map((sa) => ({ ...sa, grants: grantText(sa.grants) })),
+        ["username", "state", "grants", "expiresAt", "lastUsedAt", "createdBy", "createdAt"],
+      );
+    }
+    case "service-accounts show": {
+      need(1);
+      const sa = await api("GET", `/service-accounts/${enc(args[0])}`);
+      return print(sa, [{ ...sa, grants: grantText(sa.grants) }], ["username", "state", "description", "grants", "expiresAt", "lastUsedAt", "rotatedAt", "previousTokenValidUntil", "createdBy"]);
+    }
+    case "service-accounts create": {
+      need(2);
+      const body = {
+        namespace: args[0],
+        name: args[1],
+        description: flags.description,
+        grants: [...flags.grant.map((g) => parseGrant(g, "namespace")), ...flags["repo-grant"].map((g) => parseGrant(g, "repository"))],
+        expiresAt: flags["expires-in"] ? new Date(Date.now() + durationSeconds(flags["expires-in"]) * 1000).toISOString() : undefined,
+        kubernetesNamespace: flags["k8s-namespace"],
+        secretName: flags["secret-name"],
+      };
+      return printCredentials(await api("POST", "/service-accounts", body), flags.output, flags.json);
+    }
+    case "service-accounts rotate": {
+      need(1);
+      const body = {
+        overlapSeconds: flags.overlap ? durationSeconds(flags.overlap) : 0,
+        kubernetesNamespace: flags["k8s-namespace"],
+        secretName: flags["secret-name"],
+      };
+      return printCredentials(await api("POST", `/service-accounts/${enc(args[0])}/rotate`, body), flags.output, flags.json);
+    }
+    case "service-accounts disable":
+    case "service-accounts enable": {
+      need(1);
+      const sa = await api("PATCH", `/service-accounts/${enc(args[0])}`, { disabled: action === "disable" });
+      return print(sa, [sa], ["username", "state"]);
+    }
+    case "service-accounts set-expiry": {
+      need(2);
+      const sa = await api("PATCH", `/service-accounts/${enc(args[0])}`, { expiresAt: args[1] === "never" ? null : args[1] });
+      return print(sa, [sa], ["username", "state", "expiresAt"]);
+    }
+    case "service-accounts delete":
+      need(1);
+      await api("DELETE", `/service-accounts/${enc(args[0])}`);
+      return console.log(`deleted service account ${args[0]}; its tokens stop working`);
+
+    case "grants list": {
+      need(2);
+      const { grants } = await api("GET", `/${args[0]}/${enc(args[1])}/grants`);
+      return print(grants, grants.map((g) => ({ kind: g.target.kind, target: g.target.name, role: g.role })), ["kind", "target", "role"]);
+    }
+    case "grants add": {
+      need(2);
+      if (!flags.role) throw new UsageError("--role is required");
+      const grant = await api("PUT", `/${args[0]}/${enc(args[1])}/grants`, { ...grantTarget(flags), role: flags.role });
+      return print(grant, [{ kind: grant.target.kind, target: grant.target.name, role: grant.role }], ["kind", "target", "role"]);
+    }
+    case "grants remove":
+      need(2);
+      await api("DELETE", `/${args[0]}/${enc(args[1])}/grants`, grantTarget(flags));
+      return console.log("grant removed");
+
+    case "audit": {
+      const query = new URLSearchParams();
+      for (const name of ["since", "until", "actor", "limit"]) if (flags[name]) query.set(name, flags[name]);
+      const { events } = await api("GET", `/audit?${query}`);
+      return print(events, events, ["time", "actor", "action", "target", "detail"]);
+    }
+    default:
+      throw new UsageError(`unknown command: ${positional.join(" ")}`);
+  }
+}
+
+try {
+  await run(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError) {
+    console.error(`edge-registry: ${error.message}\n(see edge-registry --help)`);
+    process.exit(2);
+  }
+  if (error instanceof ApiError) {
+    console.error(`edge-registry: ${error.message}`);
+    process.exit(1);
+  }
+  if (error.unreachable) {
+    console.error(`edge-registry: cannot reach the registry: ${error.message}`);
+    process.exit(3);
+  }
+  throw error;
+}
