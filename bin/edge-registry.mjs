@@ -100,6 +100,7 @@ function request(conn, method, path, body) {
         method,
         auth: `${conn.user}:${conn.password}`,
         rejectUnauthorized: !conn.insecure,
+        agent: false,
         headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
       },
       (res) => {

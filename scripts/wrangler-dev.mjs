@@ -54,7 +54,7 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
 /** The status of a GET against the local self-signed HTTPS server, or undefined when it does not answer. */
 export function probeStatus(url) {
   return new Promise((resolve) => {
-    const request = https.get(url, { rejectUnauthorized: false, timeout: 2000 }, (response) => {
+    const request = https.get(url, { rejectUnauthorized: false, timeout: 2000, agent: false }, (response) => {
       response.resume();
       resolve(response.statusCode);
     });

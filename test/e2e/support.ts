@@ -6,6 +6,12 @@ import { join } from "node:path";
 import { inject } from "vitest";
 
 export const registryUrl = () => inject("registryUrl");
+
+/**
+ * No keep-alive: Node 20's default agent reuses idle sockets, and one the server already closed fails the
+ * next request with "socket hang up". The certificate is the local self-signed one.
+ */
+const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
 export const registryHost = () => new URL(inject("registryUrl")).host;
 export const adminPassword = () => inject("adminPassword");
 
@@ -45,7 +51,7 @@ export function httpsRequest(
   options: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const request = https.request(url, { method: options.method ?? "GET", headers: options.headers, rejectUnauthorized: false }, (response) => {
+    const request = https.request(url, { method: options.method ?? "GET", headers: options.headers, agent }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
       response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
@@ -64,7 +70,7 @@ export function adminRequest(method: string, path: string, body?: unknown): Prom
       url,
       {
         method,
-        rejectUnauthorized: false,
+        agent,
         auth: `admin:${adminPassword()}`,
         headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
       },
