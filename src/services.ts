@@ -14,7 +14,9 @@ import { IdentityStore } from "./storage/identity-store";
 import { RepositoryStore } from "./storage/repository-store";
 import { UploadStore } from "./storage/upload-store";
 import type { AdminServices } from "./admin/context";
+import { GuardedLogin } from "./auth/guarded-login";
 import { LastUsedTracker } from "./auth/last-used";
+import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
 import { AuditLog } from "./storage/audit-log";
 import { RefreshTokenStore } from "./storage/refresh-token-store";
@@ -44,6 +46,7 @@ export async function buildServices(env: Env): Promise<Services> {
   });
   const credentials = new CredentialVerifier(identities, tokenHmac, passwords, config.bootstrapAdminPassword);
   const audit = new AuditLog(env.REGISTRY_KV);
+  const login = new GuardedLogin(credentials, new LoginThrottle(env.LOGIN_ACCOUNT_LIMITER, env.LOGIN_CLIENT_LIMITER), audit);
   const refreshTokenStore = new RefreshTokenStore(env.REGISTRY_KV);
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
   return {
@@ -58,14 +61,14 @@ export async function buildServices(env: Env): Promise<Services> {
     access: new RegistryAccess(tokens, config.serviceName),
     tokenEndpoint: new TokenEndpoint({
       serviceName: config.serviceName,
-      credentials,
+      login,
       tokens,
       visibility: new Visibility(identities, repositories),
       refreshTokens: new RefreshTokens(refreshTokenStore, identities, credentials, refreshHmac),
       lastUsed: new LastUsedTracker(identities),
       audit,
     }),
-    admin: { identities, repositories, credentials, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore },
+    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore },
     workerUrls,
   };
 }

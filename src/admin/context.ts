@@ -1,5 +1,6 @@
 /** What admin and account handlers need, and the Basic authentication both use. */
-import type { CredentialVerifier, AuthenticatedIdentity } from "../auth/credentials";
+import type { AuthenticatedIdentity } from "../auth/credentials";
+import type { GuardedLogin } from "../auth/guarded-login";
 import { parseBasicAuthorization } from "../auth/basic-auth";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
@@ -12,7 +13,7 @@ import type { RepositoryStore } from "../storage/repository-store";
 export interface AdminServices {
   identities: IdentityStore;
   repositories: RepositoryStore;
-  credentials: CredentialVerifier;
+  login: GuardedLogin;
   passwords: PasswordHasher;
   tokenHmac: Hmac;
   audit: AuditLog;
@@ -26,19 +27,15 @@ export interface AdminContext extends AdminServices {
   actor: string;
 }
 
-/** Checks Basic credentials (the same ones `podman login` takes); failures are audited. */
+/** Checks Basic credentials (the same ones `podman login` takes); throttled and audited like any login. */
 export async function authenticateBasic(services: AdminServices, request: Request, area: string): Promise<AuthenticatedIdentity> {
   const basic = parseBasicAuthorization(request.headers.get("Authorization"));
   if (!basic || basic === "malformed") throw new AdminApiError(401, "unauthorized", "Basic credentials are required");
-  const result = await services.credentials.check(basic.username, basic.secret);
-  if (!result.ok) {
-    await services.audit.record({
-      actor: basic.username,
-      action: "auth.failure",
-      detail: `${result.reason} at the ${area}; client ${request.headers.get("CF-Connecting-IP") ?? "unknown"}`,
-    });
-    throw new AdminApiError(401, "unauthorized", "invalid username or password");
+  const result = await services.login.login(request, basic.username, basic.secret, area);
+  if (!result.ok && result.throttled) {
+    throw new AdminApiError(429, "too_many_requests", "too many failed logins; retry later", { "Retry-After": String(result.retryAfterSeconds) });
   }
+  if (!result.ok) throw new AdminApiError(401, "unauthorized", "invalid username or password");
   return result.identity;
 }
 

@@ -4,7 +4,8 @@
  */
 import { ANONYMOUS, actionsOn, grantedAccess, type Principal } from "./access-model";
 import { MAX_AUTHORIZATION_LENGTH, parseBasicAuthorization } from "./basic-auth";
-import type { AuthenticatedIdentity, CredentialVerifier } from "./credentials";
+import type { AuthenticatedIdentity } from "./credentials";
+import { clientAddress, type GuardedLogin } from "./guarded-login";
 import { BOOTSTRAP_ADMIN_USERNAME } from "./identity-grammar";
 import type { LastUsedTracker } from "./last-used";
 import type { RefreshTokens } from "./refresh-tokens";
@@ -22,7 +23,7 @@ const INVALID_CREDENTIALS = "invalid username or password";
 
 export interface TokenEndpointDeps {
   serviceName: string;
-  credentials: CredentialVerifier;
+  login: GuardedLogin;
   tokens: RegistryTokens;
   visibility: Visibility;
   refreshTokens: RefreshTokens;
@@ -93,7 +94,9 @@ export class TokenEndpoint {
       if (!presented) throw new TokenEndpointError(400, "invalid_request", "refresh_token is required");
       const redeemed = await this.deps.refreshTokens.redeem(presented, service);
       if (!redeemed) {
-        background(this.deps.audit.record({ actor: "(refresh token)", action: "auth.failure", detail: `invalid refresh token; ${clientAddress(request)}` }));
+        background(
+          this.deps.audit.record({ actor: "(refresh token)", action: "auth.failure", detail: `invalid refresh token; client ${clientAddress(request) ?? "unknown"}` }),
+        );
         throw new TokenEndpointError(401, "invalid_grant", "invalid or revoked refresh token");
       }
       identity = redeemed;
@@ -125,14 +128,15 @@ export class TokenEndpoint {
     if (username.length > MAX_AUTHORIZATION_LENGTH || secret.length > MAX_AUTHORIZATION_LENGTH) {
       throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
     }
-    const result = await this.deps.credentials.check(username, secret);
-    if (!result.ok) {
-      background(
-        this.deps.audit.record({ actor: username, action: "auth.failure", detail: `${result.reason} at the token endpoint; ${clientAddress(request)}` }),
-      );
-      // Bad credentials are an error, never a silent downgrade to an anonymous token.
-      throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
+    const result = await this.deps.login.login(request, username, secret, "token endpoint");
+    if (!result.ok && result.throttled) {
+      // OCI spec and containers/image: 429 with Retry-After.
+      throw new TokenEndpointError(429, "too_many_requests", "too many failed logins; retry later", {
+        "Retry-After": String(result.retryAfterSeconds),
+      });
     }
+    // Bad credentials are an error, never a silent downgrade to an anonymous token.
+    if (!result.ok) throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
     const touched = this.deps.lastUsed.touch(result.identity.id);
     if (touched) background(touched);
     return result.identity;
@@ -155,10 +159,7 @@ export class TokenEndpoint {
   }
 }
 
-/** The client address Cloudflare reports, for the audit log. */
-function clientAddress(request: Request): string {
-  return `client ${request.headers.get("CF-Connecting-IP") ?? "unknown"}`;
-}
+
 
 /** Repositories whose visibility matters: pull is requested but not already held through a grant. */
 function pullsNotHeld(principal: Principal, scopes: RequestedScope[]): string[] {

@@ -1,7 +1,12 @@
+import type { RateLimiter } from "../auth/login-throttle";
+
 /** Bindings, vars and secrets the Worker receives (see wrangler.toml and README "Configuration"). */
 export interface Env {
   REGISTRY_KV: KVNamespace;
   REGISTRY_BUCKET: R2Bucket;
+  /** Rate limiters of failed logins (wrangler.toml `[[ratelimits]]`); throttling is off without them. */
+  LOGIN_ACCOUNT_LIMITER?: RateLimiter;
+  LOGIN_CLIENT_LIMITER?: RateLimiter;
 
   /** Vars. */
   SERVICE_NAME?: string;
