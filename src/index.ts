@@ -2,6 +2,7 @@
 import type { Env } from "./config/env";
 import { errorToResponse } from "./http/error-response";
 import { handleRequest } from "./http/router";
+import { cleanAbandonedUploads } from "./registry/upload-janitor";
 import { servicesFor } from "./services";
 
 export default {
@@ -14,5 +15,11 @@ export default {
       return errorToResponse(error, request);
     }
     return handleRequest(request, services, (work) => ctx.waitUntil(work));
+  },
+
+  /** Cron trigger (wrangler.toml `[triggers]`): removes abandoned upload sessions. */
+  async scheduled(_controller, env): Promise<void> {
+    const services = await servicesFor(env);
+    await cleanAbandonedUploads(services.registry.bucket, services.registry.uploads);
   },
 } satisfies ExportedHandler<Env>;

@@ -8,6 +8,8 @@ import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter } from
 import { errorToResponse } from "./error-response";
 import { jsonResponse } from "./headers";
 import { TokenEndpointError } from "./oauth-errors";
+import { AdminApiError } from "./api-errors";
+import { RegistryError } from "./oci-errors";
 import type { Background } from "../auth/token-endpoint";
 import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
 
@@ -42,6 +44,16 @@ const top = Router<IRequest, [RequestScope]>()
   .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
   .all("*", () => jsonResponse({ error: "not found" }, 404));
 
+/** Longest URL and total header size accepted; real clients stay far below both. */
+export const MAX_URL_LENGTH = 16 * 1024;
+export const MAX_HEADER_BYTES = 32 * 1024;
+
+function headerBytes(headers: Headers): number {
+  let total = 0;
+  for (const [name, value] of headers) total += name.length + value.length + 4;
+  return total;
+}
+
 /** Handles one request; every error is turned into a response in one place. */
 export async function handleRequest(request: Request, services: Services, background: Background): Promise<Response> {
   const url = new URL(request.url);
@@ -50,10 +62,16 @@ export async function handleRequest(request: Request, services: Services, backgr
   const isV2 = url.pathname === "/v2" || url.pathname.startsWith("/v2/");
   let response: Response;
   try {
+    if (request.url.length > MAX_URL_LENGTH) throw oversized(isV2, 414, "request URL too long");
+    if (headerBytes(request.headers) > MAX_HEADER_BYTES) throw oversized(isV2, 431, "request headers too large");
     response = isV2 ? await v2.fetch(request, scope) : await top.fetch(request, scope);
   } catch (error) {
     response = errorToResponse(error, request);
   }
   return isV2 ? withApiVersion(response) : response;
+}
+
+function oversized(isV2: boolean, status: number, message: string): Error {
+  return isV2 ? new RegistryError("UNSUPPORTED", { status, message }) : new AdminApiError(status, "invalid_request", message);
 }
 

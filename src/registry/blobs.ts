@@ -32,10 +32,23 @@ export async function getBlob(ctx: RegistryContext, req: RepositoryRequest, dige
   return new Response(null, { status: 307, headers: { Location: location, [CONTENT_DIGEST_HEADER]: digest } });
 }
 
+/**
+ * Removes this repository's link to a blob (the bytes are shared by digest with other repositories).
+ * A blob that a manifest of the repository references is kept and the delete refused: the link is removed
+ * first and the references checked after, the reverse of a manifest push, so a racing push either fails
+ * its blob check or is seen here.
+ */
 export async function deleteBlob(ctx: RegistryContext, req: RepositoryRequest, digestValue: string): Promise<Response> {
-  const { digest } = await linkedBlob(ctx, req.repository, digestValue);
-  // Removes this repository's link; the bytes are shared by digest with other repositories.
+  const { digest, blob } = await linkedBlob(ctx, req.repository, digestValue);
   await ctx.repositories.deleteBlobLink(req.repository, digest);
+  const manifests = await ctx.repositories.manifestsReferencing(req.repository, digest);
+  if (manifests.length > 0) {
+    await ctx.repositories.putBlobLink(req.repository, digest, blob);
+    throw new RegistryError("DENIED", {
+      message: "the blob is referenced by manifests of this repository; delete them first",
+      detail: { digest, manifests },
+    });
+  }
   return new Response(null, { status: 202 });
 }
 

@@ -74,7 +74,17 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
     throw new RegistryError("DIGEST_INVALID", { message: "manifest does not match the digest it was pushed to", detail: { digest: parsed.digest.value } });
   }
   if (document.children.some((child) => child.digest === digest)) throw new RegistryError("MANIFEST_INVALID", { message: "an index cannot contain itself" });
-  await checkReferences(ctx, req.repository, document);
+  // References are recorded before the blobs are checked, so a racing blob delete either makes this check
+  // fail or sees the reference and keeps the blob (see deleteBlob).
+  const blobDigests = [...new Set(document.blobs.map((blob) => blob.digest))];
+  const existed = await ctx.repositories.hasManifest(req.repository, digest);
+  await ctx.repositories.putBlobReferences(req.repository, digest, blobDigests);
+  try {
+    await checkReferences(ctx, req.repository, document);
+  } catch (error) {
+    if (!existed) await ctx.repositories.deleteBlobReferences(req.repository, digest, blobDigests);
+    throw error;
+  }
 
   // Order matters for readers: content first, then the pointers to it (referrer entry, tag).
   const stored = { bytes: bytes.buffer as ArrayBuffer, mediaType: document.mediaType };
@@ -88,7 +98,12 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
       ...(document.annotations !== undefined ? { annotations: document.annotations } : {}),
     });
   }
-  if (parsed.kind === "tag") await ctx.repositories.putTag(req.repository, parsed.tag, digest, stored);
+  if (parsed.kind === "tag") {
+    await ctx.repositories.putTag(req.repository, parsed.tag, digest, stored);
+    // A delete of this digest racing the push may have removed the manifest after it was written:
+    // the push is the later intent, so the manifest the tag names is written again.
+    if (!(await ctx.repositories.hasManifest(req.repository, digest))) await ctx.repositories.putManifest(req.repository, digest, stored);
+  }
   if (!(await ctx.repositories.getRepository(req.repository))) {
     await ctx.repositories.putRepository({ name: req.repository, public: false, createdAt: new Date().toISOString() });
   }
@@ -114,11 +129,18 @@ export async function deleteManifest(ctx: RegistryContext, req: RepositoryReques
   const digest = parsed.digest.value;
   const manifest = await ctx.repositories.getManifest(req.repository, digest);
   if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
-  // Pointers go first, content last, so no reader follows a tag to a missing manifest.
-  const tags = await ctx.repositories.listTags(req.repository);
-  await Promise.all(tags.filter((tag) => tag.digest === digest).map((tag) => ctx.repositories.deleteTag(req.repository, tag.tag)));
-  const subject = parseManifest(new Uint8Array(manifest.bytes), manifest.mediaType).subject;
-  if (subject) await ctx.repositories.deleteReferrer(req.repository, subject.digest, digest);
+  // Pointers go first, content last, so no reader follows a tag to a missing manifest; tags are swept
+  // again afterwards for a push of the same digest that raced the first sweep.
+  await deleteTagsOf(ctx, req.repository, digest);
+  const document = parseManifest(new Uint8Array(manifest.bytes), manifest.mediaType);
+  if (document.subject) await ctx.repositories.deleteReferrer(req.repository, document.subject.digest, digest);
   await ctx.repositories.deleteManifest(req.repository, digest);
+  await ctx.repositories.deleteBlobReferences(req.repository, digest, document.blobs.map((blob) => blob.digest));
+  await deleteTagsOf(ctx, req.repository, digest);
   return new Response(null, { status: 202 });
+}
+
+async function deleteTagsOf(ctx: RegistryContext, repository: string, digest: string): Promise<void> {
+  const tags = await ctx.repositories.listTags(repository);
+  await Promise.all(tags.filter((tag) => tag.digest === digest).map((tag) => ctx.repositories.deleteTag(repository, tag.tag)));
 }

@@ -5,7 +5,7 @@
 import { CONTENT_DIGEST_HEADER, UPLOAD_UUID_HEADER } from "../http/headers";
 import { RegistryError } from "../http/oci-errors";
 import { Sha256 } from "../crypto/sha256";
-import { BlobTooLargeError, BlobWriter } from "../storage/blob-writer";
+import { BlobTooLargeError, BlobWriter, BodyReadError } from "../storage/blob-writer";
 import { r2Keys } from "../storage/keys";
 import type { UploadSession } from "../storage/upload-store";
 import type { RegistryContext, RepositoryRequest } from "./context";
@@ -83,13 +83,20 @@ function checkContentRange(req: RepositoryRequest, session: UploadSession): numb
   return rangeLength;
 }
 
-/** Streams the request body into the session; a body longer than declared is refused. */
+/**
+ * Streams the request body into the session; a body longer than declared is refused. A body that breaks
+ * off (the client went away) is a client error: the session keeps its last saved state, so the client
+ * can resume from the offset GET reports or start again; parts written meanwhile are overwritten then.
+ */
 async function appendBody(writer: BlobWriter, req: RepositoryRequest, maxBytes: number): Promise<void> {
   if (!req.request.body) return;
+  const declared = req.request.headers.get("Content-Length");
   try {
-    await writer.append(req.request.body, maxBytes);
+    const received = await writer.append(req.request.body, maxBytes);
+    if (declared !== null && received < Number(declared)) throw new BodyReadError(`got ${received} of ${declared} bytes`);
   } catch (error) {
     if (error instanceof BlobTooLargeError) throw new RegistryError("SIZE_INVALID", { message: error.message });
+    if (error instanceof BodyReadError) throw new RegistryError("BLOB_UPLOAD_INVALID", { message: "the request body ended early" });
     throw error;
   }
 }

@@ -17,6 +17,11 @@ export class BlobTooLargeError extends Error {
   override name = "BlobTooLargeError";
 }
 
+/** The request body failed mid-stream (the client disconnected or sent a broken chunked body). */
+export class BodyReadError extends Error {
+  override name = "BodyReadError";
+}
+
 export class BlobWriter {
   private readonly hash: Sha256;
   private buffer: Uint8Array;
@@ -48,7 +53,9 @@ export class BlobWriter {
       for (;;) {
         const space = this.partSize - this.filled;
         const view = new Uint8Array(this.buffer.buffer, this.filled, Math.min(space, READ_RUN_BYTES));
-        const { done, value } = await reader.readAtLeast(view.length, view);
+        const { done, value } = await reader.readAtLeast(view.length, view).catch((error: unknown) => {
+          throw new BodyReadError(error instanceof Error ? error.message : String(error));
+        });
         // The reader transfers the buffer it fills, even on the last, empty read: adopt the one handed back.
         if (!value) throw new Error("request body was cancelled");
         this.buffer = new Uint8Array(value.buffer, 0, this.partSize);

@@ -20,6 +20,9 @@ export const kvKeys = {
   manifest: (repository: string, digest: string) => `manifest:${repository}:${digest}`,
   blobLink: (repository: string, digest: string) => `link:${repository}:${digest}`,
   blob: (digest: string) => `blob:${digest}`,
+  /** A manifest of the repository references the blob (guards blob deletes). */
+  blobReference: (repository: string, blob: string, manifest: string) => `ref:${repository}:${blob}:${manifest}`,
+  blobReferencePrefix: (repository: string, blob: string) => `ref:${repository}:${blob}:`,
   referrer: (repository: string, subject: string, referrer: string) => `referrer:${repository}:${subject}:${referrer}`,
   referrerPrefix: (repository: string, subject: string) => `referrer:${repository}:${subject}:`,
 
@@ -46,4 +49,6 @@ export const r2Keys = {
   /** Upload session state plus its unflushed tail bytes, one object per offset (written once each). */
   uploadState: (uploadId: string, offset: number) => `uploads/${uploadId}/${offset.toString().padStart(16, "0")}`,
   uploadStatePrefix: (uploadId: string) => `uploads/${uploadId}/`,
+  /** Every upload session's objects. */
+  uploadsPrefix: "uploads/",
 } as const;

@@ -91,6 +91,21 @@ export class RepositoryStore {
     await this.kv.delete(kvKeys.blobLink(repository, digest));
   }
 
+  async putBlobReferences(repository: string, manifest: string, blobs: string[]): Promise<void> {
+    await Promise.all(blobs.map((blob) => this.kv.put(kvKeys.blobReference(repository, blob, manifest), "")));
+  }
+
+  async deleteBlobReferences(repository: string, manifest: string, blobs: string[]): Promise<void> {
+    await Promise.all(blobs.map((blob) => this.kv.delete(kvKeys.blobReference(repository, blob, manifest))));
+  }
+
+  /** Digests of the repository's manifests that reference a blob (at most `limit`). */
+  async manifestsReferencing(repository: string, blob: string, limit = 10): Promise<string[]> {
+    const prefix = kvKeys.blobReferencePrefix(repository, blob);
+    const page = await this.kv.list({ prefix, limit });
+    return page.keys.map((key) => key.name.slice(prefix.length));
+  }
+
   async getManifest(repository: string, digest: string): Promise<StoredManifest | null> {
     const { value, metadata } = await this.kv.getWithMetadata<ManifestMetadata>(
       kvKeys.manifest(repository, digest),
