@@ -46,18 +46,22 @@ export async function getManifest(ctx: RegistryContext, req: RepositoryRequest, 
   return new Response(req.request.method === "HEAD" ? null : manifest.bytes, { status: 200, headers });
 }
 
+/**
+ * Most blobs plus child manifests one manifest may reference: each costs a KV read to check, and a 4 MiB
+ * manifest could otherwise list ~40,000 of them. Real images have tens of layers, indexes tens of platforms.
+ */
+export const MAX_MANIFEST_REFERENCES = 1000;
+const CHECK_BATCH = 50;
+
+/** Every referenced blob and child manifest must be in the repository; checked in batches, stopping early. */
 async function checkReferences(ctx: RegistryContext, repository: string, document: ManifestDocument): Promise<void> {
-  const missing: string[] = [];
-  await Promise.all([
-    ...document.blobs.map(async (blob) => {
-      if (!(await ctx.repositories.getBlobLink(repository, blob.digest))) missing.push(blob.digest);
-    }),
-    ...document.children.map(async (child) => {
-      if (!(await ctx.repositories.hasManifest(repository, child.digest))) missing.push(child.digest);
-    }),
-  ]);
-  if (missing.length > 0) {
-    throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { detail: { digests: missing.sort().slice(0, 20) } });
+  const checks = [
+    ...document.blobs.map((blob) => async () => ((await ctx.repositories.getBlobLink(repository, blob.digest)) ? undefined : blob.digest)),
+    ...document.children.map((child) => async () => ((await ctx.repositories.hasManifest(repository, child.digest)) ? undefined : child.digest)),
+  ];
+  for (let start = 0; start < checks.length; start += CHECK_BATCH) {
+    const missing = (await Promise.all(checks.slice(start, start + CHECK_BATCH).map((check) => check()))).filter(Boolean);
+    if (missing.length > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { detail: { digests: missing.slice(0, 20) } });
   }
 }
 
@@ -68,6 +72,9 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
     throw new RegistryError("MANIFEST_INVALID", { status: 413, message: `manifest larger than ${MAX_MANIFEST_BYTES} bytes` });
   }
   const document = parseManifest(bytes, req.request.headers.get("Content-Type"));
+  if (document.blobs.length + document.children.length > MAX_MANIFEST_REFERENCES) {
+    throw new RegistryError("MANIFEST_INVALID", { message: `a manifest may reference at most ${MAX_MANIFEST_REFERENCES} blobs and manifests` });
+  }
   const digest = await digestOf(bytes, parsed.kind === "digest" ? parsed.digest.algorithm : "sha256");
   if (parsed.kind === "digest" && parsed.digest.value !== digest) {
     // spec.md: a manifest pushed by digest must hash to that digest.
