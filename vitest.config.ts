@@ -33,6 +33,16 @@ export default defineConfig(async () => {
             fileParallelism: false,
           },
         },
+        {
+          test: {
+            name: "stress",
+            include: ["test/stress/**/*.test.ts"],
+            environment: "node",
+            globalSetup: ["test/e2e/global-setup.ts"],
+            testTimeout: 600_000,
+            hookTimeout: 300_000,
+          },
+        },
       ],
     },
   };

@@ -14,7 +14,9 @@ step("npx", ["tsc", "-p", "test/e2e"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");
-const vitest = spawnSync("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...process.argv.slice(2)], {
+// The stress project runs separately (npm run test:stress).
+const projects = process.argv.length > 2 ? process.argv.slice(2) : ["--project", "workers", "--project", "e2e"];
+const vitest = spawnSync("npx", ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...projects], {
   cwd: projectRoot,
   stdio: "inherit",
 });

@@ -4,6 +4,7 @@
 // `wrangler dev` never answers a TLS ClientHello, so each client call would stall 10 s before falling back.
 import { spawn } from "node:child_process";
 import https from "node:https";
+import { createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -16,7 +17,7 @@ export const OFFLINE_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
-export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config }) {
+export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile }) {
   const args = [
     "wrangler", "dev",
     ...(config ? ["--config", config] : []),
@@ -35,8 +36,13 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
     detached: true,
   });
   let output = "";
-  child.stdout?.on("data", (chunk) => (output += chunk));
-  child.stderr?.on("data", (chunk) => (output += chunk));
+  const log = logFile ? createWriteStream(logFile, { flags: "a" }) : undefined;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", (chunk) => {
+      if (output.length < 1_000_000) output += chunk;
+      log?.write(chunk);
+    });
+  }
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -16,6 +16,8 @@ declare module "vitest" {
     registryUrl: string;
     adminPassword: string;
     workDir: string;
+    /** Everything the Worker and wrangler printed, for the log-hygiene test. */
+    serverLog: string;
   }
 }
 
@@ -23,10 +25,12 @@ export default async function setup(project: TestProject) {
   const workDir = mkdtempSync(join(tmpdir(), "edge-registry-e2e-"));
   const secrets = (await ensureSecretsFile(join(workDir, "dev.vars"))) as Record<string, string>;
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const server = await startWranglerDev({ port, persistTo: join(workDir, "state"), envFile: join(workDir, "dev.vars") });
+  const serverLog = join(workDir, "server.log");
+  const server = await startWranglerDev({ port, persistTo: join(workDir, "state"), envFile: join(workDir, "dev.vars"), logFile: serverLog });
   project.provide("registryUrl", server.url);
   project.provide("adminPassword", secrets.BOOTSTRAP_ADMIN_PASSWORD!);
   project.provide("workDir", workDir);
+  project.provide("serverLog", serverLog);
   return () => {
     server.stop();
     rmSync(workDir, { recursive: true, force: true });

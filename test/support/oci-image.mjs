@@ -112,6 +112,7 @@ function imageConfig(layers, architecture = "amd64") {
 
 /**
  * Writes an OCI layout at `dir` with one image per entry of `images` ({ seed, layerSizes, architecture, gzip }).
+ * `layerSeeds` (optional, one per layer) fixes layer contents across images, so images can share layers.
  * With more than one image the layout's index.json holds an OCI index of them (a multi-arch image).
  */
 export async function writeOciLayout(dir, images, tag = "latest") {
@@ -121,7 +122,8 @@ export async function writeOciLayout(dir, images, tag = "latest") {
   for (const image of images) {
     const layers = [];
     for (const [index, size] of image.layerSizes.entries()) {
-      layers.push(await writeLayer(dir, image.seed * 1000 + index, size, Boolean(image.gzip)));
+      const seed = image.layerSeeds?.[index] ?? image.seed * 1000 + index;
+      layers.push(await writeLayer(dir, seed, size, Boolean(image.gzip)));
     }
     const config = writeBlob(dir, imageConfig(layers, image.architecture), CONFIG);
     const descriptors = layers.map(({ diffId: _diffId, ...descriptor }) => descriptor);
