@@ -20,6 +20,8 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"],
+            // Every issued token is logged (a production audit trail); in tests that is only noise.
+            onConsoleLog: (log: string) => !log.includes('"event":"token_issued"'),
           },
         },
         {

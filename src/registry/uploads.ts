@@ -95,6 +95,7 @@ async function appendBody(writer: BlobWriter, req: RepositoryRequest, maxBytes: 
     const received = await writer.append(req.request.body, maxBytes);
     if (declared !== null && received < Number(declared)) throw new BodyReadError(`got ${received} of ${declared} bytes`);
   } catch (error) {
+    await writer.abandon();
     if (error instanceof BlobTooLargeError) throw new RegistryError("SIZE_INVALID", { message: error.message });
     if (error instanceof BodyReadError) throw new RegistryError("BLOB_UPLOAD_INVALID", { message: "the request body ended early" });
     throw error;

@@ -28,6 +28,8 @@ export class BlobWriter {
   private filled: number;
   /** Bytes of the buffer already fed to the hash (the carried-over tail was hashed by its request). */
   private hashed: number;
+  /** Whether this request created the multipart upload (no saved state knows it yet). */
+  private createdMultipart = false;
 
   constructor(
     private readonly bucket: R2Bucket,
@@ -102,6 +104,14 @@ export class BlobWriter {
     await upload.complete(state.parts);
   }
 
+  /**
+   * After a failed request: a multipart upload this request created is known to no saved state, so it is
+   * aborted rather than leaked; one from an earlier request stays, for the client to resume.
+   */
+  async abandon(): Promise<void> {
+    if (this.createdMultipart) await this.discard().catch(() => undefined);
+  }
+
   /** Aborts the multipart upload, leaving no object behind. */
   async discard(): Promise<void> {
     const { blobKey, multipartUploadId } = this.session.state;
@@ -119,6 +129,7 @@ export class BlobWriter {
     if (!state.multipartUploadId) {
       const upload = await this.bucket.createMultipartUpload(state.blobKey, { httpMetadata: BLOB_HTTP_METADATA });
       state.multipartUploadId = upload.uploadId;
+      this.createdMultipart = true;
     }
     const upload = this.bucket.resumeMultipartUpload(state.blobKey, state.multipartUploadId);
     const uploading = upload.uploadPart(state.parts.length + 1, this.buffer);

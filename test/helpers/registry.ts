@@ -140,3 +140,13 @@ export function adminToken(...repositories: string[]): Promise<string> {
     repositories.map((repository) => `repository:${repository}:pull,push,delete`),
   );
 }
+
+/**
+ * A fresh namespace with repository `<ns>/app` and an admin token for it and for `<ns>/<extra>` siblings.
+ * Use as `beforeAll(async () => ({ ns, repo, token } = await repositoryFixture("other")));`.
+ */
+export async function repositoryFixture(...siblings: string[]): Promise<{ ns: string; repo: string; token: string }> {
+  const ns = (await createNamespace()).name;
+  const repo = `${ns}/app`;
+  return { ns, repo, token: await adminToken(repo, ...siblings.map((sibling) => `${ns}/${sibling}`)) };
+}

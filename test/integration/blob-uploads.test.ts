@@ -1,28 +1,13 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PART_SIZE } from "../../src/storage/blob-writer";
-import {
-  adminToken,
-  bearer,
-  call,
-  createNamespace,
-  createServiceAccount,
-  digestOf,
-  expectOciError,
-  pushBlob,
-  randomBytes,
-  tokenFor,
-} from "../helpers/registry";
+import { adminToken, bearer, call, createNamespace, createServiceAccount, digestOf, expectOciError, pushBlob, randomBytes, tokenFor, repositoryFixture } from "../helpers/registry";
 
 let ns: string;
 let repo: string;
 let token: string;
 
-beforeAll(async () => {
-  ns = (await createNamespace()).name;
-  repo = `${ns}/app`;
-  token = await adminToken(repo, `${ns}/other`, `${ns}/mounted`);
-});
+beforeAll(async () => ({ ns, repo, token } = await repositoryFixture("other", "mounted")));
 
 async function startSession(repository = repo): Promise<string> {
   const response = await call(`/v2/${repository}/blobs/uploads/`, { method: "POST", headers: bearer(token) });

@@ -1,16 +1,12 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { OCI_INDEX, OCI_MANIFEST, adminToken, bearer, call, createNamespace, expectOciError, pushImage, tokenFor } from "../helpers/registry";
+import { OCI_INDEX, OCI_MANIFEST, bearer, call, expectOciError, pushImage, tokenFor, repositoryFixture } from "../helpers/registry";
 
 let ns: string;
 let repo: string;
 let token: string;
 
-beforeAll(async () => {
-  ns = (await createNamespace()).name;
-  repo = `${ns}/app`;
-  token = await adminToken(repo, `${ns}/empty`);
-});
+beforeAll(async () => ({ ns, repo, token } = await repositoryFixture("empty")));
 
 describe("tags list", () => {
   it("lists tags in lexical order, paginated with n/last and an RFC 5988 Link header", async () => {

@@ -1,17 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  OCI_INDEX,
-  OCI_MANIFEST,
-  adminToken,
-  bearer,
-  call,
-  createNamespace,
-  digestOf,
-  expectOciError,
-  pushBlob,
-  pushImage,
-  randomBytes,
-} from "../helpers/registry";
+import { OCI_INDEX, OCI_MANIFEST, bearer, call, digestOf, expectOciError, pushBlob, pushImage, randomBytes, repositoryFixture } from "../helpers/registry";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -19,11 +7,7 @@ let ns: string;
 let repo: string;
 let token: string;
 
-beforeAll(async () => {
-  ns = (await createNamespace()).name;
-  repo = `${ns}/app`;
-  token = await adminToken(repo, `${ns}/other`);
-});
+beforeAll(async () => ({ ns, repo, token } = await repositoryFixture("other")));
 
 function putManifest(reference: string, body: BodyInit, contentType: string | undefined = OCI_MANIFEST, repository = repo) {
   const headers: Record<string, string> = { ...bearer(token) };

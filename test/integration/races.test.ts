@@ -3,17 +3,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { cleanAbandonedUploads } from "../../src/registry/upload-janitor";
 import { UploadStore } from "../../src/storage/upload-store";
 import { PART_SIZE } from "../../src/storage/blob-writer";
-import { OCI_MANIFEST, adminToken, bearer, call, createNamespace, expectOciError, pushBlob, pushImage, randomBytes } from "../helpers/registry";
+import { OCI_MANIFEST, bearer, call, expectOciError, pushBlob, pushImage, randomBytes, repositoryFixture } from "../helpers/registry";
 
-let ns: string;
 let repo: string;
 let token: string;
 
-beforeAll(async () => {
-  ns = (await createNamespace()).name;
-  repo = `${ns}/app`;
-  token = await adminToken(repo);
-});
+beforeAll(async () => ({ repo, token } = await repositoryFixture()));
 
 const deleteBlob = (digest: string) => call(`/v2/${repo}/blobs/${digest}`, { method: "DELETE", headers: bearer(token) });
 
