@@ -47,15 +47,14 @@ export class CredentialVerifier {
 
   private async serviceAccount(username: string, token: string, now: Date): Promise<AuthenticationResult> {
     const record = await this.identities.getServiceAccount(username);
-    // Both comparisons always run (an unknown account against hashes that match nothing), so timing
-    // tells neither whether the account exists nor which token matched.
-    const [current, previous] = await Promise.all([
-      this.tokenHmac.verifyHex(token, record?.tokenHash ?? NO_HASH),
-      this.tokenHmac.verifyHex(token, record?.previousTokenHash ?? NO_HASH),
-    ]);
+    // The comparison always runs (an unknown account against a hash that matches nothing), so timing does
+    // not tell whether the account exists. The previous token is checked only during a rotation overlap:
+    // whether one is open is not secret, and it keeps the common path at one HMAC.
+    const current = await this.tokenHmac.verifyHex(token, record?.tokenHash ?? NO_HASH);
     if (!record) return { ok: false, reason: "unknown-account" };
-    const previousValid = previous && record.previousTokenExpiresAt !== undefined && now < new Date(record.previousTokenExpiresAt);
-    if (!current && !previousValid) return { ok: false, reason: "wrong-secret" };
+    const overlapOpen = record.previousTokenHash !== undefined && record.previousTokenExpiresAt !== undefined && now < new Date(record.previousTokenExpiresAt);
+    const previous = !current && overlapOpen && (await this.tokenHmac.verifyHex(token, record.previousTokenHash!));
+    if (!current && !previous) return { ok: false, reason: "wrong-secret" };
     if (record.disabled) return { ok: false, reason: "disabled" };
     if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return { ok: false, reason: "expired" };
     const principal: Principal = { kind: "service-account", registryAdmin: false, grants: record.grants };
