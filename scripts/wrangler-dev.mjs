@@ -4,7 +4,8 @@
 // `wrangler dev` never answers a TLS ClientHello, so each client call would stall 10 s before falling back.
 import { spawn } from "node:child_process";
 import https from "node:https";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -31,7 +32,7 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
   ];
   const child = spawn("npx", args, {
     cwd: projectRoot,
-    env: { ...process.env, ...OFFLINE_ENV },
+    env: { ...process.env, ...OFFLINE_ENV, WRANGLER_REGISTRY_PATH: isolatedDevRegistry() },
     stdio: ["ignore", stdio, stdio],
     detached: true,
   });
@@ -55,6 +56,16 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return { child, url, output: () => output, stop: () => stopProcessGroup(child) };
+}
+
+/**
+ * A dev registry of this session's own. wrangler's shared registry (~/.wrangler/registry) lets local
+ * sessions call each other, and every session reloads its proxy whenever another one starts or stops:
+ * requests other than GET/HEAD in flight at that moment fail with "503 Your worker restarted mid-request".
+ * The registry needs no other session, so each one gets an empty directory.
+ */
+function isolatedDevRegistry() {
+  return mkdtempSync(join(tmpdir(), "edge-registry-dev-registry-"));
 }
 
 /** The status of a GET against the local self-signed HTTPS server, or undefined when it does not answer. */

@@ -1,7 +1,7 @@
 /**
- * Streams upload bytes into R2 with bounded memory: bytes are hashed as they pass and cut into
- * fixed-size multipart parts (R2 wants every part but the last the same size, ≥ 5 MiB), so request
- * bodies of any length, with or without Content-Length, are accepted. Memory stays at about one part.
+ * Streams upload bytes into R2 with bounded memory: bytes are cut into fixed-size multipart parts (R2
+ * wants every part but the last the same size, ≥ 5 MiB) and each part is hashed while it uploads, so
+ * request bodies of any length, with or without Content-Length, are accepted. Memory stays at about one part.
  */
 import { Sha256 } from "../crypto/sha256";
 import type { UploadSession } from "./upload-store";
