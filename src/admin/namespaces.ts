@@ -56,7 +56,7 @@ export async function updateNamespace(ctx: AdminContext, request: Request, name:
 
 export async function deleteNamespace(ctx: AdminContext, name: string): Promise<Response> {
   const record = await requireNamespace(ctx, name);
-  const { names } = await ctx.repositories.listRepositories(Number.MAX_SAFE_INTEGER);
+  const names = await ctx.repositories.listRepositories();
   if (names.some((repository) => repository.startsWith(`${name}/`))) {
     throw new AdminApiError(409, "conflict", `namespace ${name} still holds repositories`);
   }

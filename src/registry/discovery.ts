@@ -31,7 +31,7 @@ export async function listReferrers(ctx: RegistryContext, req: RepositoryRequest
 
 export async function listCatalog(ctx: RegistryContext, url: URL): Promise<Response> {
   const page = parsePageRequest(url.searchParams);
-  const { names } = await ctx.repositories.listRepositories(Number.MAX_SAFE_INTEGER);
+  const names = await ctx.repositories.listRepositories();
   const { items, link } = paginate(names.sort(), page, "/v2/_catalog");
   return jsonResponse({ repositories: items }, 200, link ? { Link: link } : {});
 }

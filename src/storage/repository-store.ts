@@ -62,12 +62,10 @@ export class RepositoryStore {
     await this.kv.put(kvKeys.repository(record.name), JSON.stringify(record));
   }
 
-  /** Repository names in lexical order after `last`, at most `limit` of them. */
-  async listRepositories(limit: number, last?: string): Promise<{ names: string[]; more: boolean }> {
+  /** Every repository name, in KV's key order. */
+  async listRepositories(): Promise<string[]> {
     const prefix = kvKeys.repositoryPrefix;
-    const keys = await listAll(this.kv, prefix);
-    const names = keys.map((key) => key.name.slice(prefix.length)).filter((name) => last === undefined || name > last);
-    return { names: names.slice(0, limit), more: names.length > limit };
+    return (await listAll(this.kv, prefix)).map((key) => key.name.slice(prefix.length));
   }
 
   getBlob(digest: string): Promise<BlobRecord | null> {
