@@ -33,12 +33,7 @@ export class CredentialVerifier {
     private readonly bootstrapAdminPassword: string | undefined,
   ) {}
 
-  async authenticate(username: string, secret: string): Promise<AuthenticatedIdentity | undefined> {
-    const result = await this.check(username, secret);
-    return result.ok ? result.identity : undefined;
-  }
-
-  /** Like authenticate, with the reason for a refusal (for the audit log). */
+  /** Checks a username and secret; a refusal carries its reason (for the audit log only). */
   async check(username: string, secret: string, now = new Date()): Promise<AuthenticationResult> {
     if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret, now);
     if (username === BOOTSTRAP_ADMIN_USERNAME) return this.bootstrapAdmin(secret);
