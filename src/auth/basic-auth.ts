@@ -4,6 +4,8 @@ export type BasicCredentials = { username: string; secret: string };
 /** Longest Authorization header accepted; real credentials are far shorter. */
 export const MAX_AUTHORIZATION_LENGTH = 4096;
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /** undefined where there is no Basic header; "malformed" where there is one that cannot be read. */
 export function parseBasicAuthorization(header: string | null): BasicCredentials | "malformed" | undefined {
   if (header === null) return undefined;
@@ -13,7 +15,9 @@ export function parseBasicAuthorization(header: string | null): BasicCredentials
   let decoded: string;
   try {
     const binary = atob(encoded);
-    decoded = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    decoded = strictUtf8.decode(bytes);
   } catch {
     return "malformed";
   }

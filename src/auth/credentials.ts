@@ -41,7 +41,7 @@ export class CredentialVerifier {
   }
 
   private async serviceAccount(username: string, token: string, now: Date): Promise<AuthenticationResult> {
-    const record = await this.identities.getServiceAccount(username);
+    const record = await this.identities.getServiceAccountForLogin(username);
     // The comparison always runs (an unknown account against a hash that matches nothing), so timing does
     // not tell whether the account exists. The previous token is checked only during a rotation overlap:
     // whether one is open is not secret, and it keeps the common path at one HMAC.
@@ -65,7 +65,7 @@ export class CredentialVerifier {
   }
 
   private async webUser(username: string, password: string): Promise<AuthenticationResult> {
-    const record = await this.identities.getUser(username);
+    const record = await this.identities.getUserForLogin(username);
     if (!record) {
       await this.passwords.burn(password);
       return { ok: false, reason: "unknown-account" };

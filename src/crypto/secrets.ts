@@ -9,9 +9,7 @@ export function toHex(bytes: ArrayBuffer | Uint8Array): string {
 }
 
 export function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 export function fromBase64Url(value: string): Uint8Array {

@@ -9,6 +9,15 @@ import type { Grant, GrantTarget, Role } from "../auth/access-model";
 import type { PasswordHash } from "../crypto/secrets";
 import { kvKeys, type PrincipalId } from "./keys";
 import { listAll } from "./kv-list";
+import { TtlCache } from "./ttl-cache";
+
+/**
+ * How long a login may use a principal record it read before (per isolate). The token endpoint then
+ * needs no KV read for a client that logs in again and again; a change made through this isolate is
+ * seen at once, one made elsewhere adds at most this to KV's own propagation (SECURITY.md).
+ */
+export const LOGIN_RECORD_TTL_MS = 10_000;
+const LOGIN_RECORD_CACHE_SIZE = 1024;
 
 export interface NamespaceRecord {
   name: string;
@@ -47,6 +56,9 @@ export interface ServiceAccountRecord {
 }
 
 export class IdentityStore {
+  /** Records read for logins, absent ones too (so an unknown account costs what a known one does). */
+  private readonly loginRecords = new TtlCache<UserRecord | ServiceAccountRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+
   constructor(private readonly kv: KVNamespace) {}
 
   getNamespace(name: string): Promise<NamespaceRecord | null> {
@@ -77,12 +89,20 @@ export class IdentityStore {
     return this.kv.get<UserRecord>(kvKeys.user(username), "json");
   }
 
+  /** A user record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
+  getUserForLogin(username: string): Promise<UserRecord | null> {
+    const key = kvKeys.user(username);
+    return this.loginRecords.getOrLoad(key, () => this.kv.get<UserRecord>(key, "json")) as Promise<UserRecord | null>;
+  }
+
   async putUser(record: UserRecord): Promise<void> {
     await this.kv.put(kvKeys.user(record.username), JSON.stringify(record));
+    this.loginRecords.delete(kvKeys.user(record.username));
   }
 
   async deleteUser(username: string): Promise<void> {
     await this.kv.delete(kvKeys.user(username));
+    this.loginRecords.delete(kvKeys.user(username));
     await this.kv.delete(kvKeys.lastUsed(`user/${username}`));
   }
 
@@ -96,12 +116,20 @@ export class IdentityStore {
     return this.kv.get<ServiceAccountRecord>(kvKeys.serviceAccount(username), "json");
   }
 
+  /** A service-account record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
+  getServiceAccountForLogin(username: string): Promise<ServiceAccountRecord | null> {
+    const key = kvKeys.serviceAccount(username);
+    return this.loginRecords.getOrLoad(key, () => this.kv.get<ServiceAccountRecord>(key, "json")) as Promise<ServiceAccountRecord | null>;
+  }
+
   async putServiceAccount(record: ServiceAccountRecord): Promise<void> {
     await this.kv.put(kvKeys.serviceAccount(record.username), JSON.stringify(record));
+    this.loginRecords.delete(kvKeys.serviceAccount(record.username));
   }
 
   async deleteServiceAccount(username: string): Promise<void> {
     await this.kv.delete(kvKeys.serviceAccount(username));
+    this.loginRecords.delete(kvKeys.serviceAccount(username));
     await this.kv.delete(kvKeys.lastUsed(`sa/${username}`));
   }
 
