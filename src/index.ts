@@ -20,6 +20,6 @@ export default {
   /** Cron trigger (wrangler.toml `[triggers]`): removes abandoned upload sessions. */
   async scheduled(_controller, env): Promise<void> {
     const services = await servicesFor(env);
-    await cleanAbandonedUploads(services.registry.bucket, services.registry.uploads);
+    await cleanAbandonedUploads(services.registry);
   },
 } satisfies ExportedHandler<Env>;

@@ -1,15 +1,18 @@
 /**
  * Cleans up abandoned upload sessions (run hourly by the cron trigger in wrangler.toml): a session whose
- * newest state is older than the cutoff has its multipart upload aborted and its state objects deleted.
+ * newest state is older than the cutoff has its bytes dropped (multipart upload aborted, or its one object
+ * deleted) and its state objects deleted.
  * R2 would abort the multipart upload itself after 7 days; this frees the parts and states a day after
  * the client went away.
  */
 import { r2Keys } from "../storage/keys";
-import type { UploadStore } from "../storage/upload-store";
+import type { RegistryContext } from "./context";
+import { discardUploadBytes } from "./uploads";
 
 export const ABANDONED_AFTER_MS = 24 * 3600 * 1000;
 
-export async function cleanAbandonedUploads(bucket: R2Bucket, uploads: UploadStore, now = Date.now()): Promise<number> {
+export async function cleanAbandonedUploads(ctx: Pick<RegistryContext, "bucket" | "repositories" | "uploads">, now = Date.now()): Promise<number> {
+  const { bucket, uploads } = ctx;
   const newest = new Map<string, number>();
   let cursor: string | undefined;
   do {
@@ -24,8 +27,7 @@ export async function cleanAbandonedUploads(bucket: R2Bucket, uploads: UploadSto
   for (const [id, lastWrite] of newest) {
     if (now - lastWrite < ABANDONED_AFTER_MS) continue;
     const session = await uploads.load(id);
-    const multipart = session?.state.multipartUploadId;
-    if (multipart) await bucket.resumeMultipartUpload(session.state.blobKey, multipart).abort().catch(() => undefined);
+    if (session) await discardUploadBytes(ctx, session).catch(() => undefined);
     await uploads.delete(id);
     cleaned += 1;
   }

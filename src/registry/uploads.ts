@@ -7,6 +7,7 @@ import { RegistryError } from "../http/oci-errors";
 import { Sha256 } from "../crypto/sha256";
 import { BlobTooLargeError, BlobWriter, BodyReadError } from "../storage/blob-writer";
 import { r2Keys } from "../storage/keys";
+import { MAX_STREAMED_OBJECT_BYTES, putStreamedObject } from "../storage/streamed-object";
 import type { UploadSession } from "../storage/upload-store";
 import type { RegistryContext, RepositoryRequest } from "./context";
 import { requireDigest, requireRepositoryName, type Digest } from "./reference";
@@ -83,45 +84,129 @@ function checkContentRange(req: RepositoryRequest, session: UploadSession): numb
   return rangeLength;
 }
 
-/**
- * Streams the request body into the session; a body longer than declared is refused. A body that breaks
- * off (the client went away) is a client error: the session keeps its last saved state, so the client
- * can resume from the offset GET reports or start again; parts written meanwhile are overwritten then.
- */
-async function appendBody(writer: BlobWriter, req: RepositoryRequest, maxBytes: number): Promise<void> {
-  if (!req.request.body) return;
-  const declared = req.request.headers.get("Content-Length");
+/** The bytes of a session after a request: its new state, and how to finish or drop them. */
+interface ReceivedBytes {
+  session: UploadSession;
+  /** Set where the bytes go through multipart parts (its state is saved via snapshot()). */
+  writer?: BlobWriter;
+  /** An object this request copied into the writer, to delete once the new state is saved. */
+  replacedObject?: string;
+}
+
+/** Maps failures of the body to OCI errors; a failed request leaves the session as it was saved. */
+async function receiving<T>(work: () => Promise<T>, onFailure: () => Promise<void>): Promise<T> {
   try {
-    const received = await writer.append(req.request.body, maxBytes);
-    if (declared !== null && received < Number(declared)) throw new BodyReadError(`got ${received} of ${declared} bytes`);
+    return await work();
   } catch (error) {
-    await writer.abandon();
+    await onFailure();
     if (error instanceof BlobTooLargeError) throw new RegistryError("SIZE_INVALID", { message: error.message });
     if (error instanceof BodyReadError) throw new RegistryError("BLOB_UPLOAD_INVALID", { message: "the request body ended early" });
     throw error;
   }
 }
 
-/** Hashes the rest, checks the digest, stores the blob once per digest and links it into the repository. */
-async function finish(ctx: RegistryContext, req: RepositoryRequest, session: UploadSession, digest: Digest, writer: BlobWriter) {
-  const actual = `sha256:${writer.digestHex()}`;
+/** The body's length where it can be stored as one streamed object: the first bytes of a session, length declared. */
+function streamedObjectLength(req: RepositoryRequest, session: UploadSession, maxBytes: number): number | undefined {
+  const declared = req.request.headers.get("Content-Length");
+  if (declared === null || session.state.offset !== 0 || !req.request.body) return undefined;
+  const length = Number(declared);
+  return length > 0 && length === maxBytes && length <= MAX_STREAMED_OBJECT_BYTES ? length : undefined;
+}
+
+/**
+ * Receives the request body into the session. The first request of a session with a declared length is
+ * stored as one object and hashed natively (what podman, skopeo, docker and containerd send for a layer
+ * of known size); everything else goes through BlobWriter: multipart parts and a resumable SHA-256, for
+ * chunked bodies and uploads spread over several requests. A session whose first bytes are one object
+ * copies that object into a BlobWriter when more bytes follow. A body that breaks off is a client error
+ * and changes nothing saved: the client can resume from the offset GET reports or start again.
+ */
+async function receiveBody(ctx: RegistryContext, req: RepositoryRequest, session: UploadSession, maxBytes: number): Promise<ReceivedBytes> {
+  const body = req.request.body;
+  const declared = req.request.headers.get("Content-Length");
+  const streamedLength = streamedObjectLength(req, session, maxBytes);
+  if (streamedLength !== undefined) {
+    // A fresh key per request: two racing requests of one session cannot overwrite each other's object.
+    const blobKey = r2Keys.blobData(crypto.randomUUID());
+    const sha256 = await receiving(() => putStreamedObject(ctx.bucket, blobKey, body!, streamedLength), async () => undefined);
+    return { session: { state: { ...session.state, blobKey, offset: streamedLength, wholeObjectSha256: sha256 }, tail: new Uint8Array(0) } };
+  }
+  const hasBody = body !== null && declared !== "0";
+  if (!hasBody && session.state.wholeObjectSha256 !== undefined) return { session };
+
+  let writer = new BlobWriter(ctx.bucket, session);
+  let replacedObject: string | undefined;
+  await receiving(
+    async () => {
+      if (session.state.wholeObjectSha256 !== undefined) {
+        ({ writer, replacedObject } = await copyIntoWriter(ctx, session));
+      }
+      if (!hasBody) return;
+      const received = await writer.append(body!, maxBytes);
+      if (declared !== null && received < Number(declared)) throw new BodyReadError(`got ${received} of ${declared} bytes`);
+    },
+    () => writer.abandon(),
+  );
+  return { session: writer.snapshot(), writer, replacedObject };
+}
+
+/** Moves a session's one-object bytes into a new multipart upload (new key), rehashing them resumably. */
+async function copyIntoWriter(ctx: RegistryContext, session: UploadSession): Promise<{ writer: BlobWriter; replacedObject: string }> {
+  const replacedObject = session.state.blobKey;
+  const object = await ctx.bucket.get(replacedObject);
+  if (!object) throw new Error(`upload ${session.state.id}: stored object ${replacedObject} is missing`);
+  const { wholeObjectSha256: _dropped, ...state } = session.state;
+  const writer = new BlobWriter(ctx.bucket, {
+    state: { ...state, offset: 0, blobKey: r2Keys.blobData(crypto.randomUUID()), multipartUploadId: undefined, parts: [], hash: new Sha256().save() },
+    tail: new Uint8Array(0),
+  });
+  await writer.append(object.body);
+  return { writer, replacedObject };
+}
+
+/**
+ * Deletes a session's stored bytes: aborts its multipart upload, or deletes its one object unless a blob
+ * record already points at that object (a finish that stored the record and then failed to drop the session).
+ */
+export async function discardUploadBytes(ctx: Pick<RegistryContext, "bucket" | "repositories">, session: UploadSession): Promise<void> {
+  const { blobKey, multipartUploadId, wholeObjectSha256 } = session.state;
+  if (multipartUploadId) await ctx.bucket.resumeMultipartUpload(blobKey, multipartUploadId).abort();
+  if (wholeObjectSha256 !== undefined) {
+    const blob = await ctx.repositories.getBlob(`sha256:${wholeObjectSha256}`);
+    if (blob?.key !== blobKey) await ctx.bucket.delete(blobKey);
+  }
+}
+
+/** The digest of a session's bytes; call once, after the last request's bytes. */
+function receivedDigest(received: ReceivedBytes): string {
+  if (received.writer) return `sha256:${received.writer.digestHex()}`;
+  return `sha256:${received.session.state.wholeObjectSha256!}`;
+}
+
+/** Checks the digest, stores the blob once per digest and links it into the repository. */
+async function finish(ctx: RegistryContext, req: RepositoryRequest, received: ReceivedBytes, digest: Digest) {
+  const session = received.session;
+  const actual = receivedDigest(received);
+  const dropBytes = () => (received.writer ? received.writer.discard() : discardUploadBytes(ctx, session));
   if (actual !== digest.value) {
-    await writer.discard();
+    await dropBytes();
     await ctx.uploads.delete(session.state.id);
+    if (received.replacedObject) await ctx.bucket.delete(received.replacedObject);
     throw new RegistryError("DIGEST_INVALID", { detail: { expected: digest.value, actual } });
   }
   const size = session.state.offset;
   let blob = await ctx.repositories.getBlob(digest.value);
   if (blob) {
     // The bytes are already stored under this digest: keep one copy.
-    await writer.discard();
+    if (blob.key !== session.state.blobKey) await dropBytes();
   } else {
-    await writer.commit(digest.hex);
+    await received.writer?.commit(digest.hex);
     blob = { key: session.state.blobKey, size };
     await ctx.repositories.putBlob(digest.value, blob);
   }
   await ctx.repositories.putBlobLink(req.repository, digest.value, blob);
   await ctx.uploads.delete(session.state.id);
+  if (received.replacedObject) await ctx.bucket.delete(received.replacedObject);
   return new Response(null, {
     status: 201,
     headers: { Location: `/v2/${req.repository}/blobs/${digest.value}`, [CONTENT_DIGEST_HEADER]: digest.value },
@@ -150,9 +235,7 @@ export async function startUpload(ctx: RegistryContext, req: RepositoryRequest):
   if (digestParam !== null) {
     // spec.md "Single POST": the whole blob in one request.
     const digest = uploadDigest(digestParam);
-    const writer = new BlobWriter(ctx.bucket, session);
-    await appendBody(writer, req, checkContentRange(req, session));
-    return finish(ctx, req, session, digest, writer);
+    return finish(ctx, req, await receiveBody(ctx, req, session, checkContentRange(req, session)), digest);
   }
   await ctx.uploads.save(session);
   return new Response(null, { status: 202, headers: { ...sessionHeaders(req, session), "Content-Length": "0" } });
@@ -160,21 +243,17 @@ export async function startUpload(ctx: RegistryContext, req: RepositoryRequest):
 
 export async function patchUpload(ctx: RegistryContext, req: RepositoryRequest, id: string): Promise<Response> {
   const session = await loadSession(ctx, req, id);
-  const maxBytes = checkContentRange(req, session);
-  const writer = new BlobWriter(ctx.bucket, session);
-  await appendBody(writer, req, maxBytes);
-  const updated = writer.snapshot();
-  await ctx.uploads.save(updated);
-  return new Response(null, { status: 202, headers: { ...sessionHeaders(req, updated), "Content-Length": "0" } });
+  const received = await receiveBody(ctx, req, session, checkContentRange(req, session));
+  await ctx.uploads.save(received.session);
+  // The copied object is dropped only once the state that no longer names it is saved.
+  if (received.replacedObject) await ctx.bucket.delete(received.replacedObject);
+  return new Response(null, { status: 202, headers: { ...sessionHeaders(req, received.session), "Content-Length": "0" } });
 }
 
 export async function putUpload(ctx: RegistryContext, req: RepositoryRequest, id: string): Promise<Response> {
   const digest = uploadDigest(req.url.searchParams.get("digest"));
   const session = await loadSession(ctx, req, id);
-  const maxBytes = checkContentRange(req, session);
-  const writer = new BlobWriter(ctx.bucket, session);
-  await appendBody(writer, req, maxBytes);
-  return finish(ctx, req, session, digest, writer);
+  return finish(ctx, req, await receiveBody(ctx, req, session, checkContentRange(req, session)), digest);
 }
 
 export async function getUploadStatus(ctx: RegistryContext, req: RepositoryRequest, id: string): Promise<Response> {
@@ -184,7 +263,7 @@ export async function getUploadStatus(ctx: RegistryContext, req: RepositoryReque
 
 export async function cancelUpload(ctx: RegistryContext, req: RepositoryRequest, id: string): Promise<Response> {
   const session = await loadSession(ctx, req, id);
-  await new BlobWriter(ctx.bucket, session).discard();
+  await discardUploadBytes(ctx, session);
   await ctx.uploads.delete(id);
   return new Response(null, { status: 204 });
 }

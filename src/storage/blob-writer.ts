@@ -10,8 +10,8 @@ import type { UploadSession } from "./upload-store";
 export const PART_SIZE = 16 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 /** Most bytes one read asks for. */
-const READ_RUN_BYTES = 1024 * 1024;
-const BLOB_HTTP_METADATA: R2HTTPMetadata = { contentType: "application/octet-stream" };
+export const READ_RUN_BYTES = 1024 * 1024;
+export const BLOB_HTTP_METADATA: R2HTTPMetadata = { contentType: "application/octet-stream" };
 
 export class BlobTooLargeError extends Error {
   override name = "BlobTooLargeError";

@@ -44,8 +44,11 @@ export const kvKeys = {
 } as const;
 
 export const r2Keys = {
-  /** Blob bytes; the id is the upload session that wrote them (the digest is unknown until the end). */
-  blobData: (uploadId: string) => `blobs/${uploadId}`,
+  /**
+   * Blob bytes; the id is the upload session that wrote them (the digest is unknown until the end), or a
+   * fresh UUID where a session copies its first request's object into a multipart upload.
+   */
+  blobData: (id: string) => `blobs/${id}`,
   /** Upload session state plus its unflushed tail bytes, one object per offset (written once each). */
   uploadState: (uploadId: string, offset: number) => `uploads/${uploadId}/${offset.toString().padStart(16, "0")}`,
   uploadStatePrefix: (uploadId: string) => `uploads/${uploadId}/`,

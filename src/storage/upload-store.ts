@@ -21,8 +21,13 @@ export interface UploadState {
   /** Set once the first full part was flushed. */
   multipartUploadId?: string;
   parts: R2UploadedPart[];
-  /** SHA-256 over every byte received so far. */
+  /** SHA-256 over every byte received so far (unused while wholeObjectSha256 is set). */
   hash: Sha256State;
+  /**
+   * Set when the bytes so far arrived in one request and were stored as one complete object at blobKey
+   * (storage/streamed-object.ts): their SHA-256, hex. Such a session has no multipart upload and no tail.
+   */
+  wholeObjectSha256?: string;
 }
 
 export interface UploadSession {

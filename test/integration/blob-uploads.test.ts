@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PART_SIZE } from "../../src/storage/blob-writer";
+import { UploadStore } from "../../src/storage/upload-store";
 import { adminToken, bearer, call, createNamespace, createServiceAccount, digestOf, expectOciError, pushBlob, randomBytes, tokenFor, repositoryFixture } from "../helpers/registry";
 
 let ns: string;
@@ -185,6 +186,88 @@ describe("chunked upload", { timeout: 60_000 }, () => {
     for (const path of [`/v2/${repo}/blobs/uploads/${crypto.randomUUID()}`, `/v2/${repo}/blobs/uploads/not-a-uuid`, `/v2/${ns}/other/blobs/uploads/${id}`]) {
       await expectOciError(await patch(path, "x"), 404, "BLOB_UPLOAD_UNKNOWN");
     }
+  });
+});
+
+// The first request of a session with a declared length is stored as one object, hashed natively.
+describe("uploads whose first request declares its length", { timeout: 60_000 }, () => {
+  const sessionState = async (location: string) => (await new UploadStore(env.REGISTRY_BUCKET).load(location.split("/").at(-1)!))!.state;
+
+  it("PATCH with Content-Length becomes one object (no multipart upload); PUT finishes it without copying", async () => {
+    const bytes = randomBytes(PART_SIZE * 2 + 5);
+    const before = await r2ObjectCount("blobs/");
+    const location = await startSession();
+    const patched = await patch(location, bytes);
+    expect(patched.status).toBe(202);
+    expect(patched.headers.get("Range")).toBe(`0-${bytes.length - 1}`);
+    const state = await sessionState(location);
+    expect(state.multipartUploadId).toBeUndefined();
+    expect(`sha256:${state.wholeObjectSha256}`).toBe(await digestOf(bytes));
+    expect((await env.REGISTRY_BUCKET.head(state.blobKey))?.size).toBe(bytes.length);
+    const digest = await digestOf(bytes);
+    expect((await finish(location, digest)).status).toBe(201);
+    expect(await r2ObjectCount("blobs/")).toBe(before + 1);
+    expect(await downloadDigest(repo, digest)).toBe(digest);
+  });
+
+  it("more bytes after it: the object is copied into a multipart upload, then deleted", async () => {
+    const bytes = randomBytes(PART_SIZE + 777);
+    const first = bytes.slice(0, 3_000_000);
+    const before = await r2ObjectCount("blobs/");
+    const location = await startSession();
+    expect((await patch(location, first, { "Content-Range": `0-${first.length - 1}` })).status).toBe(202);
+    const streamed = (await sessionState(location)).blobKey;
+    const rest = bytes.slice(first.length);
+    expect((await patch(location, streamOf(rest))).status).toBe(202);
+    const state = await sessionState(location);
+    expect(state.wholeObjectSha256).toBeUndefined();
+    expect(state.multipartUploadId).toBeTruthy();
+    expect(await env.REGISTRY_BUCKET.head(streamed)).toBeNull();
+    const digest = await digestOf(bytes);
+    expect((await finish(location, digest)).status).toBe(201);
+    expect(await r2ObjectCount("blobs/")).toBe(before + 1);
+    expect(await downloadDigest(repo, digest)).toBe(digest);
+  });
+
+  it("a PUT that carries the rest finishes the same way", async () => {
+    const bytes = randomBytes(50_000);
+    const location = await startSession();
+    expect((await patch(location, bytes.slice(0, 20_000))).status).toBe(202);
+    const last = bytes.slice(20_000);
+    const digest = await digestOf(bytes);
+    expect((await finish(location, digest, last, { "Content-Range": `20000-${bytes.length - 1}` })).status).toBe(201);
+    expect(await downloadDigest(repo, digest)).toBe(digest);
+  });
+
+  it("DELETE of such a session deletes its object", async () => {
+    const before = await r2ObjectCount("blobs/");
+    const location = await startSession();
+    await patch(location, randomBytes(10_000));
+    expect(await r2ObjectCount("blobs/")).toBe(before + 1);
+    expect((await call(location, { method: "DELETE", headers: bearer(token) })).status).toBe(204);
+    expect(await r2ObjectCount("blobs/")).toBe(before);
+  });
+
+  it("a body shorter than its Content-Length → 400, no object, the session still at 0", async () => {
+    const before = await r2ObjectCount("blobs/");
+    const location = await startSession();
+    const short = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(randomBytes(500));
+        controller.close();
+      },
+    });
+    await expectOciError(await patch(location, short, { "Content-Length": "5000" }), 400, "BLOB_UPLOAD_INVALID");
+    expect((await call(location, { headers: bearer(token) })).headers.get("Range")).toBe("0-0");
+    expect(await r2ObjectCount("blobs/")).toBe(before);
+  });
+
+  it("a digest mismatch at PUT deletes the object", async () => {
+    const before = await r2ObjectCount("blobs/");
+    const location = await startSession();
+    await patch(location, randomBytes(10_000));
+    await expectOciError(await finish(location, `sha256:${"2".repeat(64)}`), 400, "DIGEST_INVALID");
+    expect(await r2ObjectCount("blobs/")).toBe(before);
   });
 });
 

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { cleanAbandonedUploads } from "../../src/registry/upload-janitor";
+import { RepositoryStore } from "../../src/storage/repository-store";
 import { UploadStore } from "../../src/storage/upload-store";
 import { PART_SIZE } from "../../src/storage/blob-writer";
 import { OCI_MANIFEST, bearer, call, expectOciError, pushBlob, pushImage, randomBytes, repositoryFixture } from "../helpers/registry";
@@ -66,23 +67,29 @@ describe("blob deletes and manifest pushes", () => {
 });
 
 describe("abandoned uploads", () => {
-  it("the hourly janitor aborts sessions idle for a day and deletes their state; fresh ones stay", async () => {
+  it("the hourly janitor drops the bytes of sessions idle for a day and deletes their state; fresh ones stay", async () => {
     const start = async () => (await call(`/v2/${repo}/blobs/uploads/`, { method: "POST", headers: bearer(token) })).headers.get("Location")!;
+    const chunkedBody = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (controller) => (controller.enqueue(bytes), controller.close()) });
     const old = await start();
-    await call(old, { method: "PATCH", headers: bearer(token), body: randomBytes(PART_SIZE + 10) });
+    await call(old, { method: "PATCH", headers: bearer(token), body: chunkedBody(randomBytes(PART_SIZE + 10)) });
+    const oldObject = await start();
+    await call(oldObject, { method: "PATCH", headers: bearer(token), body: randomBytes(5000) });
     const fresh = await start();
     const uploads = new UploadStore(env.REGISTRY_BUCKET);
+    const janitor = { bucket: env.REGISTRY_BUCKET, repositories: new RepositoryStore(env.REGISTRY_KV), uploads };
     const oldId = old.split("/").at(-1)!;
     const multipart = (await uploads.load(oldId))!.state;
     expect(multipart.multipartUploadId).toBeTruthy();
+    const objectKey = (await uploads.load(oldObject.split("/").at(-1)!))!.state.blobKey;
+    expect(await env.REGISTRY_BUCKET.head(objectKey)).not.toBeNull();
     // Nothing is a day old yet.
-    expect(await cleanAbandonedUploads(env.REGISTRY_BUCKET, uploads)).toBe(0);
-    const cleaned = await cleanAbandonedUploads(env.REGISTRY_BUCKET, uploads, Date.now() + 25 * 3600 * 1000);
-    expect(cleaned).toBeGreaterThanOrEqual(2);
-    await expectOciError(await call(old, { headers: bearer(token) }), 404, "BLOB_UPLOAD_UNKNOWN");
-    await expectOciError(await call(fresh, { headers: bearer(token) }), 404, "BLOB_UPLOAD_UNKNOWN");
+    expect(await cleanAbandonedUploads(janitor)).toBe(0);
+    const cleaned = await cleanAbandonedUploads(janitor, Date.now() + 25 * 3600 * 1000);
+    expect(cleaned).toBeGreaterThanOrEqual(3);
+    for (const location of [old, oldObject, fresh]) await expectOciError(await call(location, { headers: bearer(token) }), 404, "BLOB_UPLOAD_UNKNOWN");
     const resumed = env.REGISTRY_BUCKET.resumeMultipartUpload(multipart.blobKey, multipart.multipartUploadId!);
     await expect(resumed.complete(multipart.parts)).rejects.toThrow();
+    expect(await env.REGISTRY_BUCKET.head(objectKey)).toBeNull();
     expect((await env.REGISTRY_BUCKET.list({ prefix: `uploads/${oldId}/` })).objects).toEqual([]);
   });
 });
