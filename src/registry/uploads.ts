@@ -160,7 +160,12 @@ async function copyIntoWriter(ctx: RegistryContext, session: UploadSession): Pro
     state: { ...state, offset: 0, blobKey: r2Keys.blobData(crypto.randomUUID()), multipartUploadId: undefined, parts: [], hash: new Sha256().save() },
     tail: new Uint8Array(0),
   });
-  await writer.append(object.body);
+  try {
+    await writer.append(object.body);
+  } catch (error) {
+    await writer.abandon();
+    throw error;
+  }
   return { writer, replacedObject };
 }
 
