@@ -5,7 +5,7 @@
 import { CONTENT_DIGEST_HEADER, UPLOAD_UUID_HEADER } from "../http/headers";
 import { RegistryError } from "../http/oci-errors";
 import { Sha256 } from "../crypto/sha256";
-import { BlobTooLargeError, BlobWriter, BodyReadError } from "../storage/blob-writer";
+import { BlobTooLargeError, BlobWriter, BodyReadError, PART_SIZE } from "../storage/blob-writer";
 import { r2Keys } from "../storage/keys";
 import { MAX_STREAMED_OBJECT_BYTES, putStreamedObject } from "../storage/streamed-object";
 import type { UploadSession } from "../storage/upload-store";
@@ -105,33 +105,54 @@ async function receiving<T>(work: () => Promise<T>, onFailure: () => Promise<voi
   }
 }
 
-/** The body's length where it can be stored as one streamed object: the first bytes of a session, length declared. */
-function streamedObjectLength(req: RepositoryRequest, session: UploadSession, maxBytes: number): number | undefined {
+/** The body's length where it can be streamed into one put: declared, and within R2's limit for one put. */
+function streamedObjectLength(req: RepositoryRequest, maxBytes: number): number | undefined {
   const declared = req.request.headers.get("Content-Length");
-  if (declared === null || session.state.offset !== 0 || !req.request.body) return undefined;
   const length = Number(declared);
-  return length > 0 && length === maxBytes && length <= MAX_STREAMED_OBJECT_BYTES ? length : undefined;
+  return declared !== null && length > 0 && length === maxBytes && length <= MAX_STREAMED_OBJECT_BYTES ? length : undefined;
 }
 
 /**
- * Receives the request body into the session. The first request of a session with a declared length is
- * stored as one object and hashed natively (what podman, skopeo, docker and containerd send for a layer
- * of known size); everything else goes through BlobWriter: multipart parts and a resumable SHA-256, for
- * chunked bodies and uploads spread over several requests. A session whose first bytes are one object
- * copies that object into a BlobWriter when more bytes follow. A body that breaks off is a client error
- * and changes nothing saved: the client can resume from the offset GET reports or start again.
+ * A first request without a usable length: parts of a multipart upload, hashed natively, completed at the
+ * end of the request, so the session then holds one object as after a streamed put.
+ */
+async function receiveAsOneObject(ctx: RegistryContext, req: RepositoryRequest, session: UploadSession, maxBytes: number): Promise<{ sha256: string; size: number }> {
+  const writer = new BlobWriter(ctx.bucket, session, PART_SIZE, "native");
+  const declared = req.request.headers.get("Content-Length");
+  return receiving(
+    async () => {
+      const size = await writer.append(req.request.body!, maxBytes);
+      if (declared !== null && size < Number(declared)) throw new BodyReadError(`got ${size} of ${declared} bytes`);
+      const sha256 = await writer.digestHex();
+      await writer.commit(sha256);
+      return { sha256, size };
+    },
+    () => writer.abandon(),
+  );
+}
+
+/**
+ * Receives the request body into the session. The first request of a session is stored as one complete
+ * object and hashed natively: streamed into one put where its length is declared (a layer of known size),
+ * else through multipart parts completed at the end of the request (a layer compressed on the fly). This is
+ * the whole upload for podman, skopeo, docker and containerd. Later requests go through BlobWriter:
+ * multipart parts and a resumable SHA-256, so the digest spans requests; the first request's object is
+ * copied into it once. A body that breaks off is a client error and changes nothing saved: the client can
+ * resume from the offset GET reports or start again.
  */
 async function receiveBody(ctx: RegistryContext, req: RepositoryRequest, session: UploadSession, maxBytes: number): Promise<ReceivedBytes> {
   const body = req.request.body;
   const declared = req.request.headers.get("Content-Length");
-  const streamedLength = streamedObjectLength(req, session, maxBytes);
-  if (streamedLength !== undefined) {
+  const hasBody = body !== null && declared !== "0";
+  if (session.state.offset === 0 && session.state.wholeObjectSha256 === undefined && hasBody) {
     // A fresh key per request: two racing requests of one session cannot overwrite each other's object.
     const blobKey = r2Keys.blobData(crypto.randomUUID());
-    const sha256 = await receiving(() => putStreamedObject(ctx.bucket, blobKey, body!, streamedLength), async () => undefined);
-    return { session: { state: { ...session.state, blobKey, offset: streamedLength, wholeObjectSha256: sha256 }, tail: new Uint8Array(0) } };
+    const streamedLength = streamedObjectLength(req, maxBytes);
+    const stored = await (streamedLength !== undefined
+      ? receiving(async () => ({ sha256: await putStreamedObject(ctx.bucket, blobKey, body!, streamedLength), size: streamedLength }), async () => undefined)
+      : receiveAsOneObject(ctx, req, { ...session, state: { ...session.state, blobKey } }, maxBytes));
+    return { session: { state: { ...session.state, blobKey, offset: stored.size, wholeObjectSha256: stored.sha256 }, tail: new Uint8Array(0) } };
   }
-  const hasBody = body !== null && declared !== "0";
   if (!hasBody && session.state.wholeObjectSha256 !== undefined) return { session };
 
   let writer = new BlobWriter(ctx.bucket, session);
@@ -183,15 +204,15 @@ export async function discardUploadBytes(ctx: Pick<RegistryContext, "bucket" | "
 }
 
 /** The digest of a session's bytes; call once, after the last request's bytes. */
-function receivedDigest(received: ReceivedBytes): string {
-  if (received.writer) return `sha256:${received.writer.digestHex()}`;
+async function receivedDigest(received: ReceivedBytes): Promise<string> {
+  if (received.writer) return `sha256:${await received.writer.digestHex()}`;
   return `sha256:${received.session.state.wholeObjectSha256!}`;
 }
 
 /** Checks the digest, stores the blob once per digest and links it into the repository. */
 async function finish(ctx: RegistryContext, req: RepositoryRequest, received: ReceivedBytes, digest: Digest) {
   const session = received.session;
-  const actual = receivedDigest(received);
+  const actual = await receivedDigest(received);
   const dropBytes = () => (received.writer ? received.writer.discard() : discardUploadBytes(ctx, session));
   if (actual !== digest.value) {
     await dropBytes();

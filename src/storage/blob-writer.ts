@@ -3,6 +3,7 @@
  * wants every part but the last the same size, ≥ 5 MiB) and each part is hashed while it uploads, so
  * request bodies of any length, with or without Content-Length, are accepted. Memory stays at about one part.
  */
+import { NativeSha256 } from "../crypto/native-sha256";
 import { Sha256 } from "../crypto/sha256";
 import type { UploadSession } from "./upload-store";
 
@@ -23,7 +24,8 @@ export class BodyReadError extends Error {
 }
 
 export class BlobWriter {
-  private readonly hash: Sha256;
+  /** Resumable (saved with the session) unless the writer was made to commit within one request. */
+  private readonly hash: Sha256 | NativeSha256;
   private buffer: Uint8Array;
   private filled: number;
   /** Bytes of the buffer already fed to the hash (the carried-over tail was hashed by its request). */
@@ -35,8 +37,10 @@ export class BlobWriter {
     private readonly bucket: R2Bucket,
     private readonly session: UploadSession,
     private readonly partSize = PART_SIZE,
+    /** "native": the bytes are committed in the same request, so hash with DigestStream; no snapshot() then. */
+    hashing: "resumable" | "native" = "resumable",
   ) {
-    this.hash = Sha256.resume(session.state.hash);
+    this.hash = hashing === "native" ? new NativeSha256() : Sha256.resume(session.state.hash);
     this.buffer = new Uint8Array(partSize);
     this.buffer.set(session.tail);
     this.filled = session.tail.length;
@@ -72,13 +76,14 @@ export class BlobWriter {
     } finally {
       reader.releaseLock();
     }
-    this.hashPending(this.filled);
+    await this.hashPending(this.filled);
     this.session.state.offset += received;
     return received;
   }
 
   /** The session as it stands after the appended bytes, ready to be saved. */
   snapshot(): UploadSession {
+    if (this.hash instanceof NativeSha256) throw new Error("a natively hashed upload cannot be resumed: commit it instead");
     return {
       state: { ...this.session.state, hash: this.hash.save() },
       tail: this.buffer.slice(0, this.filled),
@@ -86,7 +91,7 @@ export class BlobWriter {
   }
 
   /** The hex SHA-256 of everything received; call once, after the last append. */
-  digestHex(): string {
+  async digestHex(): Promise<string> {
     return this.hash.digestHex();
   }
 
@@ -109,6 +114,7 @@ export class BlobWriter {
    * aborted rather than leaked; one from an earlier request stays, for the client to resume.
    */
   async abandon(): Promise<void> {
+    if (this.hash instanceof NativeSha256) await this.hash.abort();
     if (this.createdMultipart) await this.discard().catch(() => undefined);
   }
 
@@ -133,7 +139,9 @@ export class BlobWriter {
     }
     const upload = this.bucket.resumeMultipartUpload(state.blobKey, state.multipartUploadId);
     const uploading = upload.uploadPart(state.parts.length + 1, this.buffer);
-    this.hashPending(this.partSize);
+    // Observed below; a hash failure first must not leave this rejection unhandled.
+    uploading.catch(() => undefined);
+    await this.hashPending(this.partSize);
     state.parts.push(await uploading);
     this.buffer = new Uint8Array(this.partSize);
     this.filled = 0;
@@ -141,8 +149,8 @@ export class BlobWriter {
   }
 
   /** Feeds buffer bytes [hashed, end) to the hash. */
-  private hashPending(end: number): void {
-    if (end > this.hashed) this.hash.update(this.buffer.subarray(this.hashed, end));
+  private async hashPending(end: number): Promise<void> {
+    if (end > this.hashed) await this.hash.update(this.buffer.subarray(this.hashed, end));
     this.hashed = end;
   }
 }

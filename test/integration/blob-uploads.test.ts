@@ -189,8 +189,8 @@ describe("chunked upload", { timeout: 60_000 }, () => {
   });
 });
 
-// The first request of a session with a declared length is stored as one object, hashed natively.
-describe("uploads whose first request declares its length", { timeout: 60_000 }, () => {
+// The first request of a session is stored as one object, hashed natively (streamed put or multipart).
+describe("the first request of a session is stored as one object", { timeout: 60_000 }, () => {
   const sessionState = async (location: string) => (await new UploadStore(env.REGISTRY_BUCKET).load(location.split("/").at(-1)!))!.state;
 
   it("PATCH with Content-Length becomes one object (no multipart upload); PUT finishes it without copying", async () => {
@@ -208,6 +208,25 @@ describe("uploads whose first request declares its length", { timeout: 60_000 },
     expect((await finish(location, digest)).status).toBe(201);
     expect(await r2ObjectCount("blobs/")).toBe(before + 1);
     expect(await downloadDigest(repo, digest)).toBe(digest);
+  });
+
+  it("a chunked first PATCH (no length) becomes one object: its multipart upload completes within the request", async () => {
+    const bytes = randomBytes(PART_SIZE * 2 + 99);
+    const location = await startSession();
+    expect((await patch(location, streamOf(bytes))).status).toBe(202);
+    const state = await sessionState(location);
+    expect(state.multipartUploadId).toBeUndefined();
+    expect(`sha256:${state.wholeObjectSha256}`).toBe(await digestOf(bytes));
+    expect((await env.REGISTRY_BUCKET.head(state.blobKey))?.size).toBe(bytes.length);
+  });
+
+  it("a chunked first PATCH longer than its Content-Range, past one part → 400, no object, the session still at 0", async () => {
+    const before = await r2ObjectCount("blobs/");
+    const location = await startSession();
+    const response = await patch(location, streamOf(randomBytes(PART_SIZE * 2)), { "Content-Range": `0-${PART_SIZE + 50}` });
+    await expectOciError(response, 400, "SIZE_INVALID");
+    expect((await call(location, { headers: bearer(token) })).headers.get("Range")).toBe("0-0");
+    expect(await r2ObjectCount("blobs/")).toBe(before);
   });
 
   it("more bytes after it: the object is copied into a multipart upload, then deleted", async () => {

@@ -70,7 +70,9 @@ describe("abandoned uploads", () => {
   it("the hourly janitor drops the bytes of sessions idle for a day and deletes their state; fresh ones stay", async () => {
     const start = async () => (await call(`/v2/${repo}/blobs/uploads/`, { method: "POST", headers: bearer(token) })).headers.get("Location")!;
     const chunkedBody = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (controller) => (controller.enqueue(bytes), controller.close()) });
+    // A multipart upload stays open only in a session that received bytes over more than one request.
     const old = await start();
+    await call(old, { method: "PATCH", headers: bearer(token), body: randomBytes(10) });
     await call(old, { method: "PATCH", headers: bearer(token), body: chunkedBody(randomBytes(PART_SIZE + 10)) });
     const oldObject = await start();
     await call(oldObject, { method: "PATCH", headers: bearer(token), body: randomBytes(5000) });
