@@ -439,9 +439,10 @@ async function main() {
     "does not have): one line takes the trivial route from the ping rate to the ping-logged rate. The token endpoint writes " +
     "one line per issued token (successful issuance goes to structured logs, issue 4), so its ratio to `/bench/ping` is capped " +
     "by that local cost; its ratio to `/bench/ping-logged` compares like with like.\n" +
-    "- Uploads: a session's first request with a declared length (skopeo's layer PATCH) streams into one R2 object hashed by " +
-    "DigestStream, so a push is compared with a bare put of the same bytes. Bodies without a length, or spread over several " +
-    "requests, take the multipart path with a resumable SHA-256 in JS (not measured here).\n" +
+    "- Uploads: a session's first request with a declared length (skopeo's layer PATCH from an OCI layout) streams into one R2 " +
+    "object hashed by DigestStream, so a push is compared with a bare put of the same bytes. A first request without a length " +
+    "(a layer compressed on the fly) goes to multipart parts, also hashed natively; bytes in later requests take a resumable " +
+    "SHA-256 in JS. Neither is measured here.\n" +
     "- The Worker is served over TLS locally (clients probe HTTPS first), so docker-registry is measured over TLS too: the " +
     "client's TLS work is part of every pull. Its plain-HTTP figure is shown beside it.\n" +
     "- Failed push attempts are local `wrangler dev` proxy resets after long uploads (README, Known local issue); each was retried.\n";

@@ -2,6 +2,8 @@
  * Streams upload bytes into R2 with bounded memory: bytes are cut into fixed-size multipart parts (R2
  * wants every part but the last the same size, ≥ 5 MiB) and each part is hashed while it uploads, so
  * request bodies of any length, with or without Content-Length, are accepted. Memory stays at about one part.
+ * The hash is resumable (saved with the session, for bytes spread over requests) or native (DigestStream,
+ * for bytes committed within the request that received them).
  */
 import { NativeSha256 } from "../crypto/native-sha256";
 import { Sha256 } from "../crypto/sha256";
