@@ -57,7 +57,8 @@ export interface ServiceAccountRecord {
 
 export class IdentityStore {
   /** Records read for logins, absent ones too (so an unknown account costs what a known one does). */
-  private readonly loginRecords = new TtlCache<UserRecord | ServiceAccountRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  private readonly loginUsers = new TtlCache<UserRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  private readonly loginServiceAccounts = new TtlCache<ServiceAccountRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
 
   constructor(private readonly kv: KVNamespace) {}
 
@@ -92,17 +93,17 @@ export class IdentityStore {
   /** A user record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
   getUserForLogin(username: string): Promise<UserRecord | null> {
     const key = kvKeys.user(username);
-    return this.loginRecords.getOrLoad(key, () => this.kv.get<UserRecord>(key, "json")) as Promise<UserRecord | null>;
+    return this.loginUsers.getOrLoad(key, () => this.kv.get<UserRecord>(key, "json"));
   }
 
   async putUser(record: UserRecord): Promise<void> {
     await this.kv.put(kvKeys.user(record.username), JSON.stringify(record));
-    this.loginRecords.delete(kvKeys.user(record.username));
+    this.loginUsers.delete(kvKeys.user(record.username));
   }
 
   async deleteUser(username: string): Promise<void> {
     await this.kv.delete(kvKeys.user(username));
-    this.loginRecords.delete(kvKeys.user(username));
+    this.loginUsers.delete(kvKeys.user(username));
     await this.kv.delete(kvKeys.lastUsed(`user/${username}`));
   }
 
@@ -119,17 +120,17 @@ export class IdentityStore {
   /** A service-account record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
   getServiceAccountForLogin(username: string): Promise<ServiceAccountRecord | null> {
     const key = kvKeys.serviceAccount(username);
-    return this.loginRecords.getOrLoad(key, () => this.kv.get<ServiceAccountRecord>(key, "json")) as Promise<ServiceAccountRecord | null>;
+    return this.loginServiceAccounts.getOrLoad(key, () => this.kv.get<ServiceAccountRecord>(key, "json"));
   }
 
   async putServiceAccount(record: ServiceAccountRecord): Promise<void> {
     await this.kv.put(kvKeys.serviceAccount(record.username), JSON.stringify(record));
-    this.loginRecords.delete(kvKeys.serviceAccount(record.username));
+    this.loginServiceAccounts.delete(kvKeys.serviceAccount(record.username));
   }
 
   async deleteServiceAccount(username: string): Promise<void> {
     await this.kv.delete(kvKeys.serviceAccount(username));
-    this.loginRecords.delete(kvKeys.serviceAccount(username));
+    this.loginServiceAccounts.delete(kvKeys.serviceAccount(username));
     await this.kv.delete(kvKeys.lastUsed(`sa/${username}`));
   }
 

@@ -4,7 +4,7 @@
  * put (npm run bench), and the object reads back as fast as any single-put object. The SHA-256 cannot be
  * resumed later; a session that receives more bytes afterwards copies the object into a BlobWriter.
  */
-import { toHex } from "../crypto/secrets";
+import { NativeSha256 } from "../crypto/native-sha256";
 import { BLOB_HTTP_METADATA, BlobTooLargeError, BodyReadError, READ_RUN_BYTES } from "./blob-writer";
 
 /** R2's limit for one put is 5 GiB; longer bodies take the multipart path. */
@@ -14,11 +14,10 @@ export const MAX_STREAMED_OBJECT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
 export async function putStreamedObject(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, length: number): Promise<string> {
   const object = new FixedLengthStream(length);
   const objectWriter = object.writable.getWriter();
-  const digest = new crypto.DigestStream("SHA-256");
-  const digestWriter = digest.getWriter();
+  const hash = new NativeSha256();
   const putting = bucket.put(key, object.readable, { httpMetadata: BLOB_HTTP_METADATA });
-  // Both are observed below; a failure of ours first must not leave their rejections unhandled.
-  for (const settled of [putting, digest.digest, objectWriter.closed, digestWriter.closed]) settled.catch(() => undefined);
+  // Observed below; a failure of ours first must not leave these rejections unhandled.
+  for (const settled of [putting, objectWriter.closed]) settled.catch(() => undefined);
   const reader = body.getReader({ mode: "byob" });
   let received = 0;
   try {
@@ -29,7 +28,7 @@ export async function putStreamedObject(bucket: R2Bucket, key: string, body: Rea
       if (value && value.length > 0) {
         received += value.length;
         if (received > length) throw new BlobTooLargeError("body longer than declared");
-        await digestWriter.write(value);
+        await hash.update(value);
         await objectWriter.ready;
         await objectWriter.write(value);
       }
@@ -37,16 +36,15 @@ export async function putStreamedObject(bucket: R2Bucket, key: string, body: Rea
     }
     if (received < length) throw new BodyReadError(`got ${received} of ${length} bytes`);
     await objectWriter.close();
-    await digestWriter.close();
     await putting;
   } catch (error) {
     // An unfinished fixed-length stream fails the put: R2 stores nothing.
     await objectWriter.abort(error).catch(() => undefined);
-    await digestWriter.abort(error).catch(() => undefined);
+    await hash.abort();
     await putting.catch(() => undefined);
     throw error;
   } finally {
     reader.releaseLock();
   }
-  return toHex(await digest.digest);
+  return hash.digestHex();
 }
