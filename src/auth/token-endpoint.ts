@@ -159,8 +159,6 @@ export class TokenEndpoint {
   }
 }
 
-
-
 /** Repositories whose visibility matters: pull is requested but not already held through a grant. */
 function pullsNotHeld(principal: Principal, scopes: RequestedScope[]): string[] {
   return scopes

@@ -45,8 +45,8 @@ export const kvKeys = {
 
 export const r2Keys = {
   /**
-   * Blob bytes; the id is the upload session that wrote them (the digest is unknown until the end), or a
-   * fresh UUID where a session copies its first request's object into a multipart upload.
+   * Blob bytes, named by the upload that wrote them, not by digest (unknown until the end): a fresh UUID per
+   * first-request object and per multipart upload that copies one, the upload id for an upload with no body.
    */
   blobData: (id: string) => `blobs/${id}`,
   /** Upload session state plus its unflushed tail bytes, one object per offset (written once each). */

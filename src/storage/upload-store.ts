@@ -25,7 +25,7 @@ export interface UploadState {
   hash: Sha256State;
   /**
    * Set when the bytes so far arrived in one request and were stored as one complete object at blobKey
-   * (storage/streamed-object.ts): their SHA-256, hex. Such a session has no multipart upload and no tail.
+   * (registry/uploads.ts receiveBody): their SHA-256, hex. Such a session has no multipart upload and no tail.
    */
   wholeObjectSha256?: string;
 }
