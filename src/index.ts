@@ -5,6 +5,11 @@ import { handleRequest } from "./http/router";
 import { cleanAbandonedUploads } from "./registry/upload-janitor";
 import { servicesFor } from "./services";
 
+// Durable Object classes (wrangler.toml [[durable_objects.bindings]]) are exported by the entry point.
+export { BlobIndex } from "./storage/blob-index";
+export { IdentityLedger } from "./storage/identity-ledger";
+export { RepositoryLedger } from "./storage/repository-ledger";
+
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     let services;

@@ -1,9 +1,16 @@
 import type { RateLimiter } from "../auth/login-throttle";
+import type { BlobIndex } from "../storage/blob-index";
+import type { IdentityLedger } from "../storage/identity-ledger";
+import type { RepositoryLedger } from "../storage/repository-ledger";
 
 /** Bindings, vars and secrets the Worker receives (see wrangler.toml and README "Configuration"). */
 export interface Env {
   REGISTRY_KV: KVNamespace;
   REGISTRY_BUCKET: R2Bucket;
+  /** Durable Objects (wrangler.toml): the consistent writers whose state is published to REGISTRY_KV. */
+  REPOSITORY_LEDGER: DurableObjectNamespace<RepositoryLedger>;
+  BLOB_INDEX: DurableObjectNamespace<BlobIndex>;
+  IDENTITY_LEDGER: DurableObjectNamespace<IdentityLedger>;
   /** Rate limiters of failed logins (wrangler.toml `[[ratelimits]]`); throttling is off without them. */
   LOGIN_ACCOUNT_LIMITER?: RateLimiter;
   LOGIN_CLIENT_LIMITER?: RateLimiter;
