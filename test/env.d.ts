@@ -6,6 +6,9 @@ declare global {
     interface Env extends Required<Pick<import("../src/config/env").Env, "SIGNING_KEYS" | "SECRET_PEPPER" | "BOOTSTRAP_ADMIN_PASSWORD">> {
       REGISTRY_KV: KVNamespace;
       REGISTRY_BUCKET: R2Bucket;
+      REPOSITORY_LEDGER: import("../src/config/env").Env["REPOSITORY_LEDGER"];
+      BLOB_INDEX: import("../src/config/env").Env["BLOB_INDEX"];
+      IDENTITY_LEDGER: import("../src/config/env").Env["IDENTITY_LEDGER"];
     }
     // Types `exports` from "cloudflare:workers" (the Worker's own entry point) in tests.
     interface GlobalProps {

@@ -1,3 +1,4 @@
+import type { Env } from "../../src/config/env";
 import { describe, expect, it } from "vitest";
 import { R2PresignedUrls, WorkerSignedUrls } from "../../src/storage/blob-urls";
 import { Hmac } from "../../src/crypto/secrets";
@@ -25,7 +26,7 @@ describe("R2 presigned URLs (SigV4 query signing)", () => {
   });
 
   it("are used when, and only when, all four R2 settings are configured", () => {
-    const base = { REGISTRY_KV: {} as KVNamespace, REGISTRY_BUCKET: {} as R2Bucket, SIGNING_KEYS: "{}", SECRET_PEPPER: "p".repeat(32) };
+    const base = { REGISTRY_KV: {} as KVNamespace, REGISTRY_BUCKET: {} as R2Bucket, SIGNING_KEYS: "{}", SECRET_PEPPER: "p".repeat(32) } as unknown as Env;
     expect(parseConfig(base).r2Presign).toBeUndefined();
     expect(
       parseConfig({ ...base, R2_ACCOUNT_ID: presign.accountId, R2_BUCKET_NAME: "blobs", R2_ACCESS_KEY_ID: "k", R2_SECRET_ACCESS_KEY: "s" }).r2Presign,
