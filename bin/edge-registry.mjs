@@ -29,7 +29,8 @@ commands:
   grants list (users|service-accounts) NAME
         | add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)
         | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
-  audit [--since TIME] [--until TIME] [--actor NAME] [--limit N]
+  audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]
+        admin changes, newest first; failed logins with --action auth.failure
 
 --output FORMAT (create and rotate): summary (default), token, login, auth-json, k8s-secret, kubectl, oc, json
 exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach the registry`;
@@ -37,7 +38,7 @@ exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach 
 class UsageError extends Error {}
 class ApiError extends Error {}
 
-const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help"]);
+const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all"]);
 const REPEATED_FLAGS = new Set(["grant", "repo-grant"]);
 
 function parseArgs(argv) {
@@ -334,9 +335,17 @@ async function run(argv) {
       return console.log("grant removed");
 
     case "audit": {
+      // Newest first, a page at a time (the API answers a `cursor` while more events match); --all follows it.
       const query = new URLSearchParams();
-      for (const name of ["since", "until", "actor", "limit"]) if (flags[name]) query.set(name, flags[name]);
-      const { events } = await api("GET", `/audit?${query}`);
+      for (const name of ["since", "until", "actor", "action", "limit", "cursor"]) if (flags[name]) query.set(name, flags[name]);
+      const events = [];
+      let page;
+      do {
+        page = await api("GET", `/audit?${query}`);
+        events.push(...page.events);
+        if (page.cursor) query.set("cursor", page.cursor);
+      } while (flags.all && page.cursor);
+      if (page.cursor) console.error(`more events: add --cursor ${page.cursor} (or --all)`);
       return print(events, events, ["time", "actor", "action", "target", "detail"]);
     }
     default:

@@ -7,6 +7,9 @@
 //      over TLS like the Worker (and, for reference, over plain HTTP)
 //   4. substrate ceiling: a bare streamed R2 put/get of the same 512 MiB in the same workerd
 //   5. workerd RSS growth during the 512 MiB push; CPU per token request; bundle size
+//   0. first, the cost model: billable KV, Durable Object and R2 operations per user-level operation
+//      (bench/cost-model.mjs). `BENCH_ONLY=costs npm run bench` runs only that (about a minute) and replaces
+//      only its section of BENCHMARKS.md.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from "node:fs";
 import https from "node:https";
@@ -14,6 +17,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeOciLayout } from "../test/support/oci-image.mjs";
+import { COST_LAYERS, costMarkdown, measureCosts, withCostSection } from "../bench/cost-model.mjs";
 import { ensureSecretsFile } from "./local-secrets.mjs";
 import { OFFLINE_ENV, projectRoot, startWranglerDev } from "./wrangler-dev.mjs";
 
@@ -23,6 +27,7 @@ const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
 const benchDir = join(projectRoot, ".bench");
 const port = 28787;
 const dockerRegistryPorts = { tls: 28788, http: 28789 };
+const COSTS_ONLY = process.env.BENCH_ONLY === "costs";
 
 function need(command, pkg) {
   if (spawnSync("sh", ["-c", `command -v ${command}`]).status === 0) return;
@@ -231,15 +236,29 @@ function skopeoCopy(source, destination, credsFlag) {
   return sh("skopeo", ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", ...credsFlag, source, destination]).seconds;
 }
 
+/** The image of the cost model: COST_LAYERS small layers (the counts do not depend on layer size below 16 MiB). */
+async function ensureCostImage() {
+  const dir = join(benchDir, "images", `cost-${COST_LAYERS}x1MiB`);
+  if (!existsSync(join(dir, "index.json"))) {
+    rmSync(dir, { recursive: true, force: true });
+    await writeOciLayout(dir, [{ seed: 404, layerSizes: Array.from({ length: COST_LAYERS }, () => MiB), gzip: true }], "v1");
+  }
+  return dir;
+}
+
 async function main() {
-  for (const [command, pkg] of [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]]) need(command, pkg);
+  const tools = COSTS_ONLY ? [["skopeo", "skopeo"]] : [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]];
+  for (const [command, pkg] of tools) need(command, pkg);
   mkdirSync(benchDir, { recursive: true });
-  const imageNames = await ensureImages();
+  const imageNames = COSTS_ONLY ? [] : await ensureImages();
+  const costImage = await ensureCostImage();
+  let costRows;
+  let costSection = "";
   const envFile = join(benchDir, "dev.vars");
   const secrets = await ensureSecretsFile(envFile);
   rmSync(join(benchDir, "state"), { recursive: true, force: true });
   const server = await startWranglerDev({ port, persistTo: join(benchDir, "state"), envFile, config: bundleOnce(), extraArgs: ["--no-bundle"] });
-  const dockers = startDockerRegistries();
+  const dockers = COSTS_ONLY ? {} : startDockerRegistries();
   const results = [];
   const row = (name, value, baseline, ratio, target) => {
     results.push({ name, value, baseline, ratio, target });
@@ -254,6 +273,19 @@ async function main() {
     );
     const basic = `Basic ${Buffer.from(`${created.username}:${created.token}`).toString("base64")}`;
     const credsFlag = ["--dest-creds", `${created.username}:${created.token}`, "--src-creds", `${created.username}:${created.token}`];
+
+    // 0. The cost model, each operation alone in the Worker.
+    costRows = await measureCosts({
+      url: server.url,
+      host: `127.0.0.1:${port}`,
+      basic,
+      creds: `${created.username}:${created.token}`,
+      request,
+      skopeo: (args) => sh("skopeo", args),
+      clearClientCaches,
+      layout: costImage,
+    });
+    if (COSTS_ONLY) return;
 
     // 1. Request rates, each beside the trivial route measured right before it.
     sh("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", `${created.username}:${created.token}`, `oci:${join(benchDir, "images", "3x32MiB")}:v1`, `docker://127.0.0.1:${port}/bench/manifest:v1`]);
@@ -410,6 +442,13 @@ async function main() {
     row("skopeo copy of a 1 MiB image (login + push)", seconds(median(smallRuns)), "—", "—", "< 2 s");
   } finally {
     server.stop();
+    if (costRows) {
+      const note = `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.`;
+      const path = join(projectRoot, "BENCHMARKS.md");
+      // The cost-only run replaces its own section and keeps the timings; a full run rewrites the file below.
+      if (COSTS_ONLY) writeFileSync(path, withCostSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", costMarkdown(costRows, note)));
+      costSection = costMarkdown(costRows, note);
+    }
     for (const { child } of Object.values(dockers)) {
       try {
         process.kill(-child.pid, "SIGTERM");
@@ -417,6 +456,10 @@ async function main() {
         // gone
       }
     }
+  }
+  if (COSTS_ONLY) {
+    console.log(`\n${costSection}\nwritten to BENCHMARKS.md`);
+    return;
   }
 
   const bundle = execFileSync("node", ["scripts/deploy-check.mjs"], { cwd: projectRoot, encoding: "utf8", env: { ...process.env, ...OFFLINE_ENV } });
@@ -446,8 +489,8 @@ async function main() {
     "- The Worker is served over TLS locally (clients probe HTTPS first), so docker-registry is measured over TLS too: the " +
     "client's TLS work is part of every pull. Its plain-HTTP figure is shown beside it.\n" +
     "- Failed push attempts are local `wrangler dev` proxy resets after long uploads (README, Known local issue); each was retried.\n";
-  writeFileSync(join(projectRoot, "BENCHMARKS.md"), markdown);
-  console.log(`\n${table}\n\nwritten to BENCHMARKS.md`);
+  writeFileSync(join(projectRoot, "BENCHMARKS.md"), withCostSection(markdown, costSection));
+  console.log(`\n${table}\n\n${costSection}\nwritten to BENCHMARKS.md`);
 }
 
 await main();

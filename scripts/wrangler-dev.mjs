@@ -18,10 +18,16 @@ export const OFFLINE_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
-export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile }) {
+/**
+ * `script` replaces the config's `main` (the production-KV test entry, test/support/production-kv-worker.ts,
+ * with the real wrangler.toml's bindings, Durable Objects and migrations); `vars` are extra `--var`s.
+ */
+export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile, script, vars = {} }) {
   const args = [
     "wrangler", "dev",
+    ...(script ? [script] : []),
     ...(config ? ["--config", config] : []),
+    ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     "--ip", "127.0.0.1",
     "--port", String(port),
     "--local-protocol", "https",

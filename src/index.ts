@@ -2,7 +2,6 @@
 import type { Env } from "./config/env";
 import { errorToResponse } from "./http/error-response";
 import { handleRequest } from "./http/router";
-import { cleanAbandonedUploads } from "./registry/upload-janitor";
 import { servicesFor } from "./services";
 
 // Durable Object classes (wrangler.toml [[durable_objects.bindings]]) are exported by the entry point.
@@ -22,9 +21,13 @@ export default {
     return handleRequest(request, services, (work) => ctx.waitUntil(work));
   },
 
-  /** Cron trigger (wrangler.toml `[triggers]`): removes abandoned upload sessions. */
+  /**
+   * Cron trigger (wrangler.toml `[triggers]`): deletes orphaned upload tails. Abandoned sessions themselves
+   * are settled by their repository ledger's alarm.
+   */
   async scheduled(_controller, env): Promise<void> {
     const services = await servicesFor(env);
-    await cleanAbandonedUploads(services.registry);
+    const deleted = await services.registry.uploads.sweepOrphanTails();
+    if (deleted > 0) console.log(JSON.stringify({ event: "orphan_upload_tails_deleted", count: deleted }));
   },
 } satisfies ExportedHandler<Env>;

@@ -10,15 +10,18 @@ import type { Env } from "./config/env";
 import { Hmac, PasswordHasher } from "./crypto/secrets";
 import type { RegistryContext } from "./registry/context";
 import { R2PresignedUrls, WorkerSignedUrls } from "./storage/blob-urls";
+import { AdminApiError } from "./http/api-errors";
 import { IdentityStore } from "./storage/identity-store";
 import { RepositoryStore } from "./storage/repository-store";
-import { UploadStore } from "./storage/upload-store";
+import { BlobObjects } from "./storage/blob-objects";
+import { BlobUploads } from "./storage/blob-uploads";
 import type { AdminServices } from "./admin/context";
 import { GuardedLogin } from "./auth/guarded-login";
 import { LastUsedTracker } from "./auth/last-used";
 import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
 import { AuditLog } from "./storage/audit-log";
+import { LoginDeviceStore } from "./storage/login-device-store";
 import { RefreshTokenStore } from "./storage/refresh-token-store";
 
 export interface Services {
@@ -37,16 +40,22 @@ export async function buildServices(env: Env): Promise<Services> {
   const tokenHmac = await Hmac.create(config.pepper, "credential-token");
   const passwords = new PasswordHasher(await Hmac.create(config.pepper, "password"));
   const workerUrls = new WorkerSignedUrls(await Hmac.create(config.pepper, "blob-url"), config.blobUrlLifetimeSeconds);
-  const identities = new IdentityStore(env.REGISTRY_KV);
-  const repositories = new RepositoryStore(env.REGISTRY_KV);
+  // Admin reads and writes go to the identity ledger (refusals answered in the admin format); the token
+  // endpoint reads the ledger's KV publication first (`forEdge`), sharing the per-isolate login caches.
+  const identities = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER, {
+    refusal: (status, message) => new AdminApiError(status, status === 404 ? "not_found" : status === 409 ? "conflict" : "invalid_request", message),
+  });
+  const edgeIdentities = identities.forEdge();
+  const repositories = new RepositoryStore(env.REGISTRY_KV, env.REPOSITORY_LEDGER, { consistentTagReads: config.consistentTagReads });
   const tokens = new RegistryTokens(keys, {
     issuer: config.issuer,
     audience: config.serviceName,
     lifetimeSeconds: config.tokenLifetimeSeconds,
   });
-  const credentials = new CredentialVerifier(identities, tokenHmac, passwords, config.bootstrapAdminPassword);
+  const credentials = new CredentialVerifier(edgeIdentities, tokenHmac, passwords, config.bootstrapAdminPassword);
   const audit = new AuditLog(env.REGISTRY_KV);
-  const login = new GuardedLogin(credentials, new LoginThrottle(env.LOGIN_ACCOUNT_LIMITER, env.LOGIN_CLIENT_LIMITER), audit);
+  const devices = new LoginDeviceStore(env.REGISTRY_KV, await Hmac.create(config.pepper, "login-device"));
+  const login = new GuardedLogin(credentials, new LoginThrottle(env.LOGIN_ACCOUNT_LIMITER, env.LOGIN_CLIENT_LIMITER), audit, devices);
   const refreshTokenStore = new RefreshTokenStore(env.REGISTRY_KV);
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
   return {
@@ -54,8 +63,8 @@ export async function buildServices(env: Env): Promise<Services> {
     keys,
     registry: {
       repositories,
-      uploads: new UploadStore(env.REGISTRY_BUCKET),
-      bucket: env.REGISTRY_BUCKET,
+      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX),
+      objects: new BlobObjects(env.REGISTRY_BUCKET),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
     },
     access: new RegistryAccess(tokens, config.serviceName),
@@ -63,9 +72,9 @@ export async function buildServices(env: Env): Promise<Services> {
       serviceName: config.serviceName,
       login,
       tokens,
-      visibility: new Visibility(identities, repositories),
-      refreshTokens: new RefreshTokens(refreshTokenStore, identities, credentials, refreshHmac),
-      lastUsed: new LastUsedTracker(identities),
+      visibility: new Visibility(edgeIdentities, repositories),
+      refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
+      lastUsed: new LastUsedTracker(edgeIdentities),
       audit,
     }),
     admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore },

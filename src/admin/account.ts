@@ -6,7 +6,7 @@ import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import { password, readJson } from "./admin-input";
 import type { AdminContext } from "./context";
-import { changePassword } from "./users";
+import { changePassword, revokeRefreshToken } from "./users";
 
 /** Web users only: service accounts and the bootstrap admin have no account to manage here. */
 async function self(ctx: AdminContext) {
@@ -28,7 +28,6 @@ export async function listOwnRefreshTokens(ctx: AdminContext): Promise<Response>
 
 export async function revokeOwnRefreshToken(ctx: AdminContext, id: string): Promise<Response> {
   const record = await self(ctx);
-  if (!(await ctx.refreshTokens.revoke(record.username, id))) throw new AdminApiError(404, "not_found", "no such refresh token");
-  await ctx.audit.record({ actor: ctx.actor, action: "refresh-token.revoke", target: `${record.username}/${id}` });
+  await revokeRefreshToken(ctx, record.username, id);
   return new Response(null, { status: 204 });
 }

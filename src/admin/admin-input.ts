@@ -13,16 +13,49 @@ export function badRequest(message: string): AdminApiError {
   return new AdminApiError(400, "invalid_request", message);
 }
 
+/** The fields each route's JSON body may hold, declared in the route table (http/admin-router.ts). */
+const declaredFields = new WeakMap<Request, readonly string[]>();
+
+/** Declares the body fields a request's route accepts; any other field is refused with 400. */
+export function declareBodyFields(request: Request, fields: readonly string[]): void {
+  declaredFields.set(request, fields);
+}
+
+/** `application/json` (with or without parameters). */
+export function isJsonContentType(value: string | null): boolean {
+  return (value ?? "").split(";")[0]!.trim().toLowerCase() === "application/json";
+}
+
+/**
+ * The JSON object body of a request whose route declared its fields: `Content-Type: application/json`
+ * (a form or text/plain body is what a cross-site HTML form can send), at most 64 KiB, no unknown field.
+ */
 export async function readJson(request: Request): Promise<Record<string, unknown>> {
+  const fields = declaredFields.get(request);
+  // A route that reads a body without declaring its fields is a bug, not a client error.
+  if (!fields) throw new Error("admin route reads a JSON body without declaring its fields");
+  if (!isJsonContentType(request.headers.get("Content-Type"))) {
+    throw new AdminApiError(415, "unsupported_media_type", "request bodies must be application/json");
+  }
   const bytes = await readBodyLimited(request, MAX_ADMIN_BODY_BYTES);
   if (!bytes) throw new AdminApiError(413, "invalid_request", "request body too large");
+  let value: unknown;
   try {
-    const value = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not an object");
-    return value as Record<string, unknown>;
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)) as unknown;
   } catch {
     throw badRequest("request body must be a JSON object");
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw badRequest("request body must be a JSON object");
+  return onlyFields(value as Record<string, unknown>, fields, "request body");
+}
+
+/** `body` when it holds no field outside `allowed`; else 400 naming the first unknown field (cut, quoted). */
+export function onlyFields(body: Record<string, unknown>, allowed: readonly string[], what: string): Record<string, unknown> {
+  const unknown = Object.keys(body).find((key) => !allowed.includes(key));
+  if (unknown !== undefined) {
+    throw badRequest(`${what} holds an unknown field ${JSON.stringify(unknown.slice(0, 40))}; allowed: ${allowed.join(", ") || "none"}`);
+  }
+  return body;
 }
 
 export function optionalString(body: Record<string, unknown>, field: string, maxLength = 512): string | undefined {
@@ -60,8 +93,12 @@ export function password(body: Record<string, unknown>): string {
   return value;
 }
 
+export const GRANT_TARGET_FIELDS = ["namespace", "repository"] as const;
+export const GRANT_FIELDS = [...GRANT_TARGET_FIELDS, "role"] as const;
+
 /** `{"namespace":"acme","role":"read"}` or `{"repository":"acme/app","role":"write"}`. */
 export function grant(body: Record<string, unknown>, withRole: boolean): { target: GrantTarget; role: Role } {
+  onlyFields(body, withRole ? GRANT_FIELDS : GRANT_TARGET_FIELDS, "grant");
   const namespace = optionalString(body, "namespace");
   const repository = optionalString(body, "repository");
   if ((namespace === undefined) === (repository === undefined)) throw badRequest("give exactly one of namespace or repository");

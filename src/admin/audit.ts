@@ -1,11 +1,13 @@
-/** Admin API: the audit log, by time range and actor. */
+/** Admin API: the audit log, newest first, paginated, filtered by actor and action. */
+import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import { AUDIT_RETENTION_SECONDS } from "../storage/audit-log";
+import { AUDIT_RETENTION_SECONDS, AuditCursorError, isValidAuditAction } from "../storage/audit-log";
 import { badRequest } from "./admin-input";
 import type { AdminContext } from "./context";
 
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
 const MAX_LIMIT = 1000;
+const QUERY_FIELDS = new Set(["since", "until", "actor", "action", "limit", "cursor"]);
 
 function time(value: string | null, fallback: Date, name: string): Date {
   if (value === null) return fallback;
@@ -14,20 +16,35 @@ function time(value: string | null, fallback: Date, name: string): Date {
   return parsed;
 }
 
-/** GET /admin/v1/audit?since=<ISO>&until=<ISO>&actor=<name>&limit=<n>; defaults to the last 24 hours. */
+/**
+ * GET /admin/v1/audit?since=&until=&actor=&action=&limit=&cursor= (default: the last 24 hours, 100 events).
+ * Admin changes by default; failed logins with `action=auth.failure`. `cursor` continues a previous answer.
+ */
 export async function queryAudit(ctx: AdminContext, url: URL): Promise<Response> {
   const query = url.searchParams;
+  for (const name of query.keys()) if (!QUERY_FIELDS.has(name)) throw badRequest(`unknown query parameter ${JSON.stringify(name.slice(0, 40))}`);
   const until = time(query.get("until"), new Date(), "until");
   const since = time(query.get("since"), new Date(until.getTime() - DEFAULT_WINDOW_MS), "since");
   if (since > until) throw badRequest("since must not be after until");
   const oldest = new Date(Date.now() - AUDIT_RETENTION_SECONDS * 1000);
   const limit = Number(query.get("limit") ?? "100");
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw badRequest(`limit must be an integer from 1 to ${MAX_LIMIT}`);
-  const events = await ctx.audit.query({
-    since: since < oldest ? oldest : since,
-    until,
-    actor: query.get("actor") ?? undefined,
-    limit,
-  });
-  return jsonResponse({ since: since.toISOString(), until: until.toISOString(), events });
+  const action = query.get("action") ?? undefined;
+  if (action !== undefined && !isValidAuditAction(action)) throw badRequest("action must be an audit action such as user.update or auth.failure");
+  const actor = query.get("actor") ?? undefined;
+  if (actor !== undefined && (actor.length === 0 || actor.length > 4096)) throw badRequest("actor must be 1 to 4096 characters");
+  try {
+    const page = await ctx.audit.query({
+      since: since < oldest ? oldest : since,
+      until,
+      actor,
+      action,
+      limit,
+      cursor: query.get("cursor") ?? undefined,
+    });
+    return jsonResponse({ since: since.toISOString(), until: until.toISOString(), events: page.events, cursor: page.cursor ?? null });
+  } catch (error) {
+    if (error instanceof AuditCursorError) throw new AdminApiError(400, "invalid_request", error.message);
+    throw error;
+  }
 }

@@ -4,7 +4,7 @@ import type { GuardedLogin } from "../auth/guarded-login";
 import { parseBasicAuthorization } from "../auth/basic-auth";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
-import type { AuditLog } from "../storage/audit-log";
+import { buildAuditEvent, type AuditInput, type AuditLog } from "../storage/audit-log";
 import type { IdentityStore } from "../storage/identity-store";
 import type { RefreshTokenStore } from "../storage/refresh-token-store";
 import type { RepositoryStore } from "../storage/repository-store";
@@ -44,4 +44,16 @@ export async function requireRegistryAdmin(services: AdminServices, request: Req
   const identity = await authenticateBasic(services, request, "admin API");
   if (!identity.principal.registryAdmin) throw new AdminApiError(403, "forbidden", "registry administrators only");
   return identity.subject;
+}
+
+/**
+ * Makes an admin change with its audit record (SECURITY.md "Audit"): the record is built and validated
+ * first (bounded by construction, so it cannot be refused for its size), written, and only then is the
+ * change made. A failed audit write therefore leaves nothing changed; a change that fails after its record
+ * was written leaves a record of an attempt the client saw fail (500), never a change without a record.
+ */
+export async function auditedChange<T>(ctx: AdminContext, input: Omit<AuditInput, "actor">, change: () => Promise<T>): Promise<T> {
+  const event = buildAuditEvent({ actor: ctx.actor, ...input });
+  await ctx.audit.write(event);
+  return change();
 }

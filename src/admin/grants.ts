@@ -25,7 +25,8 @@ export async function putGrant(ctx: AdminContext, request: Request, kind: Princi
   const { id } = await principal(ctx, kind, name);
   const { target, role } = grant(await readJson(request), true);
   await requireNamespace(ctx, namespaceOf(target.name));
-  await ctx.identities.updateGrant(id, target, role);
+  // The ledger checks the namespace again in the same transaction as the grant (404 if it was deleted meanwhile).
+  if (!(await ctx.identities.updateGrant(id, target, role))) throw new AdminApiError(404, "not_found", `${id} does not exist`);
   await ctx.audit.record({ actor: ctx.actor, action: "grant.set", target: id, detail: `${role} on ${target.kind} ${target.name}` });
   return jsonResponse({ target, role });
 }

@@ -7,14 +7,6 @@ import type { NamespaceRecord } from "../storage/identity-store";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
 import type { AdminContext } from "./context";
 
-async function newOrganizationId(ctx: AdminContext): Promise<string> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const id = String(10_000_000 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90_000_000));
-    if (!(await ctx.identities.isOrganizationIdTaken(id))) return id;
-  }
-  throw new Error("could not allocate an organization id");
-}
-
 export async function requireNamespace(ctx: AdminContext, name: string): Promise<NamespaceRecord> {
   const record = isValidNamespace(name) ? await ctx.identities.getNamespace(name) : null;
   if (!record) throw new AdminApiError(404, "not_found", `namespace ${JSON.stringify(name)} does not exist`);
@@ -25,14 +17,8 @@ export async function createNamespace(ctx: AdminContext, request: Request): Prom
   const body = await readJson(request);
   const name = requiredString(body, "name", 64);
   if (!isValidNamespace(name)) throw badRequest("namespace names are one lowercase repository-name component");
-  if (await ctx.identities.getNamespace(name)) throw new AdminApiError(409, "conflict", `namespace ${name} exists`);
-  const record: NamespaceRecord = {
-    name,
-    organizationId: await newOrganizationId(ctx),
-    public: optionalBoolean(body, "public") ?? false,
-    createdAt: new Date().toISOString(),
-  };
-  await ctx.identities.putNamespace(record);
+  // The ledger refuses an existing name (409) and allocates an organization id never used before.
+  const record = await ctx.identities.createNamespace(name, optionalBoolean(body, "public") ?? false);
   await ctx.audit.record({ actor: ctx.actor, action: "namespace.create", target: name, detail: `public=${record.public}` });
   return jsonResponse(record, 201);
 }
@@ -60,8 +46,14 @@ export async function deleteNamespace(ctx: AdminContext, name: string): Promise<
   if (names.some((repository) => repository.startsWith(`${name}/`))) {
     throw new AdminApiError(409, "conflict", `namespace ${name} still holds repositories`);
   }
-  await ctx.identities.deleteNamespace(record);
-  await ctx.audit.record({ actor: ctx.actor, action: "namespace.delete", target: name });
+  // One ledger transaction: the namespace, its service accounts, and every grant naming it or a repository in it.
+  const deletion = await ctx.identities.deleteNamespace(record);
+  await ctx.audit.record({
+    actor: ctx.actor,
+    action: "namespace.delete",
+    target: name,
+    detail: `${deletion.serviceAccounts.length} service accounts deleted, ${deletion.grantsRemoved} grants of ${deletion.principalsUpdated.length} principals removed`,
+  });
   return new Response(null, { status: 204 });
 }
 

@@ -10,7 +10,7 @@ import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import type { ServiceAccountRecord } from "../storage/identity-store";
 import { badRequest, grant, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
-import type { AdminContext } from "./context";
+import { auditedChange, type AdminContext } from "./context";
 import { credentialOutputs, isValidKubernetesName } from "./credential-outputs";
 import { requireNamespace } from "./namespaces";
 
@@ -37,7 +37,7 @@ function view(record: ServiceAccountRecord, lastUsedAt: string | null = null) {
 
 export async function requireServiceAccount(ctx: AdminContext, username: string): Promise<ServiceAccountRecord> {
   const record = parseServiceAccountUsername(username) ? await ctx.identities.getServiceAccount(username) : null;
-  if (!record) throw new AdminApiError(404, "not_found", `service account ${JSON.stringify(username)} does not exist`);
+  if (!record) throw new AdminApiError(404, "not_found", `service account ${JSON.stringify(username.slice(0, 80))} does not exist`);
   return record;
 }
 
@@ -79,7 +79,12 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
   if (!isValidServiceAccountName(name)) throw badRequest("name must match [a-z0-9][a-z0-9._-]*[a-z0-9] (at most 64)");
   const grants = body.grants === undefined ? [] : body.grants;
   if (!Array.isArray(grants)) throw badRequest("grants must be an array");
-  const parsedGrants = dedupeGrants(grants.map((item) => grant((item ?? {}) as Record<string, unknown>, true)));
+  const parsedGrants = dedupeGrants(
+    grants.map((item: unknown) => {
+      if (typeof item !== "object" || item === null || Array.isArray(item)) throw badRequest("each grant must be an object");
+      return grant(item as Record<string, unknown>, true);
+    }),
+  );
   for (const item of parsedGrants) await requireNamespace(ctx, namespaceOf(item.target.name));
   const expiresAt = expiry(body) ?? undefined;
   const username = `${namespace.organizationId}|${name}`;
@@ -97,8 +102,8 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
     createdBy: ctx.actor,
   };
   const response = withCredentials(ctx, body, record, token);
-  await ctx.identities.putServiceAccount(record);
-  await ctx.audit.record({ actor: ctx.actor, action: "service-account.create", target: username, detail: grantsDetail(parsedGrants) });
+  const detail = `${grantsDetail(parsedGrants) || "no grants"}${expiresAt ? `; expires ${expiresAt}` : ""}`;
+  await auditedChange(ctx, { action: "service-account.create", target: username, detail }, () => ctx.identities.putServiceAccount(record));
   return jsonResponse(response, 201);
 }
 
@@ -123,8 +128,9 @@ export async function rotateServiceAccount(ctx: AdminContext, request: Request, 
     rotatedAt: now.toISOString(),
   };
   const response = withCredentials(ctx, body, rotated, token);
-  await ctx.identities.putServiceAccount(rotated);
-  await ctx.audit.record({ actor: ctx.actor, action: "service-account.rotate", target: username, detail: `overlap ${overlapSeconds} s` });
+  await auditedChange(ctx, { action: "service-account.rotate", target: username, detail: `overlap ${overlapSeconds} s` }, () =>
+    ctx.identities.putServiceAccount(rotated),
+  );
   return jsonResponse(response);
 }
 
@@ -144,33 +150,36 @@ export async function updateServiceAccount(ctx: AdminContext, request: Request, 
   const record = await requireServiceAccount(ctx, username);
   const body = await readJson(request);
   const expiresAt = expiry(body);
+  const disabled = optionalBoolean(body, "disabled");
+  const description = optionalString(body, "description");
   const { expiresAt: _current, ...rest } = record;
   const nextExpiry = expiresAt === undefined ? record.expiresAt : (expiresAt ?? undefined);
   const updated: ServiceAccountRecord = {
     ...rest,
-    disabled: optionalBoolean(body, "disabled") ?? record.disabled,
-    description: optionalString(body, "description") ?? record.description,
+    disabled: disabled ?? record.disabled,
+    description: description ?? record.description,
     ...(nextExpiry ? { expiresAt: nextExpiry } : {}),
   };
-  await ctx.identities.putServiceAccount(updated);
-  await ctx.audit.record({ actor: ctx.actor, action: "service-account.update", target: username, detail: changedFields(body) });
+  // The detail is built from the validated values only (the description's text is not repeated).
+  const detail = [
+    disabled !== undefined && `disabled=${disabled}`,
+    description !== undefined && "description changed",
+    expiresAt !== undefined && `expiresAt=${expiresAt ?? "never"}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
+  await auditedChange(ctx, { action: "service-account.update", target: username, detail: detail || "no change" }, () =>
+    ctx.identities.putServiceAccount(updated),
+  );
   return jsonResponse(view(updated, await ctx.identities.getLastUsed(`sa/${username}`)));
 }
 
 export async function deleteServiceAccount(ctx: AdminContext, username: string): Promise<Response> {
   await requireServiceAccount(ctx, username);
-  await ctx.identities.deleteServiceAccount(username);
-  await ctx.audit.record({ actor: ctx.actor, action: "service-account.delete", target: username });
+  await auditedChange(ctx, { action: "service-account.delete", target: username }, () => ctx.identities.deleteServiceAccount(username));
   return new Response(null, { status: 204 });
 }
 
 function grantsDetail(grants: Grant[]): string {
   return grants.map((item) => `${item.role} on ${item.target.kind} ${item.target.name}`).join("; ");
-}
-
-/** Which fields a PATCH set, for the audit log (values only where they are not free text). */
-export function changedFields(body: Record<string, unknown>): string {
-  return Object.entries(body)
-    .map(([key, value]) => (typeof value === "boolean" || value === null ? `${key}=${String(value)}` : key))
-    .join(", ");
 }

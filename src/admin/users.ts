@@ -3,9 +3,9 @@ import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername } from "../auth/identity-gram
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import type { UserRecord } from "../storage/identity-store";
+import { isValidRefreshTokenId } from "../storage/refresh-token-store";
 import { badRequest, optionalBoolean, password, readJson, requiredString } from "./admin-input";
-import type { AdminContext } from "./context";
-import { changedFields } from "./service-accounts";
+import { auditedChange, type AdminContext } from "./context";
 
 /** What the API shows of a user: never the password hash. */
 function view(record: UserRecord, lastUsedAt: string | null = null) {
@@ -15,7 +15,7 @@ function view(record: UserRecord, lastUsedAt: string | null = null) {
 
 export async function requireUser(ctx: AdminContext, username: string): Promise<UserRecord> {
   const record = isValidUsername(username) ? await ctx.identities.getUser(username) : null;
-  if (!record) throw new AdminApiError(404, "not_found", `user ${JSON.stringify(username)} does not exist`);
+  if (!record) throw new AdminApiError(404, "not_found", `user ${JSON.stringify(username.slice(0, 64))} does not exist`);
   return record;
 }
 
@@ -25,17 +25,18 @@ export async function createUser(ctx: AdminContext, request: Request): Promise<R
   if (!isValidUsername(username) || username === BOOTSTRAP_ADMIN_USERNAME) {
     throw badRequest(`username must match [a-z0-9][a-z0-9._-]*[a-z0-9] (at most 64) and not be "${BOOTSTRAP_ADMIN_USERNAME}"`);
   }
+  const registryAdmin = optionalBoolean(body, "registryAdmin") ?? false;
+  const newPassword = password(body);
   if (await ctx.identities.getUser(username)) throw new AdminApiError(409, "conflict", `user ${username} exists`);
   const record: UserRecord = {
     username,
-    password: await ctx.passwords.hash(password(body)),
+    password: await ctx.passwords.hash(newPassword),
     grants: [],
-    registryAdmin: optionalBoolean(body, "registryAdmin") ?? false,
+    registryAdmin,
     disabled: false,
     createdAt: new Date().toISOString(),
   };
-  await ctx.identities.putUser(record);
-  await ctx.audit.record({ actor: ctx.actor, action: "user.create", target: username, detail: record.registryAdmin ? "registry administrator" : undefined });
+  await auditedChange(ctx, { action: "user.create", target: username, detail: `registryAdmin=${registryAdmin}` }, () => ctx.identities.putUser(record));
   return jsonResponse(view(record), 201);
 }
 
@@ -48,23 +49,26 @@ export async function getUser(ctx: AdminContext, username: string): Promise<Resp
   return jsonResponse(view(record, await ctx.identities.getLastUsed(`user/${username}`)));
 }
 
-/** PATCH `{"disabled":true}` / `{"registryAdmin":false}`. */
+/** PATCH `{"disabled":true}` / `{"registryAdmin":false}`. Disabling ends the user's refresh tokens for good. */
 export async function updateUser(ctx: AdminContext, request: Request, username: string): Promise<Response> {
   const record = await requireUser(ctx, username);
   const body = await readJson(request);
-  const updated: UserRecord = {
-    ...record,
-    disabled: optionalBoolean(body, "disabled") ?? record.disabled,
-    registryAdmin: optionalBoolean(body, "registryAdmin") ?? record.registryAdmin,
-  };
-  await ctx.identities.putUser(updated);
-  await ctx.audit.record({ actor: ctx.actor, action: "user.update", target: username, detail: changedFields(body) });
+  const disabled = optionalBoolean(body, "disabled");
+  const registryAdmin = optionalBoolean(body, "registryAdmin");
+  const updated: UserRecord = { ...record, disabled: disabled ?? record.disabled, registryAdmin: registryAdmin ?? record.registryAdmin };
+  // The detail is built from the validated values only, never from the body's keys.
+  const detail = [disabled !== undefined && `disabled=${disabled}`, registryAdmin !== undefined && `registryAdmin=${registryAdmin}`].filter(Boolean).join(", ");
+  await auditedChange(ctx, { action: "user.update", target: username, detail: detail || "no change" }, async () => {
+    await ctx.identities.putUser(updated);
+    // After the record is written, so a token issued by a login racing the disable is ended too.
+    if (disabled === true) await ctx.refreshTokens.endAll(username);
+  });
   return jsonResponse(view(updated));
 }
 
 /**
  * PUT `{"password":"…"}`: an administrator resets a user's password. The user's refresh tokens are
- * revoked with it, so a leaked password stops working everywhere.
+ * ended with it, so a leaked password stops working everywhere.
  */
 export async function setUserPassword(ctx: AdminContext, request: Request, username: string): Promise<Response> {
   const record = await requireUser(ctx, username);
@@ -72,18 +76,22 @@ export async function setUserPassword(ctx: AdminContext, request: Request, usern
   return new Response(null, { status: 204 });
 }
 
-/** Sets a password, revokes the user's refresh tokens, and audits it (admin reset or self-service). */
-export async function changePassword(ctx: AdminContext, record: UserRecord, newPassword: string, action: string): Promise<void> {
-  await ctx.identities.putUser({ ...record, password: await ctx.passwords.hash(newPassword) });
-  const revoked = await ctx.refreshTokens.revokeAll(record.username);
-  await ctx.audit.record({ actor: ctx.actor, action, target: record.username, detail: `${revoked} refresh tokens revoked` });
+/** Sets a password and ends the user's refresh tokens, audited first (admin reset or self-service). */
+export async function changePassword(ctx: AdminContext, record: UserRecord, newPassword: string, action: "user.password-reset" | "user.password-change"): Promise<void> {
+  const hash = await ctx.passwords.hash(newPassword);
+  await auditedChange(ctx, { action, target: record.username, detail: "refresh tokens ended" }, async () => {
+    await ctx.identities.putUser({ ...record, password: hash });
+    await ctx.refreshTokens.endAll(record.username);
+  });
 }
 
 export async function deleteUser(ctx: AdminContext, username: string): Promise<Response> {
   await requireUser(ctx, username);
-  await ctx.refreshTokens.revokeAll(username);
-  await ctx.identities.deleteUser(username);
-  await ctx.audit.record({ actor: ctx.actor, action: "user.delete", target: username });
+  await auditedChange(ctx, { action: "user.delete", target: username }, async () => {
+    await ctx.identities.deleteUser(username);
+    // The epoch outlives the user: a new user of the same name inherits no token.
+    await ctx.refreshTokens.endAll(username);
+  });
   return new Response(null, { status: 204 });
 }
 
@@ -95,7 +103,15 @@ export async function listUserRefreshTokens(ctx: AdminContext, username: string)
 
 /** DELETE …/users/<name>/refresh-tokens/<id>. */
 export async function revokeUserRefreshToken(ctx: AdminContext, username: string, id: string): Promise<Response> {
-  if (!(await ctx.refreshTokens.revoke(username, id))) throw new AdminApiError(404, "not_found", "no such refresh token");
-  await ctx.audit.record({ actor: ctx.actor, action: "refresh-token.revoke", target: `${username}/${id}` });
+  await revokeRefreshToken(ctx, username, id);
   return new Response(null, { status: 204 });
+}
+
+/** Revokes one of a user's refresh tokens, audited first; 404 where the user holds no such token. */
+export async function revokeRefreshToken(ctx: AdminContext, username: string, id: string): Promise<void> {
+  const record = isValidUsername(username) && isValidRefreshTokenId(id) ? await ctx.refreshTokens.get(id) : null;
+  if (!record || record.username !== username) throw new AdminApiError(404, "not_found", "no such refresh token");
+  await auditedChange(ctx, { action: "refresh-token.revoke", target: `${username}/${id}` }, async () => {
+    await ctx.refreshTokens.revoke(username, id);
+  });
 }

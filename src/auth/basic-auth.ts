@@ -1,8 +1,12 @@
 /** Parses `Authorization: Basic base64(user:secret)` (RFC 7617). */
 export type BasicCredentials = { username: string; secret: string };
 
-/** Longest Authorization header accepted; real credentials are far shorter. */
-export const MAX_AUTHORIZATION_LENGTH = 4096;
+/**
+ * Longest Authorization header accepted; real credentials are far shorter. Room for a 4 KiB username and a
+ * 1 KiB secret, so that an oversized name is refused by the guarded login (throttled, audited) rather
+ * than as a malformed header.
+ */
+export const MAX_AUTHORIZATION_LENGTH = 8192;
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 

@@ -4,7 +4,7 @@
  * same whether or not the account exists, and every comparison is constant-time.
  */
 import type { Principal } from "./access-model";
-import { BOOTSTRAP_ADMIN_USERNAME, parseServiceAccountUsername } from "./identity-grammar";
+import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
 import type { IdentityStore, UserRecord } from "../storage/identity-store";
 import type { PrincipalId } from "../storage/keys";
@@ -21,7 +21,7 @@ export interface AuthenticatedIdentity {
 }
 
 /** Why a credential was refused, for the audit log only; clients always see one generic error. */
-export type RefusalReason = "unknown-account" | "wrong-secret" | "disabled" | "expired";
+export type RefusalReason = "invalid-username" | "unknown-account" | "wrong-secret" | "disabled" | "expired";
 
 export type AuthenticationResult = { ok: true; identity: AuthenticatedIdentity } | { ok: false; reason: RefusalReason };
 
@@ -37,7 +37,11 @@ export class CredentialVerifier {
   async check(username: string, secret: string, now = new Date()): Promise<AuthenticationResult> {
     if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret, now);
     if (username === BOOTSTRAP_ADMIN_USERNAME) return this.bootstrapAdmin(secret);
-    return this.webUser(username, secret);
+    if (isValidUsername(username)) return this.webUser(username, secret);
+    // Neither identity grammar: no storage key is built from it (KV keys stop at 512 bytes); it costs
+    // what an unknown user costs.
+    await this.passwords.burn(secret);
+    return { ok: false, reason: "invalid-username" };
   }
 
   private async serviceAccount(username: string, token: string, now: Date): Promise<AuthenticationResult> {

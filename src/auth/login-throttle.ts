@@ -1,9 +1,10 @@
 /**
- * Brute-force throttling of credential checks, per account and per client address, with the Workers
- * rate-limiting binding (counted per Cloudflare location). Only failures count, so successful logins and
- * other accounts are never affected. Once failures on a key pass the limit, that key is locked for the
- * period: attempts on it are refused with 429 without checking the secret, so a lucky guess is not
- * revealed. The lock is kept in isolate memory; each isolate learns it from the binding on its next failure.
+ * Brute-force throttling of credential checks with the Workers rate-limiting binding (counted per Cloudflare
+ * location, platform.md §7). Only failures count, so successful logins are never throttled. Two counters:
+ * per client address (every kind of credential) and per account (password accounts only: see
+ * GuardedLogin for who is exempt from an account's lock). Once failures on a key pass its limit, the key
+ * is locked for the period: attempts are refused with 429 without checking the secret, so a lucky guess is
+ * not revealed. Locks are kept in isolate memory; each isolate learns one from the binding on its next failure.
  */
 export interface RateLimiter {
   limit(options: { key: string }): Promise<{ success: boolean }>;
@@ -13,6 +14,12 @@ export interface RateLimiter {
 export const THROTTLE_PERIOD_SECONDS = 60;
 const MAX_LOCKS = 10_000;
 
+/** What an attempt is counted against: an account key (password accounts only) and the client address. */
+export interface ThrottleKeys {
+  account?: string;
+  client?: string;
+}
+
 export class LoginThrottle {
   private readonly lockedUntil = new Map<string, number>();
 
@@ -21,27 +28,36 @@ export class LoginThrottle {
     private readonly perClient: RateLimiter | undefined,
   ) {}
 
-  /** Seconds until a locked key frees, or undefined when the attempt may proceed. */
-  retryAfter(account: string, client: string | undefined, now = Date.now()): number | undefined {
-    const until = Math.max(this.lockedUntil.get(accountKey(account)) ?? 0, client ? (this.lockedUntil.get(clientKey(client)) ?? 0) : 0);
+  /** Seconds until the client's lock frees, or undefined. */
+  clientRetryAfter(client: string | undefined, now = Date.now()): number | undefined {
+    return client ? this.remaining(clientKey(client), now) : undefined;
+  }
+
+  /** Seconds until the account's lock frees, or undefined. */
+  accountRetryAfter(account: string, now = Date.now()): number | undefined {
+    return this.remaining(accountKey(account), now);
+  }
+
+  /** Counts a failure against each key given; a key whose limit it passes is locked for the period. */
+  async recordFailure(keys: ThrottleKeys, now = Date.now()): Promise<void> {
+    const checks: Promise<void>[] = [];
+    if (keys.account !== undefined) checks.push(this.count(this.perAccount, accountKey(keys.account), now));
+    // Without Cloudflare's client address (local development) there is no per-client key.
+    if (keys.client) checks.push(this.count(this.perClient, clientKey(keys.client), now));
+    await Promise.all(checks);
+  }
+
+  private remaining(key: string, now: number): number | undefined {
+    const until = this.lockedUntil.get(key) ?? 0;
     return until > now ? Math.ceil((until - now) / 1000) : undefined;
   }
 
-  /** Counts a failure; returns the lock's Retry-After when this failure passed a limit. */
-  async recordFailure(account: string, client: string | undefined, now = Date.now()): Promise<number | undefined> {
-    const checks: Promise<boolean>[] = [this.count(this.perAccount, accountKey(account), now)];
-    // Without Cloudflare's client address (local development) there is no per-client key.
-    if (client) checks.push(this.count(this.perClient, clientKey(client), now));
-    return (await Promise.all(checks)).some(Boolean) ? THROTTLE_PERIOD_SECONDS : undefined;
-  }
-
-  private async count(limiter: RateLimiter | undefined, key: string, now: number): Promise<boolean> {
-    if (!limiter || (await limiter.limit({ key })).success) return false;
+  private async count(limiter: RateLimiter | undefined, key: string, now: number): Promise<void> {
+    if (!limiter || (await limiter.limit({ key })).success) return;
     if (this.lockedUntil.size >= MAX_LOCKS) this.lockedUntil.delete(this.lockedUntil.keys().next().value!);
     this.lockedUntil.set(key, now + THROTTLE_PERIOD_SECONDS * 1000);
-    return true;
   }
 }
 
 const accountKey = (account: string) => `account:${account.slice(0, 256)}`;
-const clientKey = (client: string) => `client:${client}`;
+const clientKey = (client: string) => `client:${client.slice(0, 64)}`;

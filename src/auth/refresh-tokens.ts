@@ -21,7 +21,10 @@ export class RefreshTokens {
   async issue(username: string, service: string, clientId: string): Promise<string> {
     const id = randomSecret(12);
     const secret = randomSecret(32);
+    // Bound to the user's epoch now: a disable, delete or password change after this ends it.
+    const epoch = await this.store.epoch(username);
     await this.store.put({
+      epoch,
       id,
       username,
       service,
@@ -39,9 +42,10 @@ export class RefreshTokens {
     const record = await this.store.get(id);
     const matches = await this.hmac.verifyHex(secret, record?.secretHash ?? "0".repeat(64));
     if (!record || !matches || record.service !== service) return undefined;
-    // The token is only as good as the user behind it: deleted or disabled users lose access at once.
-    const user = await this.identities.getUser(record.username);
-    if (!user || user.disabled) return undefined;
+    // The token is only as good as the user behind it: deleted or disabled users lose access at once, and
+    // a token issued before a disable (or password change) stays ended after a re-enable: its epoch is gone.
+    const [user, epoch] = await Promise.all([this.identities.getUser(record.username), this.store.epoch(record.username)]);
+    if (!user || user.disabled || (record.epoch ?? "") !== epoch) return undefined;
     return this.credentials.userIdentity(user);
   }
 }

@@ -3,9 +3,9 @@
  * (spec/auth/oauth.md), which containerd and docker 29 try first.
  */
 import { ANONYMOUS, actionsOn, grantedAccess, type Principal } from "./access-model";
-import { MAX_AUTHORIZATION_LENGTH, parseBasicAuthorization } from "./basic-auth";
+import { parseBasicAuthorization } from "./basic-auth";
 import type { AuthenticatedIdentity } from "./credentials";
-import { clientAddress, type GuardedLogin } from "./guarded-login";
+import type { GuardedLogin, GuardedLoginResult } from "./guarded-login";
 import { BOOTSTRAP_ADMIN_USERNAME } from "./identity-grammar";
 import type { LastUsedTracker } from "./last-used";
 import type { RefreshTokens } from "./refresh-tokens";
@@ -20,6 +20,12 @@ import { TokenEndpointError } from "../http/oauth-errors";
 /** Longest form body the POST accepts. */
 const MAX_FORM_BYTES = 16 * 1024;
 const INVALID_CREDENTIALS = "invalid username or password";
+/**
+ * Most repositories a token request may name whose visibility must be read (pull asked for, not held
+ * through a grant): each costs up to two KV reads, so an anonymous request of 64 scopes would cost 128.
+ * Clients name one or two (a pull; a push with a cross-repository mount).
+ */
+export const MAX_VISIBILITY_LOOKUPS = 16;
 
 export interface TokenEndpointDeps {
   serviceName: string;
@@ -92,14 +98,11 @@ export class TokenEndpoint {
     } else if (grantType === "refresh_token") {
       const presented = form.get("refresh_token");
       if (!presented) throw new TokenEndpointError(400, "invalid_request", "refresh_token is required");
-      const redeemed = await this.deps.refreshTokens.redeem(presented, service);
-      if (!redeemed) {
-        background(
-          this.deps.audit.record({ actor: "(refresh token)", action: "auth.failure", detail: `invalid refresh token; client ${clientAddress(request) ?? "unknown"}` }),
-        );
-        throw new TokenEndpointError(401, "invalid_grant", "invalid or revoked refresh token");
-      }
-      identity = redeemed;
+      // Throttled and audited like a wrong password (per client address: a refresh token names no account).
+      const redeemed = await this.deps.login.redeem(request, () => this.deps.refreshTokens.redeem(presented, service));
+      throwIfThrottled(redeemed);
+      if (!redeemed.ok) throw new TokenEndpointError(401, "invalid_grant", "invalid or revoked refresh token");
+      identity = redeemed.identity;
       // oauth.md: with a refresh_token grant, access_type=offline returns the same token, never a new one.
       if (offline) refreshToken = presented;
     } else {
@@ -125,16 +128,10 @@ export class TokenEndpoint {
   }
 
   private async authenticate(request: Request, username: string, secret: string, background: Background): Promise<AuthenticatedIdentity> {
-    if (username.length > MAX_AUTHORIZATION_LENGTH || secret.length > MAX_AUTHORIZATION_LENGTH) {
-      throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
-    }
+    // Any username reaches the guarded check: one outside both identity grammars is refused there before a
+    // storage key is built, and is throttled and audited like any failure.
     const result = await this.deps.login.login(request, username, secret, "token endpoint");
-    if (!result.ok && result.throttled) {
-      // OCI spec and containers/image: 429 with Retry-After.
-      throw new TokenEndpointError(429, "too_many_requests", "too many failed logins; retry later", {
-        "Retry-After": String(result.retryAfterSeconds),
-      });
-    }
+    throwIfThrottled(result);
     // Bad credentials are an error, never a silent downgrade to an anonymous token.
     if (!result.ok) throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
     const touched = this.deps.lastUsed.touch(result.identity.id);
@@ -149,13 +146,27 @@ export class TokenEndpoint {
 
   private async issue(identity: AuthenticatedIdentity | undefined, scopes: RequestedScope[], clientId: string): Promise<Issued> {
     const principal = identity?.principal ?? ANONYMOUS;
-    const publicRepositories = await this.deps.visibility.publicAmong(pullsNotHeld(principal, scopes));
+    // The work of a request is bounded by what the caller holds: repositories it holds pull on need no read.
+    const lookups = new Set(pullsNotHeld(principal, scopes));
+    if (lookups.size > MAX_VISIBILITY_LOOKUPS) {
+      throw new TokenEndpointError(400, "invalid_scope", `at most ${MAX_VISIBILITY_LOOKUPS} repositories not granted to the caller may be requested at once`);
+    }
+    const publicRepositories = await this.deps.visibility.publicAmong(lookups);
     const access = grantedAccess(principal, scopes, (name) => publicRepositories.has(name));
     const issued = await this.deps.tokens.issue(identity?.subject ?? "", access);
     const scope = access.filter((entry) => entry.actions.length > 0).map(formatScope).join(" ");
     // Successful issuance goes to structured logs (never the token itself), not to KV.
     console.log(JSON.stringify({ event: "token_issued", sub: identity?.subject ?? "", scope, client_id: clientId.slice(0, 100) }));
     return { token: issued.token, expiresIn: issued.expiresIn, issuedAt: new Date(issued.issuedAt * 1000).toISOString(), scope };
+  }
+}
+
+/** OCI spec and containers/image: a throttled attempt answers 429 with Retry-After. */
+function throwIfThrottled(result: GuardedLoginResult): void {
+  if (!result.ok && result.throttled) {
+    throw new TokenEndpointError(429, "too_many_requests", "too many failed logins; retry later", {
+      "Retry-After": String(result.retryAfterSeconds),
+    });
   }
 }
 

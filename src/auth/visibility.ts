@@ -10,17 +10,24 @@ export class Visibility {
   ) {}
 
   async isPublic(repository: string): Promise<boolean> {
-    const [record, namespace] = await Promise.all([
-      this.repositories.getRepository(repository),
-      this.identities.getNamespace(namespaceOf(repository)),
-    ]);
-    return Boolean(record?.public || namespace?.public);
+    return (await this.publicAmong([repository])).has(repository);
   }
 
-  /** The public subset of `repositories`, looked up in parallel. */
+  /**
+   * The public subset of `repositories`: one read per distinct namespace, then one per repository whose
+   * namespace is private (a public namespace makes all its repositories public). Callers bound the count
+   * (token-endpoint.ts MAX_VISIBILITY_LOOKUPS).
+   */
   async publicAmong(repositories: Iterable<string>): Promise<Set<string>> {
     const names = [...new Set(repositories)];
-    const flags = await Promise.all(names.map((name) => this.isPublic(name)));
-    return new Set(names.filter((_, index) => flags[index]));
+    const namespaces = [...new Set(names.map(namespaceOf))];
+    const namespaceFlags = await Promise.all(namespaces.map(async (name) => Boolean((await this.identities.getNamespace(name))?.public)));
+    const publicNamespaces = new Set(namespaces.filter((_, index) => namespaceFlags[index]));
+    const undecided = names.filter((name) => !publicNamespaces.has(namespaceOf(name)));
+    const repositoryFlags = await Promise.all(undecided.map(async (name) => Boolean((await this.repositories.getRepository(name))?.public)));
+    return new Set([
+      ...names.filter((name) => publicNamespaces.has(namespaceOf(name))),
+      ...undecided.filter((_, index) => repositoryFlags[index]),
+    ]);
   }
 }

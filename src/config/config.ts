@@ -14,6 +14,8 @@ export interface Config {
   pepper: string;
   bootstrapAdminPassword: string | undefined;
   r2Presign: R2PresignConfig | undefined;
+  /** CONSISTENT_TAG_READS: every pull by tag asks the repository ledger instead of KV (docs/storage-schema.md). */
+  consistentTagReads: boolean;
 }
 
 export interface R2PresignConfig {
@@ -50,8 +52,13 @@ function requiredSecret(value: string | undefined, name: string): string {
 }
 
 export function parseConfig(env: Env): Config {
-  if (!env.REGISTRY_KV || !env.REGISTRY_BUCKET) {
-    throw new ConfigError("bindings REGISTRY_KV (KV) and REGISTRY_BUCKET (R2) are required");
+  if (!env.REGISTRY_KV || !env.REGISTRY_BUCKET || !env.REPOSITORY_LEDGER || !env.BLOB_INDEX || !env.IDENTITY_LEDGER) {
+    throw new ConfigError(
+      "bindings REGISTRY_KV (KV), REGISTRY_BUCKET (R2) and the Durable Objects REPOSITORY_LEDGER, BLOB_INDEX, IDENTITY_LEDGER are required",
+    );
+  }
+  if (![undefined, "", "true", "false"].includes(env.CONSISTENT_TAG_READS)) {
+    throw new ConfigError(`CONSISTENT_TAG_READS must be "true" or "false", got ${JSON.stringify(env.CONSISTENT_TAG_READS)}`);
   }
   const pepper = requiredSecret(env.SECRET_PEPPER, "SECRET_PEPPER");
   if (pepper.length < 32) throw new ConfigError("SECRET_PEPPER must be at least 32 characters");
@@ -88,5 +95,6 @@ export function parseConfig(env: Env): Config {
             secretAccessKey: env.R2_SECRET_ACCESS_KEY!,
           }
         : undefined,
+    consistentTagReads: env.CONSISTENT_TAG_READS === "true",
   };
 }

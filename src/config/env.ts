@@ -23,6 +23,8 @@ export interface Env {
   BLOB_URL_LIFETIME_SECONDS?: string;
   R2_ACCOUNT_ID?: string;
   R2_BUCKET_NAME?: string;
+  /** "true": pulls by tag read the repository ledger (consistent everywhere) instead of KV. */
+  CONSISTENT_TAG_READS?: string;
 
   /** Secrets. */
   SIGNING_KEYS?: string;

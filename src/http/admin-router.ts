@@ -7,6 +7,7 @@ import * as grants from "../admin/grants";
 import * as namespaces from "../admin/namespaces";
 import * as serviceAccounts from "../admin/service-accounts";
 import * as users from "../admin/users";
+import { GRANT_FIELDS, GRANT_TARGET_FIELDS, declareBodyFields, isJsonContentType } from "../admin/admin-input";
 import { AdminApiError } from "./api-errors";
 
 export const ADMIN_BASE = "/admin/v1";
@@ -21,33 +22,58 @@ function param(request: IRequest, name: string): string {
   }
 }
 
+/** Route middleware: the fields this route's JSON body may hold (any other field → 400). */
+const body =
+  (...fields: readonly string[]) =>
+  (request: IRequest, _ctx: AdminContext): undefined => {
+    declareBodyFields(request as unknown as Request, fields);
+  };
+
+/**
+ * Refuses what a hostile web page can make a browser send to the admin and account APIs, before any
+ * credential is checked: requests the browser marks cross-site or same-site (Fetch Metadata,
+ * `Sec-Fetch-Site`), requests from another origin (`Origin`), and bodies that are not
+ * `application/json` (an HTML form can send only form-encoded, multipart or text/plain bodies without a
+ * CORS preflight, which this API never answers). Non-browser clients send none of these headers.
+ */
+export function refuseBrowserForgery(request: Request, ownOrigin: string): void {
+  const site = request.headers.get("Sec-Fetch-Site")?.toLowerCase();
+  if (site === "cross-site" || site === "same-site") throw new AdminApiError(403, "forbidden", "cross-site requests are refused");
+  const origin = request.headers.get("Origin");
+  if (origin !== null && origin !== ownOrigin) throw new AdminApiError(403, "forbidden", "requests from another origin are refused");
+  const hasBody = request.body !== null || ["POST", "PUT", "PATCH"].includes(request.method);
+  if (hasBody && !isJsonContentType(request.headers.get("Content-Type"))) {
+    throw new AdminApiError(415, "unsupported_media_type", "request bodies must be application/json");
+  }
+}
+
 export function createAdminRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ADMIN_BASE });
   router
     .get("/audit", (r, ctx) => audit.queryAudit(ctx, new URL(r.url)))
     .get("/namespaces", (_r, ctx) => namespaces.listNamespaces(ctx))
-    .post("/namespaces", (r, ctx) => namespaces.createNamespace(ctx, r))
+    .post("/namespaces", body("name", "public"), (r, ctx) => namespaces.createNamespace(ctx, r))
     .get("/namespaces/:name", (r, ctx) => namespaces.getNamespace(ctx, param(r, "name")))
-    .patch("/namespaces/:name", (r, ctx) => namespaces.updateNamespace(ctx, r, param(r, "name")))
+    .patch("/namespaces/:name", body("public"), (r, ctx) => namespaces.updateNamespace(ctx, r, param(r, "name")))
     .delete("/namespaces/:name", (r, ctx) => namespaces.deleteNamespace(ctx, param(r, "name")))
-    .patch("/repositories/:name+", (r, ctx) => namespaces.updateRepository(ctx, r, param(r, "name")))
+    .patch("/repositories/:name+", body("public"), (r, ctx) => namespaces.updateRepository(ctx, r, param(r, "name")))
     .get("/users", (_r, ctx) => users.listUsers(ctx))
-    .post("/users", (r, ctx) => users.createUser(ctx, r))
+    .post("/users", body("username", "password", "registryAdmin"), (r, ctx) => users.createUser(ctx, r))
     .get("/users/:name", (r, ctx) => users.getUser(ctx, param(r, "name")))
-    .patch("/users/:name", (r, ctx) => users.updateUser(ctx, r, param(r, "name")))
+    .patch("/users/:name", body("disabled", "registryAdmin"), (r, ctx) => users.updateUser(ctx, r, param(r, "name")))
     .delete("/users/:name", (r, ctx) => users.deleteUser(ctx, param(r, "name")))
-    .put("/users/:name/password", (r, ctx) => users.setUserPassword(ctx, r, param(r, "name")))
+    .put("/users/:name/password", body("password"), (r, ctx) => users.setUserPassword(ctx, r, param(r, "name")))
     .get("/users/:name/refresh-tokens", (r, ctx) => users.listUserRefreshTokens(ctx, param(r, "name")))
     .delete("/users/:name/refresh-tokens/:id", (r, ctx) => users.revokeUserRefreshToken(ctx, param(r, "name"), param(r, "id")))
     .get("/service-accounts", (_r, ctx) => serviceAccounts.listServiceAccounts(ctx))
-    .post("/service-accounts", (r, ctx) => serviceAccounts.createServiceAccount(ctx, r))
+    .post("/service-accounts", body("namespace", "name", "description", "grants", "expiresAt", "kubernetesNamespace", "secretName"), (r, ctx) => serviceAccounts.createServiceAccount(ctx, r))
     .get("/service-accounts/:name", (r, ctx) => serviceAccounts.getServiceAccount(ctx, param(r, "name")))
-    .patch("/service-accounts/:name", (r, ctx) => serviceAccounts.updateServiceAccount(ctx, r, param(r, "name")))
-    .post("/service-accounts/:name/rotate", (r, ctx) => serviceAccounts.rotateServiceAccount(ctx, r, param(r, "name")))
+    .patch("/service-accounts/:name", body("disabled", "description", "expiresAt"), (r, ctx) => serviceAccounts.updateServiceAccount(ctx, r, param(r, "name")))
+    .post("/service-accounts/:name/rotate", body("overlapSeconds", "kubernetesNamespace", "secretName"), (r, ctx) => serviceAccounts.rotateServiceAccount(ctx, r, param(r, "name")))
     .delete("/service-accounts/:name", (r, ctx) => serviceAccounts.deleteServiceAccount(ctx, param(r, "name")))
     .get("/:kind/:name/grants", (r, ctx) => grants.listGrants(ctx, principalKind(r), param(r, "name")))
-    .put("/:kind/:name/grants", (r, ctx) => grants.putGrant(ctx, r, principalKind(r), param(r, "name")))
-    .delete("/:kind/:name/grants", (r, ctx) => grants.deleteGrant(ctx, r, principalKind(r), param(r, "name")))
+    .put("/:kind/:name/grants", body(...GRANT_FIELDS), (r, ctx) => grants.putGrant(ctx, r, principalKind(r), param(r, "name")))
+    .delete("/:kind/:name/grants", body(...GRANT_TARGET_FIELDS), (r, ctx) => grants.deleteGrant(ctx, r, principalKind(r), param(r, "name")))
     .all("*", () => {
       throw new AdminApiError(404, "not_found", "no such admin endpoint or method");
     });
@@ -58,7 +84,7 @@ export function createAdminRouter() {
 export function createAccountRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ACCOUNT_BASE });
   router
-    .put("/password", (r, ctx) => account.changeOwnPassword(ctx, r))
+    .put("/password", body("password"), (r, ctx) => account.changeOwnPassword(ctx, r))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

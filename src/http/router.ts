@@ -1,10 +1,10 @@
 /** Top-level routing: token endpoint, JWKS, signed blob downloads, /v2/ and the admin API. */
 import { Router, type IRequest } from "itty-router";
-import { serveBlobData } from "../registry/blobs";
+import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
 import { BLOB_DATA_PATH } from "../storage/blob-urls";
 import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
-import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter } from "./admin-router";
+import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { errorToResponse } from "./error-response";
 import { jsonResponse } from "./headers";
 import { TokenEndpointError } from "./oauth-errors";
@@ -31,13 +31,16 @@ const top = Router<IRequest, [RequestScope]>()
     if (request.method !== "GET" && request.method !== "HEAD") return jsonResponse({ error: "method not allowed" }, 405, { Allow: "GET, HEAD" });
     const key = await services.workerUrls.verify(new URL(request.url));
     if (!key) return jsonResponse({ error: "invalid or expired signed URL" }, 403);
-    return serveBlobData(services.registry.bucket, key, request);
+    return serveBlobData(services.registry.objects, key, request);
   })
   .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
+    // Before any credential check: a forged request must not even count as a failed login.
+    refuseBrowserForgery(request as unknown as Request, origin);
     const actor = await requireRegistryAdmin(services.admin, request);
     return admin.fetch(request, { ...services.admin, origin, actor });
   })
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
+    refuseBrowserForgery(request as unknown as Request, origin);
     const identity = await authenticateBasic(services.admin, request, "account API");
     return account.fetch(request, { ...services.admin, origin, actor: identity.subject });
   })

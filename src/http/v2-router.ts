@@ -1,6 +1,6 @@
 /** Routes of the OCI distribution API under /v2/ (spec.md "Endpoints"), each authorized first. */
 import { Router, type IRequest } from "itty-router";
-import { CATALOG_ACCESS, requiredAccess } from "../auth/registry-access";
+import { CATALOG_ACCESS, requiredAccess, tokenAllows } from "../auth/registry-access";
 import * as blobs from "../registry/blobs";
 import type { RepositoryRequest } from "../registry/context";
 import * as discovery from "../registry/discovery";
@@ -22,15 +22,20 @@ export interface RequestScope {
 
 type RepositoryHandler = (req: RepositoryRequest, params: Record<string, string>, scope: RequestScope) => Promise<Response>;
 
-/** Validates the name (before anything else), authorizes the method's access, then runs the handler. */
+/**
+ * Validates the names (before anything else), authorizes the method's access on the target, then runs the
+ * handler. A mount's pull on `from` is the handler's to ask (mayPull): without it the upload starts unmounted.
+ */
 function repositoryRoute(handler: RepositoryHandler) {
   return async (request: IRequest, scope: RequestScope) => {
     const url = new URL(request.url);
     const repository = requireRepositoryName(request.params.name ?? "");
     const from = request.method === "POST" ? url.searchParams.get("from") : null;
     if (from !== null) requireRepositoryName(from);
-    await scope.services.access.authorize(request, scope.realm, requiredAccess(request.method, repository, from ?? undefined));
-    return handler({ request, url, repository, origin: scope.origin }, request.params, scope);
+    const token = await scope.services.access.authorize(request, scope.realm, requiredAccess(request.method, repository));
+    const mayPull = (name: string) => tokenAllows(token, { type: "repository", name, actions: ["pull"] });
+    const writer = ["push", "delete"].some((action) => tokenAllows(token, { type: "repository", name: repository, actions: [action] }));
+    return handler({ request, url, repository, origin: scope.origin, mayPull, writer, actor: token.subject }, request.params, scope);
   };
 }
 

@@ -1,12 +1,14 @@
 /** What registry handlers need, built once per isolate and passed in (env is never mutated). */
+import type { BlobObjects } from "../storage/blob-objects";
+import type { BlobUploads } from "../storage/blob-uploads";
 import type { BlobUrlSigner } from "../storage/blob-urls";
 import type { RepositoryStore } from "../storage/repository-store";
-import type { UploadStore } from "../storage/upload-store";
 
 export interface RegistryContext {
   repositories: RepositoryStore;
-  uploads: UploadStore;
-  bucket: R2Bucket;
+  uploads: BlobUploads;
+  /** Stored bytes, read by key for Worker-signed downloads. */
+  objects: BlobObjects;
   blobUrls: BlobUrlSigner;
 }
 
@@ -17,4 +19,13 @@ export interface RepositoryRequest {
   repository: string;
   /** The origin clients reach the registry at, for Location headers and signed URLs. */
   origin: string;
+  /** Whether the request's token may pull from another repository (a mount's `from`). */
+  mayPull: (repository: string) => boolean;
+  /**
+   * Whether the token may push to or delete from this repository. Such a client reads through the ledger,
+   * never KV, so it sees its own writes at once (KV promises no read-your-writes, platform.md §1).
+   */
+  writer: boolean;
+  /** Who the token was issued to (`sub`), for the tag history. */
+  actor: string;
 }

@@ -6,13 +6,15 @@ import { OCI_INDEX } from "./media-types";
 import { paginate, parsePageRequest } from "./pagination";
 import { requireDigest } from "./reference";
 
+/** Tags come from the ledger: a KV list cannot tell a cached miss, and a client lists right after it pushes. */
 export async function listTags(ctx: RegistryContext, req: RepositoryRequest): Promise<Response> {
   const page = parsePageRequest(req.url.searchParams);
-  const tags = (await ctx.repositories.listTags(req.repository)).map((entry) => entry.tag).sort();
+  // One more than the page, so the Link header is sent only when another page exists.
+  const tags = await ctx.repositories.listTags(req.repository, page.last ?? "", page.limit + 1);
   if (tags.length === 0 && !(await ctx.repositories.getRepository(req.repository))) {
     throw new RegistryError("NAME_UNKNOWN", { detail: { name: req.repository } });
   }
-  const { items, link } = paginate(tags, page, `/v2/${req.repository}/tags/list`);
+  const { items, link } = paginate(tags, { ...page, last: undefined }, `/v2/${req.repository}/tags/list`);
   return jsonResponse({ name: req.repository, tags: items }, 200, link ? { Link: link } : {});
 }
 

@@ -3,9 +3,9 @@ import { CONTENT_DIGEST_HEADER, SUBJECT_HEADER } from "../http/headers";
 import { readBodyLimited } from "../http/body";
 import { RegistryError } from "../http/oci-errors";
 import type { RegistryContext, RepositoryRequest } from "./context";
-import { parseManifest, type ManifestDocument } from "./manifest-document";
+import { parseManifest } from "./manifest-document";
 import { accepts } from "./media-types";
-import { parseManifestReference, type Digest } from "./reference";
+import { parseManifestReference, requireLookupReference, type Digest } from "./reference";
 
 /** spec.md: registries SHOULD accept manifests of at least 4 MiB; larger ones are refused with 413. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -15,21 +15,21 @@ async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha
   return `${algorithm}:${[...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-async function findManifest(ctx: RegistryContext, repository: string, reference: string) {
-  const parsed = parseManifestReference(reference);
+async function findManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string) {
+  const parsed = requireLookupReference(reference);
   if (parsed.kind === "tag") {
-    const tagged = await ctx.repositories.getTaggedManifest(repository, parsed.tag);
+    const tagged = await ctx.repositories.getTaggedManifest(req.repository, parsed.tag, req.writer);
     if (!tagged) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
     return tagged;
   }
   const digest = parsed.digest.value;
-  const manifest = await ctx.repositories.getManifest(repository, digest);
+  const manifest = await ctx.repositories.getManifest(req.repository, digest, req.writer);
   if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
   return { ...manifest, digest };
 }
 
 export async function getManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
-  const manifest = await findManifest(ctx, req.repository, reference);
+  const manifest = await findManifest(ctx, req, reference);
   const digest = manifest.digest;
   if (!accepts(req.request.headers.get("Accept"), manifest.mediaType)) {
     // As distribution does: the manifest exists, but not in a media type the client accepts.
@@ -47,23 +47,10 @@ export async function getManifest(ctx: RegistryContext, req: RepositoryRequest, 
 }
 
 /**
- * Most blobs plus child manifests one manifest may reference: each costs a KV read to check, and a 4 MiB
- * manifest could otherwise list ~40,000 of them. Real images have tens of layers, indexes tens of platforms.
+ * Most blobs plus child manifests one manifest may reference: the ledger checks each, and a 4 MiB manifest
+ * could otherwise list ~40,000 of them. Real images have tens of layers, indexes tens of platforms.
  */
 export const MAX_MANIFEST_REFERENCES = 1000;
-const CHECK_BATCH = 50;
-
-/** Every referenced blob and child manifest must be in the repository; checked in batches, stopping early. */
-async function checkReferences(ctx: RegistryContext, repository: string, document: ManifestDocument): Promise<void> {
-  const checks = [
-    ...document.blobs.map((blob) => async () => ((await ctx.repositories.getBlobLink(repository, blob.digest)) ? undefined : blob.digest)),
-    ...document.children.map((child) => async () => ((await ctx.repositories.hasManifest(repository, child.digest)) ? undefined : child.digest)),
-  ];
-  for (let start = 0; start < checks.length; start += CHECK_BATCH) {
-    const missing = (await Promise.all(checks.slice(start, start + CHECK_BATCH).map((check) => check()))).filter(Boolean);
-    if (missing.length > 0) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { detail: { digests: missing.slice(0, 20) } });
-  }
-}
 
 export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
   const parsed = parseManifestReference(reference);
@@ -81,39 +68,32 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
     throw new RegistryError("DIGEST_INVALID", { message: "manifest does not match the digest it was pushed to", detail: { digest: parsed.digest.value } });
   }
   if (document.children.some((child) => child.digest === digest)) throw new RegistryError("MANIFEST_INVALID", { message: "an index cannot contain itself" });
-  // References are recorded before the blobs are checked, so a racing blob delete either makes this check
-  // fail or sees the reference and keeps the blob (see deleteBlob).
-  const blobDigests = [...new Set(document.blobs.map((blob) => blob.digest))];
-  const existed = await ctx.repositories.hasManifest(req.repository, digest);
-  await ctx.repositories.putBlobReferences(req.repository, digest, blobDigests);
-  try {
-    await checkReferences(ctx, req.repository, document);
-  } catch (error) {
-    if (!existed) await ctx.repositories.deleteBlobReferences(req.repository, digest, blobDigests);
-    throw error;
-  }
-
-  // Order matters for readers: content first, then the pointers to it (referrer entry, tag).
-  const stored = { bytes: bytes.buffer as ArrayBuffer, mediaType: document.mediaType };
-  await ctx.repositories.putManifest(req.repository, digest, stored);
-  if (document.subject) {
-    await ctx.repositories.putReferrer(req.repository, document.subject.digest, {
-      mediaType: document.mediaType,
-      digest,
-      size: bytes.length,
-      ...(document.artifactType !== undefined ? { artifactType: document.artifactType } : {}),
-      ...(document.annotations !== undefined ? { annotations: document.annotations } : {}),
-    });
-  }
-  if (parsed.kind === "tag") {
-    await ctx.repositories.putTag(req.repository, parsed.tag, digest, stored);
-    // A delete of this digest racing the push may have removed the manifest after it was written:
-    // the push is the later intent, so the manifest the tag names is written again.
-    if (!(await ctx.repositories.hasManifest(req.repository, digest))) await ctx.repositories.putManifest(req.repository, digest, stored);
-  }
-  if (!(await ctx.repositories.getRepository(req.repository))) {
-    await ctx.repositories.putRepository({ name: req.repository, public: false, createdAt: new Date().toISOString() });
-  }
+  // One ledger transaction: every blob and child is checked before anything is written, then the manifest,
+  // its blob references, its referrer entry and its tag are recorded together (nothing half-written).
+  const result = await ctx.repositories.putManifest(req.repository, {
+    digest,
+    mediaType: document.mediaType,
+    bytes: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    blobs: document.blobs.map((blob) => blob.digest),
+    children: document.children.map((child) => child.digest),
+    ...(document.subject
+      ? {
+          referrer: {
+            subject: document.subject.digest,
+            descriptor: {
+              mediaType: document.mediaType,
+              digest,
+              size: bytes.length,
+              ...(document.artifactType !== undefined ? { artifactType: document.artifactType } : {}),
+              ...(document.annotations !== undefined ? { annotations: document.annotations } : {}),
+            },
+          },
+        }
+      : {}),
+    ...(parsed.kind === "tag" ? { tag: parsed.tag } : {}),
+    actor: req.actor,
+  });
+  if (!result.ok) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { detail: { digests: result.missing.slice(0, 20) } });
   const headers: Record<string, string> = {
     Location: `/v2/${req.repository}/manifests/${digest}`,
     [CONTENT_DIGEST_HEADER]: digest,
@@ -124,30 +104,18 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
 }
 
 export async function deleteManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
-  const parsed = parseManifestReference(reference);
+  const parsed = requireLookupReference(reference);
   if (parsed.kind === "tag") {
     // spec.md "Deleting tags": removes the tag only, never the manifest.
-    if (!(await ctx.repositories.getTag(req.repository, parsed.tag))) {
+    if (!(await ctx.repositories.deleteTag(req.repository, parsed.tag, req.actor))) {
       throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
     }
-    await ctx.repositories.deleteTag(req.repository, parsed.tag);
     return new Response(null, { status: 202 });
   }
+  // One ledger transaction removes the manifest with its tags, referrer entry and blob references.
   const digest = parsed.digest.value;
-  const manifest = await ctx.repositories.getManifest(req.repository, digest);
-  if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
-  // Pointers go first, content last, so no reader follows a tag to a missing manifest; tags are swept
-  // again afterwards for a push of the same digest that raced the first sweep.
-  await deleteTagsOf(ctx, req.repository, digest);
-  const document = parseManifest(new Uint8Array(manifest.bytes), manifest.mediaType);
-  if (document.subject) await ctx.repositories.deleteReferrer(req.repository, document.subject.digest, digest);
-  await ctx.repositories.deleteManifest(req.repository, digest);
-  await ctx.repositories.deleteBlobReferences(req.repository, digest, document.blobs.map((blob) => blob.digest));
-  await deleteTagsOf(ctx, req.repository, digest);
+  if (!(await ctx.repositories.deleteManifest(req.repository, digest, req.actor))) {
+    throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
+  }
   return new Response(null, { status: 202 });
-}
-
-async function deleteTagsOf(ctx: RegistryContext, repository: string, digest: string): Promise<void> {
-  const tags = await ctx.repositories.listTags(repository);
-  await Promise.all(tags.filter((tag) => tag.digest === digest).map((tag) => ctx.repositories.deleteTag(repository, tag.tag)));
 }

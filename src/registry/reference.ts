@@ -68,3 +68,22 @@ export function parseManifestReference(reference: string): ManifestReference {
   }
   return { kind: "tag", tag: reference };
 }
+
+/**
+ * A reference to look up (GET, HEAD, DELETE): one that can name nothing in the grammar is undefined, so the
+ * caller answers 404 (spec.md end-3 lists only 404 for a manifest that is not there).
+ */
+export function parseLookupReference(reference: string): ManifestReference | undefined {
+  if (reference.includes(":")) {
+    const digest = parseDigest(reference);
+    return digest && { kind: "digest", digest };
+  }
+  return isValidTag(reference) ? { kind: "tag", tag: reference } : undefined;
+}
+
+/** parseLookupReference, answering 404 MANIFEST_UNKNOWN for a reference that cannot exist. */
+export function requireLookupReference(reference: string): ManifestReference {
+  const parsed = parseLookupReference(reference);
+  if (!parsed) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { reference: reference.slice(0, 200) } });
+  return parsed;
+}

@@ -7,7 +7,7 @@
  */
 import { NativeSha256 } from "../crypto/native-sha256";
 import { Sha256 } from "../crypto/sha256";
-import type { UploadSession } from "./upload-store";
+import type { UploadSession } from "./upload-state";
 
 /** 16 MiB parts: R2's 10,000-part limit then allows blobs up to 156 GiB. */
 export const PART_SIZE = 16 * 1024 * 1024;

@@ -1,15 +1,27 @@
 /**
- * Namespaces, web users, service accounts and grants in KV.
+ * Namespaces, web users, service accounts and grants: written and read consistently through the identity
+ * ledger (a Durable Object, storage/identity-ledger.ts), published by it to KV for the token endpoint.
  *
- * Consistency: KV is eventually consistent across locations (a write can take ~60 s to be seen
- * elsewhere) and allows one write per second per key. Identity records change rarely, so that is
- * acceptable; it bounds how fast a revocation reaches every location (README "Revocation").
+ * Two views share one set of per-isolate caches:
+ * - the store itself (admin API): every read and write goes to the ledger, so a read whose answer decides
+ *   a write is current, and a record just created is found at once;
+ * - `forEdge()` (token endpoint): reads KV first, the edge read path. KV is eventually consistent and
+ *   caches misses for 60 s or more, with no read-your-writes (platform.md §1), so a miss is never final:
+ *   it falls back to the ledger, and a credential works the moment its creation is acknowledged. A change
+ *   or revocation reaches KV readers within KV's propagation time (README "Revocation window").
+ *
+ * Records read through the ledger carry a hidden copy of what was read (a symbol-keyed property: object
+ * spreads keep it, JSON drops it). A put sends only the fields its caller changed; the ledger applies them
+ * to the current record and refuses (409) a field someone else changed meanwhile, so concurrent edits of
+ * one record are never lost silently.
  */
 import type { Grant, GrantTarget, Role } from "../auth/access-model";
 import type { PasswordHash } from "../crypto/secrets";
+import { IDENTITY_LEDGER_NAME, type FieldChange, type IdentityLedger, type LedgerResult, type NamespaceDeletion } from "./identity-ledger";
 import { kvKeys, type PrincipalId } from "./keys";
-import { listAll } from "./kv-list";
 import { TtlCache } from "./ttl-cache";
+
+export type { NamespaceDeletion } from "./identity-ledger";
 
 /**
  * How long a login may use a principal record it read before (per isolate). The token endpoint then
@@ -55,84 +67,177 @@ export interface ServiceAccountRecord {
   rotatedAt?: string;
 }
 
+/** A write the ledger refused: 404 (a record or namespace that does not exist), 409 (a conflict), 400. */
+export class IdentityRefusedError extends Error {
+  override name = "IdentityRefusedError";
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface IdentityStoreOptions {
+  /** Makes the error a refused write is thrown as (the admin API passes its own, answered in its format). */
+  refusal?: (status: 400 | 404 | 409, message: string) => Error;
+}
+
+/** The record as read from the ledger, one JSON text per top-level field. */
+const READ_AS = Symbol("identity record as read");
+type Tracked = { [READ_AS]?: Record<string, string> };
+
+/** Per-isolate caches, shared by both views so a write through this isolate is seen by its logins at once. */
+class IdentityCaches {
+  /** Records read for logins (absent ones too, but an absent one is always checked with the ledger). */
+  readonly users = new TtlCache<UserRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  readonly serviceAccounts = new TtlCache<ServiceAccountRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  /** Namespaces the ledger said do not exist: the public-pull check of anonymous requests asks it once per TTL. */
+  readonly absentNamespaces = new TtlCache<true>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  /**
+   * KV keys of records this isolate changed lately: their edge reads go to the ledger meanwhile, since KV
+   * may not read its own writes and the ledger defers a second write of a key within a second (platform.md §1).
+   */
+  readonly written = new TtlCache<true>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+
+  /** After a write through this isolate: drop the cached record, and read it from the ledger for a while. */
+  changed(key: string): void {
+    this.users.delete(key);
+    this.serviceAccounts.delete(key);
+    this.absentNamespaces.delete(key);
+    this.written.set(key, true);
+  }
+}
+
+/** The KV key of a principal's record. */
+function recordKey(id: PrincipalId): string {
+  return id.startsWith("user/") ? kvKeys.user(id.slice("user/".length)) : kvKeys.serviceAccount(id.slice("sa/".length));
+}
+
 export class IdentityStore {
-  /** Records read for logins, absent ones too (so an unknown account costs what a known one does). */
-  private readonly loginUsers = new TtlCache<UserRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
-  private readonly loginServiceAccounts = new TtlCache<ServiceAccountRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  private readonly caches: IdentityCaches;
 
-  constructor(private readonly kv: KVNamespace) {}
-
-  getNamespace(name: string): Promise<NamespaceRecord | null> {
-    return this.kv.get<NamespaceRecord>(kvKeys.namespace(name), "json");
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly ledgers: DurableObjectNamespace<IdentityLedger>,
+    private readonly options: IdentityStoreOptions = {},
+    private readonly edge = false,
+    caches?: IdentityCaches,
+  ) {
+    this.caches = caches ?? new IdentityCaches();
   }
 
+  /** A stub per use: a stub is an I/O object of the request that made it, and services outlive requests. */
+  private get ledger(): DurableObjectStub<IdentityLedger> {
+    return this.ledgers.get(this.ledgers.idFromName(IDENTITY_LEDGER_NAME));
+  }
+
+  /** The token endpoint's view: reads KV first and falls back to the ledger on a miss. */
+  forEdge(): IdentityStore {
+    return new IdentityStore(this.kv, this.ledgers, this.options, true, this.caches);
+  }
+
+  // ---- namespaces ----
+
+  async getNamespace(name: string): Promise<NamespaceRecord | null> {
+    const key = kvKeys.namespace(name);
+    if (!this.edge || this.caches.written.get(key)) return tracked(await this.ledger.getNamespace(name));
+    const published = await this.kv.get<NamespaceRecord>(key, "json");
+    if (published) return published;
+    if (this.caches.absentNamespaces.get(key)) return null;
+    const record = await this.ledger.getNamespaceForEdge(name);
+    if (!record) this.caches.absentNamespaces.set(key, true);
+    return record;
+  }
+
+  /** Creates a namespace with a fresh organization id (refused with 409 when the name exists). */
+  async createNamespace(name: string, isPublic: boolean): Promise<NamespaceRecord> {
+    const record = this.accept(await this.ledger.createNamespace({ name, public: isPublic, createdAt: new Date().toISOString() }));
+    this.caches.changed(kvKeys.namespace(name));
+    return tracked(record);
+  }
+
+  /** Creates the namespace (a record not read from this store) or applies the caller's changes to it. */
   async putNamespace(record: NamespaceRecord): Promise<void> {
-    await this.kv.put(kvKeys.organizationId(record.organizationId), record.name);
-    await this.kv.put(kvKeys.namespace(record.name), JSON.stringify(record));
+    const changes = changesOf(record);
+    if (changes) this.accept(await this.ledger.patchNamespace(record.name, changes));
+    else this.accept(await this.ledger.createNamespace(record));
+    this.caches.changed(kvKeys.namespace(record.name));
   }
 
-  async isOrganizationIdTaken(id: string): Promise<boolean> {
-    return (await this.kv.get(kvKeys.organizationId(id))) !== null;
+  isOrganizationIdTaken(id: string): Promise<boolean> {
+    return this.ledger.isOrganizationIdTaken(id);
   }
 
-  async deleteNamespace(record: NamespaceRecord): Promise<void> {
-    await this.kv.delete(kvKeys.namespace(record.name));
-    await this.kv.delete(kvKeys.organizationId(record.organizationId));
+  /**
+   * Deletes the namespace with its service accounts and every grant naming it or a repository in it, in
+   * one ledger transaction; refused (409) when the namespace was recreated since `record` was read.
+   */
+  async deleteNamespace(record: NamespaceRecord): Promise<NamespaceDeletion> {
+    const deletion = this.accept(await this.ledger.deleteNamespace(record.name, record.organizationId));
+    this.caches.changed(kvKeys.namespace(record.name));
+    for (const username of deletion.serviceAccounts) this.caches.changed(kvKeys.serviceAccount(username));
+    for (const principal of deletion.principalsUpdated) this.caches.changed(recordKey(principal));
+    return deletion;
   }
 
-  async listNamespaces(): Promise<NamespaceRecord[]> {
-    const keys = await listAll(this.kv, kvKeys.namespacePrefix);
-    const records = await Promise.all(keys.map((key) => this.kv.get<NamespaceRecord>(key.name, "json")));
-    return records.filter((record): record is NamespaceRecord => record !== null);
+  listNamespaces(): Promise<NamespaceRecord[]> {
+    return this.ledger.listNamespaces();
   }
 
-  getUser(username: string): Promise<UserRecord | null> {
-    return this.kv.get<UserRecord>(kvKeys.user(username), "json");
+  // ---- web users ----
+
+  async getUser(username: string): Promise<UserRecord | null> {
+    if (this.edge) return this.edgeRead(`user/${username}`) as Promise<UserRecord | null>;
+    return tracked((await this.ledger.getPrincipal(`user/${username}`)) as UserRecord | null);
   }
 
   /** A user record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
   getUserForLogin(username: string): Promise<UserRecord | null> {
-    const key = kvKeys.user(username);
-    return this.loginUsers.getOrLoad(key, () => this.kv.get<UserRecord>(key, "json"));
+    return this.loginRecord(`user/${username}`, this.caches.users) as Promise<UserRecord | null>;
   }
 
+  /** Creates the user (a record not read from this store; 409 when it exists) or applies the caller's changes. */
   async putUser(record: UserRecord): Promise<void> {
-    await this.kv.put(kvKeys.user(record.username), JSON.stringify(record));
-    this.loginUsers.delete(kvKeys.user(record.username));
+    await this.putPrincipal(`user/${record.username}`, record);
   }
 
   async deleteUser(username: string): Promise<void> {
-    await this.kv.delete(kvKeys.user(username));
-    this.loginUsers.delete(kvKeys.user(username));
-    await this.kv.delete(kvKeys.lastUsed(`user/${username}`));
+    this.accept(await this.ledger.deletePrincipal(`user/${username}`));
+    this.caches.changed(kvKeys.user(username));
   }
 
   async listUsers(): Promise<UserRecord[]> {
-    const keys = await listAll(this.kv, kvKeys.userPrefix);
-    const records = await Promise.all(keys.map((key) => this.kv.get<UserRecord>(key.name, "json")));
-    return records.filter((record): record is UserRecord => record !== null);
+    return (await this.ledger.listPrincipals("user")) as UserRecord[];
   }
 
-  getServiceAccount(username: string): Promise<ServiceAccountRecord | null> {
-    return this.kv.get<ServiceAccountRecord>(kvKeys.serviceAccount(username), "json");
+  // ---- service accounts ----
+
+  async getServiceAccount(username: string): Promise<ServiceAccountRecord | null> {
+    if (this.edge) return this.edgeRead(`sa/${username}`) as Promise<ServiceAccountRecord | null>;
+    return tracked((await this.ledger.getPrincipal(`sa/${username}`)) as ServiceAccountRecord | null);
   }
 
   /** A service-account record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
   getServiceAccountForLogin(username: string): Promise<ServiceAccountRecord | null> {
-    const key = kvKeys.serviceAccount(username);
-    return this.loginServiceAccounts.getOrLoad(key, () => this.kv.get<ServiceAccountRecord>(key, "json"));
+    return this.loginRecord(`sa/${username}`, this.caches.serviceAccounts) as Promise<ServiceAccountRecord | null>;
   }
 
+  /** Creates the account (a record not read from this store; 409 when it exists, 404 without its namespace) or applies the caller's changes. */
   async putServiceAccount(record: ServiceAccountRecord): Promise<void> {
-    await this.kv.put(kvKeys.serviceAccount(record.username), JSON.stringify(record));
-    this.loginServiceAccounts.delete(kvKeys.serviceAccount(record.username));
+    await this.putPrincipal(`sa/${record.username}`, record);
   }
 
   async deleteServiceAccount(username: string): Promise<void> {
-    await this.kv.delete(kvKeys.serviceAccount(username));
-    this.loginServiceAccounts.delete(kvKeys.serviceAccount(username));
-    await this.kv.delete(kvKeys.lastUsed(`sa/${username}`));
+    this.accept(await this.ledger.deletePrincipal(`sa/${username}`));
+    this.caches.changed(kvKeys.serviceAccount(username));
   }
+
+  async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
+    return (await this.ledger.listPrincipals("sa")) as ServiceAccountRecord[];
+  }
+
+  // ---- last use (KV only: written by the token endpoint, never by the ledger) ----
 
   /** When a principal last obtained a token, to the resolution of LastUsedTracker. */
   getLastUsed(principal: PrincipalId): Promise<string | null> {
@@ -143,36 +248,85 @@ export class IdentityStore {
     await this.kv.put(kvKeys.lastUsed(principal), isoTime);
   }
 
-  async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
-    const keys = await listAll(this.kv, kvKeys.serviceAccountPrefix);
-    const records = await Promise.all(keys.map((key) => this.kv.get<ServiceAccountRecord>(key.name, "json")));
-    return records.filter((record): record is ServiceAccountRecord => record !== null);
-  }
+  // ---- grants ----
 
   /**
-   * Sets (role given) or removes (role undefined) the grant of `principal` on `target`, by rewriting the
-   * principal's record. Returns false where there was no such grant to remove. Concurrent grant changes
-   * to one principal are last-write-wins (KV has no transactions); admin changes are rare.
+   * Sets (role given) or removes (role undefined) the grant of `principal` on `target`, as one ledger
+   * operation on the current record (concurrent grant changes to one principal all apply). Returns false
+   * where there is no such principal or no such grant to remove; a grant on a namespace that does not
+   * exist is refused (404).
    */
   async updateGrant(principal: PrincipalId, target: GrantTarget, role: Role | undefined): Promise<boolean> {
-    if (principal.startsWith("user/")) {
-      const record = await this.getUser(principal.slice("user/".length));
-      const grants = record && withGrant(record.grants, target, role);
-      if (!record || !grants) return false;
-      await this.putUser({ ...record, grants });
-    } else {
-      const record = await this.getServiceAccount(principal.slice("sa/".length));
-      const grants = record && withGrant(record.grants, target, role);
-      if (!record || !grants) return false;
-      await this.putServiceAccount({ ...record, grants });
+    const changed = this.accept(await this.ledger.setGrant(principal, target, role));
+    this.caches.changed(recordKey(principal));
+    return changed;
+  }
+
+  // ---- internals ----
+
+  private async putPrincipal(id: PrincipalId, record: UserRecord | ServiceAccountRecord): Promise<void> {
+    const changes = changesOf(record);
+    try {
+      if (changes) this.accept(await this.ledger.patchPrincipal(id, changes));
+      else this.accept(await this.ledger.createPrincipal(id, plain(record)));
+    } finally {
+      this.caches.changed(recordKey(id));
     }
-    return true;
+  }
+
+  /** The edge read: KV, then the ledger when KV has nothing (a cached miss is never an answer). */
+  private async edgeRead(id: PrincipalId): Promise<UserRecord | ServiceAccountRecord | null> {
+    const key = recordKey(id);
+    if (this.caches.written.get(key)) return this.ledger.getPrincipal(id);
+    const published = await this.kv.get<UserRecord | ServiceAccountRecord>(key, "json");
+    return published ?? (await this.ledger.getPrincipalForEdge(id));
+  }
+
+  private async loginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<R | null>): Promise<R | null> {
+    const key = recordKey(id);
+    if (this.caches.written.get(key)) return (await this.ledger.getPrincipal(id)) as R | null;
+    const cached = await cache.getOrLoad(key, () => this.kv.get<R>(key, "json"));
+    if (cached) return cached;
+    // platform.md §1: KV caches misses ≥ 60 s and may not read its own writes; the ledger has the answer.
+    const record = (await this.ledger.getPrincipalForEdge(id)) as R | null;
+    if (record) cache.set(key, record);
+    return record;
+  }
+
+  private accept<T>(result: LedgerResult<T>): T {
+    if (result.ok) return result.value;
+    throw this.options.refusal?.(result.status, result.message) ?? new IdentityRefusedError(result.status, result.message);
   }
 }
 
-/** `grants` with the grant on `target` set to `role` (or removed); undefined when removing a missing grant. */
-function withGrant(grants: Grant[], target: GrantTarget, role: Role | undefined): Grant[] | undefined {
-  const others = grants.filter((grant) => grant.target.kind !== target.kind || grant.target.name !== target.name);
-  if (role === undefined) return others.length === grants.length ? undefined : others;
-  return [...others, { target, role }];
+function encodeField(value: unknown): string {
+  return value === undefined ? "" : JSON.stringify(value);
+}
+
+/** Attaches the hidden copy of what was read. */
+function tracked<R extends object | null>(record: R): R {
+  if (!record) return record;
+  const readAs: Record<string, string> = {};
+  for (const [field, value] of Object.entries(record)) readAs[field] = encodeField(value);
+  Object.assign(record, { [READ_AS]: readAs });
+  return record;
+}
+
+/** The fields changed since the record was read, or undefined for a record never read (a new one). */
+function changesOf(record: object): FieldChange[] | undefined {
+  const readAs = (record as Tracked)[READ_AS];
+  if (!readAs) return undefined;
+  const current = record as Record<string, unknown>;
+  const changes: FieldChange[] = [];
+  for (const field of new Set([...Object.keys(readAs), ...Object.keys(current)])) {
+    const from = readAs[field] ?? "";
+    const to = encodeField(current[field]);
+    if (from !== to) changes.push({ field, from, to });
+  }
+  return changes;
+}
+
+/** The record without its hidden copy, for the RPC. */
+function plain<R extends object>(record: R): R {
+  return JSON.parse(JSON.stringify(record)) as R;
 }

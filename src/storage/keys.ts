@@ -37,10 +37,17 @@ export const kvKeys = {
   /** Index of a user's refresh tokens, for listing and revoking them. */
   userRefreshToken: (username: string, id: string) => `user-refresh:${username}:${id}`,
   userRefreshTokenPrefix: (username: string) => `user-refresh:${username}:`,
-  /** An audit event; ISO times sort chronologically. */
-  auditEvent: (isoTime: string, unique: string) => `audit:${isoTime}:${unique}`,
-  /** All audit events of one UTC day (`YYYY-MM-DD`). */
-  auditPrefix: (day: string) => `audit:${day}`,
+  /**
+   * An audit event in one stream (`change`, `auth`, `action/<action>`, `actor/<kind>/<hash>`: see
+   * storage/audit-log.ts). Inverted day and time (fixed width) make a prefix list newest first.
+   */
+  auditEvent: (stream: string, invertedDay: string, invertedMs: string, unique: string) => `audit:${stream}:${invertedDay}:${invertedMs}:${unique}`,
+  /** One stream's events of one UTC day. */
+  auditDayPrefix: (stream: string, invertedDay: string) => `audit:${stream}:${invertedDay}:`,
+  /** The refresh-token epoch of a user: tokens issued under another epoch are refused (disable, password change, delete). */
+  refreshEpoch: (username: string) => `refresh-epoch:${username}`,
+  /** A client address (keyed hash) that has signed in successfully as a password principal: exempt from its account lock. */
+  loginDevice: (principal: PrincipalId, addressHash: string) => `login-device:${principal}:${addressHash}`,
 } as const;
 
 export const r2Keys = {
@@ -49,9 +56,11 @@ export const r2Keys = {
    * first-request object and per multipart upload that copies one, the upload id for an upload with no body.
    */
   blobData: (id: string) => `blobs/${id}`,
-  /** Upload session state plus its unflushed tail bytes, one object per offset (written once each). */
-  uploadState: (uploadId: string, offset: number) => `uploads/${uploadId}/${offset.toString().padStart(16, "0")}`,
-  uploadStatePrefix: (uploadId: string) => `uploads/${uploadId}/`,
-  /** Every upload session's objects. */
+  /**
+   * An upload session's tail bytes (fewer than one part), one object per saved state: the claim (lease) of
+   * the request that wrote it makes the key fresh, so racing requests never overwrite each other's tail.
+   */
+  uploadTail: (uploadId: string, lease: string) => `uploads/${uploadId}/${lease}`,
+  /** Every upload session's tail objects (swept by the cron trigger once older than any live session). */
   uploadsPrefix: "uploads/",
 } as const;

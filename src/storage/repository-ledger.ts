@@ -1,5 +1,641 @@
-/** The repository ledger: one Durable Object per repository, the single writer of its state. */
+/**
+ * The repository ledger: one Durable Object per repository (SQLite storage), the single writer and the
+ * consistent reader of that repository's state: tags, manifests, blob links, the references that keep
+ * blobs from being deleted, referrers, upload sessions and the repository's existence and visibility.
+ *
+ * Every operation is one synchronous transaction (`transactionSync`: nothing interleaves with it and a
+ * throw rolls it back, platform.md §2), so a manifest push checks its blobs and records its references, tag
+ * and referrer atomically, a tag move is a compare-and-set, and a blob delete cannot interleave with a push.
+ *
+ * After each commit the changed keys are published to Workers KV, the edge read path (docs/storage-schema.md).
+ * The outbox table is the ledger's memory of what is unpublished: a key is marked in the same transaction as
+ * the change, published afterwards, and retried by the alarm until KV accepts it. KV takes one write per
+ * second per key (platform.md §1), so a second write to a key within a second waits for the alarm.
+ */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
+import { blobIndexFor, type BlobRecord } from "./blob-index";
+import { kvKeys } from "./keys";
+import { discardUploadBytes, type UploadState } from "./upload-state";
 
-export class RepositoryLedger extends DurableObject<Env> {}
+/** An OCI descriptor as the referrers API lists it. */
+export interface ReferrerDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+export interface RepositoryRecord {
+  name: string;
+  public: boolean;
+  createdAt: string;
+}
+
+export interface StoredManifest {
+  bytes: ArrayBuffer;
+  mediaType: string;
+}
+
+/** A manifest push, as the ledger applies it. */
+export interface ManifestPush {
+  digest: string;
+  mediaType: string;
+  bytes: ArrayBuffer;
+  /** Blobs (config, layers) that must be linked into the repository. */
+  blobs: string[];
+  /** Child manifests (an index's) that must be in the repository. */
+  children: string[];
+  /** Set when the manifest has a subject: its referrer entry. */
+  referrer?: { subject: string; descriptor: ReferrerDescriptor };
+  tag?: string;
+  /** Who pushed, for the tag history. */
+  actor: string;
+}
+
+export type ManifestPushResult = { ok: true } | { ok: false; missing: string[] };
+export type BlobDeleteResult = { ok: true } | { ok: false; reason: "unknown" } | { ok: false; reason: "referenced"; manifests: string[] };
+
+/** An upload request's claim on its session; the newest claim is the only one that may change it. */
+export type UploadClaim = { state: UploadState; lease: string };
+export type UploadChange = "ok" | "superseded" | "gone";
+
+export interface TagMove {
+  tag: string;
+  from: string | null;
+  to: string | null;
+  time: string;
+  actor: string;
+}
+
+/** SQLite binds at most 100 parameters per statement (platform.md §2); references are checked in batches. */
+const BIND_BATCH = 90;
+/** SQLite rows hold at most 2 MB (platform.md §2); manifests (≤ 4 MiB) are stored in 1 MiB chunks. */
+const MANIFEST_CHUNK_BYTES = 1024 * 1024;
+/** KV refuses a second write to a key within one second (platform.md §1). */
+const KV_KEY_WRITE_INTERVAL_MS = 1000;
+/** How long a publication is retried before the alarm backs off to this interval. */
+const MAX_RETRY_DELAY_MS = 60_000;
+/** A session no request has changed for this long is abandoned: its bytes are dropped by the alarm. */
+export const ABANDONED_UPLOAD_MS = 24 * 3600 * 1000;
+/** Publications per alarm or commit; the rest follow in the next round. */
+const PUBLISH_BATCH = 64;
+
+type PublishKind = "manifest" | "tag" | "link" | "repository";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repository (id INTEGER PRIMARY KEY CHECK (id = 1), public INTEGER NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, size INTEGER NOT NULL, subject TEXT, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS manifest_chunks (digest TEXT NOT NULL, seq INTEGER NOT NULL, bytes BLOB NOT NULL, PRIMARY KEY (digest, seq));
+CREATE TABLE IF NOT EXISTS manifest_blobs (manifest TEXT NOT NULL, blob TEXT NOT NULL, PRIMARY KEY (manifest, blob));
+CREATE INDEX IF NOT EXISTS manifest_blobs_by_blob ON manifest_blobs (blob);
+CREATE TABLE IF NOT EXISTS manifest_children (manifest TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (manifest, child));
+CREATE TABLE IF NOT EXISTS tags (tag TEXT PRIMARY KEY, digest TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS tags_by_digest ON tags (digest);
+CREATE TABLE IF NOT EXISTS tag_history (seq INTEGER PRIMARY KEY AUTOINCREMENT, tag TEXT NOT NULL, from_digest TEXT, to_digest TEXT, time TEXT NOT NULL, actor TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blob_links (digest TEXT PRIMARY KEY, object_key TEXT NOT NULL, size INTEGER NOT NULL, linked_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS referrers (subject TEXT NOT NULL, digest TEXT NOT NULL, descriptor TEXT NOT NULL, PRIMARY KEY (subject, digest));
+CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, state TEXT NOT NULL, lease TEXT NOT NULL, status TEXT NOT NULL, digest TEXT, updated_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, not_before INTEGER NOT NULL, attempts INTEGER NOT NULL, PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS published (kind TEXT NOT NULL, name TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (kind, name));
+`;
+
+interface OutboxRow {
+  kind: PublishKind;
+  name: string;
+  version: number;
+  attempts: number;
+  [key: string]: SqlStorageValue;
+}
+
+export class RepositoryLedger extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** One publication loop at a time, so two never write one key within a second. */
+  private publishing: Promise<void> | undefined;
+  private publishAgain = false;
+
+  /**
+   * Whether the tables exist. They are created by the first write, so a read of a repository that does not
+   * exist (any anonymous client can ask for any name) stores nothing.
+   */
+  private ready: boolean;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.ready = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+  }
+
+  private ensureSchema(): void {
+    if (this.ready) return;
+    this.sql.exec(SCHEMA);
+    this.ready = true;
+  }
+
+  // ---- reads (consistent) ----
+
+  getRepository(repository: string): RepositoryRecord | null {
+    if (!this.ready) return null;
+    const row = this.sql.exec<{ public: number; created_at: string }>("SELECT public, created_at FROM repository").toArray()[0];
+    return row ? { name: repository, public: row.public === 1, createdAt: row.created_at } : null;
+  }
+
+  getManifest(digest: string): StoredManifest | null {
+    if (!this.ready) return null;
+    const row = this.sql.exec<{ media_type: string }>("SELECT media_type FROM manifests WHERE digest = ?", digest).toArray()[0];
+    return row ? { bytes: this.manifestBytes(digest), mediaType: row.media_type } : null;
+  }
+
+  hasManifest(digest: string): boolean {
+    if (!this.ready) return false;
+    return this.sql.exec("SELECT 1 FROM manifests WHERE digest = ?", digest).toArray().length > 0;
+  }
+
+  getTag(tag: string): string | null {
+    if (!this.ready) return null;
+    return this.sql.exec<{ digest: string }>("SELECT digest FROM tags WHERE tag = ?", tag).toArray()[0]?.digest ?? null;
+  }
+
+  getTaggedManifest(tag: string): (StoredManifest & { digest: string }) | null {
+    const digest = this.getTag(tag);
+    const manifest = digest === null ? null : this.getManifest(digest);
+    return manifest && digest ? { ...manifest, digest } : null;
+  }
+
+  getBlobLink(digest: string): BlobRecord | null {
+    if (!this.ready) return null;
+    const row = this.sql.exec<{ object_key: string; size: number }>("SELECT object_key, size FROM blob_links WHERE digest = ?", digest).toArray()[0];
+    return row ? { key: row.object_key, size: row.size } : null;
+  }
+
+  /** Tags in lexical order, at most `limit` after `last` (spec.md "Listing Tags"). */
+  listTags(after: string, limit: number): string[] {
+    if (!this.ready) return [];
+    return this.sql.exec<{ tag: string }>("SELECT tag FROM tags WHERE tag > ? ORDER BY tag LIMIT ?", after, limit).toArray().map((row) => row.tag);
+  }
+
+  listReferrers(subject: string): ReferrerDescriptor[] {
+    if (!this.ready) return [];
+    return this.sql
+      .exec<{ descriptor: string }>("SELECT descriptor FROM referrers WHERE subject = ? ORDER BY digest", subject)
+      .toArray()
+      .map((row) => JSON.parse(row.descriptor) as ReferrerDescriptor);
+  }
+
+  /** Committed tag moves, oldest first. */
+  tagHistory(tag?: string): TagMove[] {
+    if (!this.ready) return [];
+    const rows = this.sql
+      .exec<{ tag: string; from_digest: string | null; to_digest: string | null; time: string; actor: string }>(
+        tag === undefined ? "SELECT * FROM tag_history ORDER BY seq" : "SELECT * FROM tag_history WHERE tag = ? ORDER BY seq",
+        ...(tag === undefined ? [] : [tag]),
+      )
+      .toArray();
+    return rows.map((row) => ({ tag: row.tag, from: row.from_digest, to: row.to_digest, time: row.time, actor: row.actor }));
+  }
+
+  // ---- repository writes ----
+
+  /** Creates the repository if needed and sets its visibility. */
+  setVisibility(repository: string, isPublic: boolean): RepositoryRecord {
+    return this.change(repository, () => {
+      this.ensureRepository();
+      this.sql.exec("UPDATE repository SET public = ?", isPublic ? 1 : 0);
+      this.mark("repository", "");
+      return this.getRepository(repository)!;
+    });
+  }
+
+  /**
+   * Applies a manifest push atomically: every blob and child must be in the repository, else nothing
+   * changes; then the manifest, its references, its referrer entry and its tag are recorded together.
+   */
+  putManifest(repository: string, push: ManifestPush): ManifestPushResult {
+    return this.change(repository, () => {
+      const missing = [
+        ...this.missing("SELECT digest AS d FROM blob_links WHERE digest IN", push.blobs),
+        ...this.missing("SELECT digest AS d FROM manifests WHERE digest IN", push.children),
+      ];
+      if (missing.length > 0) return { ok: false, missing };
+      const now = new Date().toISOString();
+      if (!this.hasManifest(push.digest)) {
+        this.sql.exec(
+          "INSERT INTO manifests (digest, media_type, size, subject, created_at) VALUES (?, ?, ?, ?, ?)",
+          push.digest,
+          push.mediaType,
+          push.bytes.byteLength,
+          push.referrer?.subject ?? null,
+          now,
+        );
+        for (let offset = 0, seq = 0; offset < push.bytes.byteLength || seq === 0; offset += MANIFEST_CHUNK_BYTES, seq += 1) {
+          this.sql.exec("INSERT INTO manifest_chunks (digest, seq, bytes) VALUES (?, ?, ?)", push.digest, seq, push.bytes.slice(offset, offset + MANIFEST_CHUNK_BYTES));
+        }
+        for (const blob of new Set(push.blobs)) this.sql.exec("INSERT OR IGNORE INTO manifest_blobs (manifest, blob) VALUES (?, ?)", push.digest, blob);
+        for (const child of new Set(push.children)) this.sql.exec("INSERT OR IGNORE INTO manifest_children (manifest, child) VALUES (?, ?)", push.digest, child);
+        if (push.referrer) {
+          this.sql.exec(
+            "INSERT OR REPLACE INTO referrers (subject, digest, descriptor) VALUES (?, ?, ?)",
+            push.referrer.subject,
+            push.digest,
+            JSON.stringify(push.referrer.descriptor),
+          );
+        }
+        this.mark("manifest", push.digest);
+      }
+      if (push.tag !== undefined) this.moveTag(push.tag, push.digest, push.actor, now);
+      this.ensureRepository();
+      return { ok: true };
+    });
+  }
+
+  /** Removes a tag (spec.md "Deleting tags"); false when it does not exist. */
+  deleteTag(repository: string, tag: string, actor: string): boolean {
+    return this.change(repository, () => {
+      if (this.getTag(tag) === null) return false;
+      this.moveTag(tag, null, actor, new Date().toISOString());
+      return true;
+    });
+  }
+
+  /** Removes a manifest with its tags, referrer entry and blob references; false when it does not exist. */
+  deleteManifest(repository: string, digest: string, actor: string): boolean {
+    return this.change(repository, () => {
+      if (!this.hasManifest(digest)) return false;
+      const now = new Date().toISOString();
+      for (const { tag } of this.sql.exec<{ tag: string }>("SELECT tag FROM tags WHERE digest = ?", digest).toArray()) {
+        this.moveTag(tag, null, actor, now);
+      }
+      this.sql.exec("DELETE FROM referrers WHERE digest = ?", digest);
+      this.sql.exec("DELETE FROM manifest_blobs WHERE manifest = ?", digest);
+      this.sql.exec("DELETE FROM manifest_children WHERE manifest = ?", digest);
+      this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
+      this.sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
+      this.mark("manifest", digest);
+      return true;
+    });
+  }
+
+  /** Links a blob into the repository (upload finish, mount); the first link of a digest stays. */
+  linkBlob(repository: string, digest: string, record: BlobRecord): void {
+    this.change(repository, () => {
+      if (this.getBlobLink(digest)) return;
+      this.sql.exec(
+        "INSERT INTO blob_links (digest, object_key, size, linked_at) VALUES (?, ?, ?, ?)",
+        digest,
+        record.key,
+        record.size,
+        new Date().toISOString(),
+      );
+      this.mark("link", digest);
+    });
+  }
+
+  /** Unlinks a blob unless a manifest of the repository references it (spec.md "Deleting Blobs"). */
+  deleteBlobLink(repository: string, digest: string): BlobDeleteResult {
+    return this.change(repository, (): BlobDeleteResult => {
+      if (!this.getBlobLink(digest)) return { ok: false, reason: "unknown" };
+      const manifests = this.sql
+        .exec<{ manifest: string }>("SELECT manifest FROM manifest_blobs WHERE blob = ? LIMIT 10", digest)
+        .toArray()
+        .map((row) => row.manifest);
+      if (manifests.length > 0) return { ok: false, reason: "referenced", manifests };
+      this.sql.exec("DELETE FROM blob_links WHERE digest = ?", digest);
+      this.mark("link", digest);
+      return { ok: true };
+    });
+  }
+
+  // ---- upload sessions ----
+
+  /** Records a new session, claimed by the request that creates it. */
+  createUpload(repository: string, state: UploadState, lease: string): void {
+    this.change(repository, () => {
+      this.sql.exec(
+        "INSERT INTO uploads (id, state, lease, status, updated_at) VALUES (?, ?, ?, 'open', ?)",
+        state.id,
+        JSON.stringify(state),
+        lease,
+        Date.now(),
+      );
+    });
+    this.scheduleAlarm(Date.now() + ABANDONED_UPLOAD_MS);
+  }
+
+  /** The state of an open session (upload status), without claiming it. */
+  getUpload(id: string): UploadState | null {
+    if (!this.ready) return null;
+    const row = this.sql.exec<{ state: string }>("SELECT state FROM uploads WHERE id = ? AND status = 'open'", id).toArray()[0];
+    return row ? (JSON.parse(row.state) as UploadState) : null;
+  }
+
+  /**
+   * Claims an open session for one request: the newest claim wins, and an older request's later change is
+   * refused ("superseded"), so a session's changes apply one at a time, in the order requests claimed it.
+   */
+  claimUpload(id: string, lease: string): UploadClaim | null {
+    if (!this.ready) return null;
+    return this.ctx.storage.transactionSync(() => {
+      const row = this.sql.exec<{ state: string }>("SELECT state FROM uploads WHERE id = ? AND status = 'open'", id).toArray()[0];
+      if (!row) return null;
+      this.sql.exec("UPDATE uploads SET lease = ?, updated_at = ? WHERE id = ?", lease, Date.now(), id);
+      return { state: JSON.parse(row.state) as UploadState, lease };
+    });
+  }
+
+  /** Saves a session's new state if `lease` is still its newest claim. */
+  saveUpload(id: string, lease: string, state: UploadState): UploadChange {
+    return this.ctx.storage.transactionSync(() => {
+      const check = this.checkLease(id, lease);
+      if (check !== "ok") return check;
+      this.sql.exec("UPDATE uploads SET state = ?, updated_at = ? WHERE id = ?", JSON.stringify(state), Date.now(), id);
+      return "ok";
+    });
+  }
+
+  /**
+   * Ends a session for good if `lease` is its newest claim (finish, cancel, digest mismatch): from here no
+   * request can continue it, so the caller alone may complete, link or delete its bytes. A finish keeps the
+   * digest and the final state until finishUpload, so the alarm can settle one whose request died.
+   */
+  closeUpload(id: string, lease: string, finishing?: { digest: string; state: UploadState }): UploadChange {
+    return this.ctx.storage.transactionSync(() => {
+      const check = this.checkLease(id, lease);
+      if (check !== "ok") return check;
+      if (finishing === undefined) this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
+      else {
+        this.sql.exec(
+          "UPDATE uploads SET status = 'finishing', digest = ?, state = ?, updated_at = ? WHERE id = ?",
+          finishing.digest,
+          JSON.stringify(finishing.state),
+          Date.now(),
+          id,
+        );
+      }
+      return "ok";
+    });
+  }
+
+  /** Completes a finish begun by closeUpload: links the blob and forgets the session, in one transaction. */
+  finishUpload(repository: string, id: string, digest: string, record: BlobRecord): void {
+    this.change(repository, () => {
+      this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
+      if (this.getBlobLink(digest)) return;
+      this.sql.exec(
+        "INSERT INTO blob_links (digest, object_key, size, linked_at) VALUES (?, ?, ?, ?)",
+        digest,
+        record.key,
+        record.size,
+        new Date().toISOString(),
+      );
+      this.mark("link", digest);
+    });
+  }
+
+  /**
+   * Takes every session idle since `cutoff` out of the ledger and returns it, so the caller can drop its
+   * bytes (open sessions) or settle its finish (sessions whose finishing request died).
+   */
+  takeAbandonedUploads(cutoff: number): { state: UploadState; finishingDigest: string | null }[] {
+    return this.ctx.storage.transactionSync(() => {
+      const rows = this.sql
+        .exec<{ state: string; status: string; digest: string | null }>("SELECT state, status, digest FROM uploads WHERE updated_at < ? LIMIT 100", cutoff)
+        .toArray();
+      const taken = rows.map((row) => ({ state: JSON.parse(row.state) as UploadState, finishingDigest: row.status === "finishing" ? row.digest : null }));
+      for (const { state } of taken) this.sql.exec("DELETE FROM uploads WHERE id = ?", state.id);
+      return taken;
+    });
+  }
+
+  /** The earliest time a session may become abandoned, if any session exists. */
+  nextUploadExpiry(): number | null {
+    if (!this.ready) return null;
+    const row = this.sql.exec<{ t: number | null }>("SELECT MIN(updated_at) AS t FROM uploads").toArray()[0];
+    return row?.t == null ? null : row.t + ABANDONED_UPLOAD_MS;
+  }
+
+  // ---- publication to KV ----
+
+  /** Publishes what is due (retrying failures) and settles abandoned upload sessions. */
+  override async alarm(): Promise<void> {
+    await this.publish();
+    await this.settleAbandonedUploads();
+    this.scheduleNext();
+  }
+
+  /**
+   * Sessions idle for ABANDONED_UPLOAD_MS: an open one's bytes are deleted; one whose finishing request died
+   * after closing it is settled as that request would have (its completed object is claimed in the blob
+   * index and linked; an object that never completed is discarded).
+   */
+  async settleAbandonedUploads(now = Date.now()): Promise<number> {
+    const repository = this.repositoryName();
+    if (repository === null) return 0;
+    const bucket = this.env.REGISTRY_BUCKET;
+    const abandoned = this.takeAbandonedUploads(now - ABANDONED_UPLOAD_MS);
+    for (const { state, finishingDigest } of abandoned) {
+      try {
+        const completed = finishingDigest === null ? null : await bucket.head(state.blobKey);
+        if (finishingDigest !== null && completed?.size === state.offset) {
+          const record = await blobIndexFor(this.env.BLOB_INDEX, finishingDigest).claim({ key: state.blobKey, size: state.offset });
+          this.linkBlob(repository, finishingDigest, record);
+          if (record.key !== state.blobKey) await bucket.delete(state.blobKey);
+        } else {
+          await discardUploadBytes(bucket, state);
+        }
+      } catch (error) {
+        console.error(JSON.stringify({ event: "abandoned_upload_cleanup_failed", repository, upload: state.id, error: String(error).slice(0, 200) }));
+      }
+    }
+    return abandoned.length;
+  }
+
+  /** Keys waiting for publication (tests and the bench read this). */
+  pendingPublications(): number {
+    if (!this.ready) return 0;
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n;
+  }
+
+  /** Publishes every due key now; resolves when this round is done (used after commits and by the alarm). */
+  publish(): Promise<void> {
+    if (this.publishing) {
+      this.publishAgain = true;
+      return this.publishing;
+    }
+    this.publishing = (async () => {
+      try {
+        do {
+          this.publishAgain = false;
+          await this.publishDue();
+        } while (this.publishAgain);
+      } finally {
+        this.publishing = undefined;
+      }
+    })();
+    return this.publishing;
+  }
+
+  private async publishDue(): Promise<void> {
+    const name = this.repositoryName();
+    if (name === null) return;
+    const now = Date.now();
+    const due = this.sql
+      .exec<OutboxRow>("SELECT kind, name, version, attempts FROM outbox WHERE not_before <= ? ORDER BY not_before LIMIT ?", now, PUBLISH_BATCH)
+      .toArray();
+    await Promise.all(
+      due.map(async (row) => {
+        const last = this.sql.exec<{ at: number }>("SELECT at FROM published WHERE kind = ? AND name = ?", row.kind, row.name).toArray()[0]?.at;
+        if (last !== undefined && now - last < KV_KEY_WRITE_INTERVAL_MS) {
+          // platform.md §1: one write per second per key; the alarm publishes it once the second has passed.
+          this.sql.exec("UPDATE outbox SET not_before = ? WHERE kind = ? AND name = ?", last + KV_KEY_WRITE_INTERVAL_MS, row.kind, row.name);
+          return;
+        }
+        try {
+          await this.writeToKv(name, row.kind, row.name);
+          this.sql.exec("INSERT OR REPLACE INTO published (kind, name, at) VALUES (?, ?, ?)", row.kind, row.name, Date.now());
+          // A change committed while this write was in flight bumped the version: it stays for the next round.
+          this.sql.exec("DELETE FROM outbox WHERE kind = ? AND name = ? AND version = ?", row.kind, row.name, row.version);
+        } catch (error) {
+          const delay = Math.min(MAX_RETRY_DELAY_MS, 1000 * 2 ** row.attempts);
+          this.sql.exec("UPDATE outbox SET attempts = attempts + 1, not_before = ? WHERE kind = ? AND name = ?", Date.now() + delay, row.kind, row.name);
+          console.error(JSON.stringify({ event: "kv_publish_failed", repository: name, kind: row.kind, error: String(error).slice(0, 200) }));
+        }
+      }),
+    );
+    this.scheduleNext();
+  }
+
+  /** Writes the current committed value of one published key (or deletes it when the value is gone). */
+  private async writeToKv(repository: string, kind: PublishKind, name: string): Promise<void> {
+    const kv = this.env.REGISTRY_KV;
+    switch (kind) {
+      case "manifest": {
+        const key = kvKeys.manifest(repository, name);
+        const manifest = this.getManifest(name);
+        if (!manifest) return kv.delete(key);
+        return kv.put(key, manifest.bytes, { metadata: { mediaType: manifest.mediaType, size: manifest.bytes.byteLength } });
+      }
+      case "tag": {
+        const key = kvKeys.tag(repository, name);
+        const tagged = this.getTaggedManifest(name);
+        if (!tagged) return kv.delete(key);
+        // A tag's value is a copy of its manifest, so a pull by tag is one KV read.
+        return kv.put(key, tagged.bytes, { metadata: { digest: tagged.digest, mediaType: tagged.mediaType } });
+      }
+      case "link": {
+        const key = kvKeys.blobLink(repository, name);
+        const link = this.getBlobLink(name);
+        if (!link) return kv.delete(key);
+        return kv.put(key, JSON.stringify(link));
+      }
+      case "repository": {
+        const key = kvKeys.repository(repository);
+        const record = this.getRepository(repository);
+        if (!record) return kv.delete(key);
+        return kv.put(key, JSON.stringify(record));
+      }
+    }
+  }
+
+  // ---- internals ----
+
+  /** Runs one transaction that may mark keys for publication, then publishes them in the background. */
+  private change<T>(repository: string, work: () => T): T {
+    this.ensureSchema();
+    const result = this.ctx.storage.transactionSync(() => {
+      this.sql.exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?)", repository);
+      return work();
+    });
+    if (this.pendingPublications() > 0) {
+      // The alarm is the safety net should this isolate go away before the publication below finishes.
+      this.scheduleAlarm(Date.now() + 5_000);
+      this.ctx.waitUntil(this.publish());
+    }
+    return result;
+  }
+
+  private repositoryName(): string | null {
+    if (!this.ready) return null;
+    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'name'").toArray()[0]?.value ?? null;
+  }
+
+  private ensureRepository(): void {
+    if (this.sql.exec("SELECT 1 FROM repository").toArray().length > 0) return;
+    this.sql.exec("INSERT INTO repository (id, public, created_at) VALUES (1, 0, ?)", new Date().toISOString());
+    this.mark("repository", "");
+  }
+
+  /** Points a tag at a digest (null removes it), recording the move once if it changes anything. */
+  private moveTag(tag: string, to: string | null, actor: string, time: string): void {
+    const from = this.getTag(tag);
+    if (from === to) return;
+    if (to === null) this.sql.exec("DELETE FROM tags WHERE tag = ?", tag);
+    else this.sql.exec("INSERT OR REPLACE INTO tags (tag, digest, updated_at) VALUES (?, ?, ?)", tag, to, time);
+    this.sql.exec("INSERT INTO tag_history (tag, from_digest, to_digest, time, actor) VALUES (?, ?, ?, ?, ?)", tag, from, to, time, actor);
+    this.mark("tag", tag);
+  }
+
+  /** Marks a published key as changed: a new version to publish, due now. */
+  private mark(kind: PublishKind, name: string): void {
+    this.sql.exec(
+      `INSERT INTO outbox (kind, name, version, not_before, attempts) VALUES (?, ?, 1, 0, 0)
+       ON CONFLICT (kind, name) DO UPDATE SET version = version + 1, not_before = 0, attempts = 0`,
+      kind,
+      name,
+    );
+  }
+
+  /** The digests of `values` that the query (`… IN`) does not find. */
+  private missing(query: string, values: string[]): string[] {
+    const unique = [...new Set(values)];
+    const missing: string[] = [];
+    for (let start = 0; start < unique.length; start += BIND_BATCH) {
+      const batch = unique.slice(start, start + BIND_BATCH);
+      const found = new Set(this.sql.exec<{ d: string }>(`${query} (${batch.map(() => "?").join(",")})`, ...batch).toArray().map((row) => row.d));
+      missing.push(...batch.filter((digest) => !found.has(digest)));
+    }
+    return missing;
+  }
+
+  private checkLease(id: string, lease: string): UploadChange {
+    if (!this.ready) return "gone";
+    const row = this.sql.exec<{ lease: string; status: string }>("SELECT lease, status FROM uploads WHERE id = ?", id).toArray()[0];
+    if (!row || row.status !== "open") return "gone";
+    return row.lease === lease ? "ok" : "superseded";
+  }
+
+  private manifestBytes(digest: string): ArrayBuffer {
+    const chunks = this.sql.exec<{ bytes: ArrayBuffer }>("SELECT bytes FROM manifest_chunks WHERE digest = ? ORDER BY seq", digest).toArray();
+    const total = chunks.reduce((sum, chunk) => sum + chunk.bytes.byteLength, 0);
+    const bytes = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(new Uint8Array(chunk.bytes), offset);
+      offset += chunk.bytes.byteLength;
+    }
+    return bytes.buffer;
+  }
+
+  /** The next alarm: the earliest unpublished key or abandoned session. */
+  private scheduleNext(): void {
+    if (!this.ready) return;
+    const nextPublication = this.sql.exec<{ t: number | null }>("SELECT MIN(not_before) AS t FROM outbox").toArray()[0]?.t ?? null;
+    const times = [nextPublication, this.nextUploadExpiry()].filter((time): time is number => time !== null);
+    if (times.length > 0) this.scheduleAlarm(Math.max(Math.min(...times), Date.now() + 100));
+  }
+
+  private scheduleAlarm(time: number): void {
+    this.ctx.waitUntil(
+      (async () => {
+        const current = await this.ctx.storage.getAlarm();
+        if (current === null || current > time) await this.ctx.storage.setAlarm(time);
+      })(),
+    );
+  }
+}
+
+/** The ledger object of one repository (name validated by the caller). */
+export function ledgerFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string): DurableObjectStub<RepositoryLedger> {
+  return namespace.get(namespace.idFromName(repository));
+}

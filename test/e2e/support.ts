@@ -1,5 +1,5 @@
 /** Helpers for end-to-end tests: real clients (skopeo, podman, buildah) against the running Worker. */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import https from "node:https";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +13,14 @@ export const registryUrl = () => inject("registryUrl");
  */
 const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
 export const registryHost = () => new URL(inject("registryUrl")).host;
+/**
+ * Location B of the production-KV model: the same server as `localhost:<port>` (location A is 127.0.0.1).
+ * With the model off (project e2e-plain) it is the same KV, seen through another name.
+ */
+export const registryUrlB = () => inject("registryUrlB");
+export const registryHostB = () => new URL(inject("registryUrlB")).host;
+/** The model's per-location cache TTL in ms, 0 when the model is off: the bound on staleness between locations. */
+export const productionKvTtlMs = () => inject("productionKvTtlMs");
 export const adminPassword = () => inject("adminPassword");
 
 export function tempDir(prefix: string): string {
@@ -36,6 +44,21 @@ export function run(command: string, args: string[], options: { input?: string; 
     stderr: result.stderr ?? String(result.error ?? ""),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Like run, but without blocking: for clients that must run at the same time. */
+export function runAsync(command: string, args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], timeout: options.timeoutMs ?? 170_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", (error) => (stderr += String(error)));
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: (performance.now() - started) / 1000 }));
+    child.stdin.end(options.input);
+  });
 }
 
 /** Like run, but throws with the client's own output when it fails. */

@@ -10,6 +10,16 @@ export function call(path: string, init?: RequestInit): Promise<Response> {
   return exports.default.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }));
 }
 
+/**
+ * Calls the Worker as served in another location: `callAt("b", …)` sends the request to `registry-b.test`,
+ * which the production-KV test entry (test/support/production-kv-worker.ts) serves from location "b" of its
+ * KV model; location "a" is ORIGIN. Under the plain `workers` project every location is the same KV.
+ */
+export function callAt(location: string, path: string, init?: RequestInit): Promise<Response> {
+  const origin = location === "a" ? ORIGIN : `https://registry-${location}.test`;
+  return exports.default.fetch(new Request(`${origin}${path}`, { redirect: "manual", ...init }));
+}
+
 export function basic(username: string, secret: string): string {
   const bytes = new TextEncoder().encode(`${username}:${secret}`);
   return `Basic ${btoa(String.fromCharCode(...bytes))}`;
@@ -149,4 +159,9 @@ export async function repositoryFixture(...siblings: string[]): Promise<{ ns: st
   const ns = (await createNamespace()).name;
   const repo = `${ns}/app`;
   return { ns, repo, token: await adminToken(repo, ...siblings.map((sibling) => `${ns}/${sibling}`)) };
+}
+
+/** The repository ledger (Durable Object) of a repository, called through the real binding. */
+export function ledgerOf(repository: string) {
+  return env.REPOSITORY_LEDGER.get(env.REPOSITORY_LEDGER.idFromName(repository));
 }

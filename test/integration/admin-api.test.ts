@@ -126,7 +126,11 @@ describe("service accounts and grants", () => {
   });
 
   it("bad JSON, unknown routes and oversized bodies get JSON errors", async () => {
-    const response = await call("/admin/v1/users", { method: "POST", headers: { Authorization: basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD) }, body: "{" });
+    const response = await call("/admin/v1/users", {
+      method: "POST",
+      headers: { Authorization: basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD), "Content-Type": "application/json" },
+      body: "{",
+    });
     await expectAdminError(response, 400, "invalid_request");
     await expectAdminError(await adminCall("GET", "/nothing"), 404, "not_found");
     await expectAdminError(await adminCall("POST", "/namespaces", { name: "x".repeat(70_000) }), 413, "invalid_request");
@@ -141,5 +145,119 @@ describe("configuration", () => {
       expect(await response.text()).not.toMatch(/SIGNING|PEPPER/);
     }
     expect((await exports.default.fetch(new Request(`${ORIGIN}/v2/`))).status).toBe(401);
+  });
+});
+
+// Issue 10, defect 2: what a hostile page can make an administrator's browser send.
+describe("cross-site requests to the admin and account APIs", () => {
+  const admin = () => basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD);
+  const createUserRequest = (username: string, headers: Record<string, string>) =>
+    call("/admin/v1/users", {
+      method: "POST",
+      headers: { Authorization: admin(), ...headers },
+      body: JSON.stringify({ username, password: "attacker chosen password", registryAdmin: true }),
+    });
+
+  it.each<[string, Record<string, string>, number, string]>([
+    ["an HTML form's text/plain body from another site", { "Content-Type": "text/plain", Origin: "https://evil.example" }, 403, "forbidden"],
+    ["text/plain with no Origin (older browsers)", { "Content-Type": "text/plain" }, 415, "unsupported_media_type"],
+    ["a form-encoded body", { "Content-Type": "application/x-www-form-urlencoded" }, 415, "unsupported_media_type"],
+    ["no Content-Type", {}, 415, "unsupported_media_type"],
+    ["JSON marked cross-site by the browser", { "Content-Type": "application/json", "Sec-Fetch-Site": "cross-site" }, 403, "forbidden"],
+    ["JSON from a sibling site", { "Content-Type": "application/json", "Sec-Fetch-Site": "same-site" }, 403, "forbidden"],
+    ["JSON from another origin", { "Content-Type": "application/json", Origin: "https://evil.example" }, 403, "forbidden"],
+    ["JSON from an opaque origin", { "Content-Type": "application/json", Origin: "null" }, 403, "forbidden"],
+    ["JSON from the registry's origin on another port", { "Content-Type": "application/json", Origin: `${ORIGIN}:8443` }, 403, "forbidden"],
+  ])("%s → refused, and no administrator is created", async (_label, headers, status, code) => {
+    const username = uniqueName("csrf");
+    await expectAdminError(await createUserRequest(username, headers), status, code);
+    await expectAdminError(await adminCall("GET", `/users/${username}`), 404, "not_found");
+  });
+
+  it("same-origin browser requests and non-browser clients work", async () => {
+    for (const headers of [
+      { "Content-Type": "application/json", Origin: ORIGIN, "Sec-Fetch-Site": "same-origin" },
+      { "Content-Type": "application/json; charset=utf-8", "Sec-Fetch-Site": "none" },
+      { "Content-Type": "application/json" },
+    ]) {
+      expect((await createUserRequest(uniqueName("ok"), headers)).status).toBe(201);
+    }
+  });
+
+  it("the account API refuses cross-site requests too", async () => {
+    const user = uniqueName("acct");
+    await createUser(user, "a long enough password");
+    const response = await call("/account/v1/password", {
+      method: "PUT",
+      headers: { Authorization: basic(user, "a long enough password"), "Content-Type": "text/plain", Origin: "https://evil.example" },
+      body: JSON.stringify({ password: "attacker chosen password" }),
+    });
+    await expectAdminError(response, 403, "forbidden");
+    expect((await tokenFor({ username: user, secret: "a long enough password" }, [])).length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ["admin API", "/admin/v1/namespaces"],
+    ["account API", "/account/v1/refresh-tokens"],
+  ])("the %s's 401 never asks a browser for Basic credentials", async (_label, path) => {
+    for (const init of [{}, { headers: { Authorization: basic("admin", "wrong") } }]) {
+      const response = await call(path, init);
+      expect(response.status).toBe(401);
+      const challenge = response.headers.get("WWW-Authenticate") ?? "";
+      // RFC 9110: a challenge is sent, but of a scheme no browser implements (no prompt, nothing cached).
+      expect(challenge).not.toBe("");
+      expect(challenge.split(",").map((part) => part.trim().split(/\s+/)[0]!.toLowerCase())).not.toContain("basic");
+    }
+  });
+});
+
+// Issue 10, defect 4: unknown fields are refused, so nothing unbounded reaches a change or its record.
+describe("admin bodies hold known fields only, and every change is audited", () => {
+  const junk = "\u0001".repeat(290);
+  const newUser = async () => {
+    const user = uniqueName("target");
+    await createUser(user, "a long enough password");
+    return user;
+  };
+
+  it("the issue's PATCH (registryAdmin plus a 290 × U+0001 field) is refused: no promotion, no 500", async () => {
+    const user = uniqueName("promo");
+    await createUser(user, "a long enough password");
+    await expectAdminError(await adminCall("PATCH", `/users/${user}`, { registryAdmin: true, [junk]: 1 }), 400, "invalid_request");
+    expect(((await (await adminCall("GET", `/users/${user}`)).json()) as { registryAdmin: boolean }).registryAdmin).toBe(false);
+  });
+
+  it.each<[string, string, () => Promise<[string, Record<string, unknown>]>]>([
+    ["POST /users", "POST", async () => ["/users", { username: uniqueName("x"), password: "a long enough password", role: "admin" }]],
+    ["POST /namespaces", "POST", async () => ["/namespaces", { name: uniqueName("x"), owner: "me" }]],
+    ["PATCH /namespaces/<ns>", "PATCH", async () => [`/namespaces/${(await createNamespace()).name}`, { public: true, [junk]: 1 }]],
+    ["PATCH /service-accounts/<sa>", "PATCH", async () => {
+      const ns = (await createNamespace()).name;
+      return [`/service-accounts/${encodeURIComponent((await createServiceAccount(ns, "patched", [])).username)}`, { disabled: true, [junk]: 1 }];
+    }],
+    ["POST /service-accounts, a grant with an unknown field", "POST", async () => {
+      const ns = (await createNamespace()).name;
+      return ["/service-accounts", { namespace: ns, name: "y", grants: [{ namespace: ns, role: "read", expires: 1 }] }];
+    }],
+    ["POST /service-accounts, a grant that is not an object", "POST", async () => {
+      const ns = (await createNamespace()).name;
+      return ["/service-accounts", { namespace: ns, name: "z", grants: ["read"] }];
+    }],
+    ["PUT …/grants", "PUT", async () => [`/users/${await newUser()}/grants`, { namespace: "x", role: "read", scope: "all" }]],
+    ["PUT /users/<u>/password", "PUT", async () => [`/users/${await newUser()}/password`, { password: "a long enough password", old: "x" }]],
+  ])("%s → 400", async (_label, method, request) => {
+    const [path, body] = await request();
+    await expectAdminError(await adminCall(method, path, body), 400, "invalid_request");
+  });
+
+  it("a change with the longest allowed values is audited, its record bounded", async () => {
+    const ns = (await createNamespace()).name;
+    const account = await createServiceAccount(ns, "longdesc", []);
+    const path = `/service-accounts/${encodeURIComponent(account.username)}`;
+    const response = await adminCall("PATCH", path, { description: "\u0001\"😀".repeat(120), disabled: true });
+    expect(response.status).toBe(200);
+    const { events } = (await (await adminCall("GET", `/audit?action=service-account.update&limit=10`)).json()) as { events: { target: string; detail: string }[] };
+    const event = events.find((item) => item.target === account.username);
+    expect(event?.detail).toBe("disabled=true, description changed");
   });
 });

@@ -1,8 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PART_SIZE } from "../../src/storage/blob-writer";
-import { UploadStore } from "../../src/storage/upload-store";
-import { adminToken, bearer, call, createNamespace, createServiceAccount, digestOf, expectOciError, pushBlob, randomBytes, tokenFor, repositoryFixture } from "../helpers/registry";
+import { adminToken, bearer, ledgerOf, call, createNamespace, createServiceAccount, digestOf, expectOciError, pushBlob, randomBytes, tokenFor, repositoryFixture } from "../helpers/registry";
 
 let ns: string;
 let repo: string;
@@ -191,7 +190,7 @@ describe("chunked upload", { timeout: 60_000 }, () => {
 
 // The first request of a session is stored as one object, hashed natively (streamed put or multipart).
 describe("the first request of a session is stored as one object", { timeout: 60_000 }, () => {
-  const sessionState = async (location: string) => (await new UploadStore(env.REGISTRY_BUCKET).load(location.split("/").at(-1)!))!.state;
+  const sessionState = async (location: string) => (await ledgerOf(repo).getUpload(location.split("/").at(-1)!))!;
 
   it("PATCH with Content-Length becomes one object (no multipart upload); PUT finishes it without copying", async () => {
     const bytes = randomBytes(PART_SIZE * 2 + 5);
@@ -316,7 +315,7 @@ describe("storage: once per digest, linked per repository", () => {
     expect(missing.headers.get("Location")).toMatch(/\/blobs\/uploads\//);
   });
 
-  it("mounting from a repository the caller cannot pull is refused", async () => {
+  it("mounting from a repository the caller cannot pull is refused: 202 and a new session, nothing mounted", async () => {
     const victim = (await createNamespace()).name;
     const secretDigest = await pushBlob(`${victim}/private`, randomBytes(64), await adminToken(`${victim}/private`));
     const attacker = await createServiceAccount(ns, "attacker", [{ namespace: ns, role: "write" }]);
@@ -325,7 +324,9 @@ describe("storage: once per digest, linked per repository", () => {
       `repository:${victim}/private:pull`,
     ]);
     const response = await call(`/v2/${repo}/blobs/uploads/?mount=${secretDigest}&from=${victim}/private`, { method: "POST", headers: bearer(attackerToken) });
-    expect(response.status).toBe(401);
+    // spec.md end-11: a registry that cannot mount answers 202 with an ordinary upload session.
+    expect(response.status).toBe(202);
+    expect(response.headers.get("Location")).toMatch(/\/blobs\/uploads\//);
     const pull = await call(`/v2/${repo}/blobs/${secretDigest}`, { headers: bearer(attackerToken) });
     await expectOciError(pull, 404, "BLOB_UNKNOWN");
   });

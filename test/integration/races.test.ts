@@ -1,10 +1,8 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { cleanAbandonedUploads } from "../../src/registry/upload-janitor";
-import { RepositoryStore } from "../../src/storage/repository-store";
-import { UploadStore } from "../../src/storage/upload-store";
+import { BlobUploads } from "../../src/storage/blob-uploads";
 import { PART_SIZE } from "../../src/storage/blob-writer";
-import { OCI_MANIFEST, bearer, call, expectOciError, pushBlob, pushImage, randomBytes, repositoryFixture } from "../helpers/registry";
+import { OCI_MANIFEST, bearer, call, expectOciError, ledgerOf, pushBlob, pushImage, randomBytes, repositoryFixture } from "../helpers/registry";
 
 let repo: string;
 let token: string;
@@ -67,9 +65,11 @@ describe("blob deletes and manifest pushes", () => {
 });
 
 describe("abandoned uploads", () => {
-  it("the hourly janitor drops the bytes of sessions idle for a day and deletes their state; fresh ones stay", async () => {
-    const start = async () => (await call(`/v2/${repo}/blobs/uploads/`, { method: "POST", headers: bearer(token) })).headers.get("Location")!;
-    const chunkedBody = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (controller) => (controller.enqueue(bytes), controller.close()) });
+  const start = async () => (await call(`/v2/${repo}/blobs/uploads/`, { method: "POST", headers: bearer(token) })).headers.get("Location")!;
+  const chunkedBody = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (controller) => (controller.enqueue(bytes), controller.close()) });
+  const DAY_AND_MORE = 25 * 3600 * 1000;
+
+  it("the ledger's alarm drops the bytes of sessions idle for a day and forgets them; fresh ones stay until then", async () => {
     // A multipart upload stays open only in a session that received bytes over more than one request.
     const old = await start();
     await call(old, { method: "PATCH", headers: bearer(token), body: randomBytes(10) });
@@ -77,22 +77,33 @@ describe("abandoned uploads", () => {
     const oldObject = await start();
     await call(oldObject, { method: "PATCH", headers: bearer(token), body: randomBytes(5000) });
     const fresh = await start();
-    const uploads = new UploadStore(env.REGISTRY_BUCKET);
-    const janitor = { bucket: env.REGISTRY_BUCKET, repositories: new RepositoryStore(env.REGISTRY_KV), uploads };
+    const ledger = ledgerOf(repo);
     const oldId = old.split("/").at(-1)!;
-    const multipart = (await uploads.load(oldId))!.state;
+    const multipart = (await ledger.getUpload(oldId))!;
     expect(multipart.multipartUploadId).toBeTruthy();
-    const objectKey = (await uploads.load(oldObject.split("/").at(-1)!))!.state.blobKey;
+    expect(multipart.tailKey).toBeTruthy();
+    const objectKey = (await ledger.getUpload(oldObject.split("/").at(-1)!))!.blobKey;
     expect(await env.REGISTRY_BUCKET.head(objectKey)).not.toBeNull();
     // Nothing is a day old yet.
-    expect(await cleanAbandonedUploads(janitor)).toBe(0);
-    const cleaned = await cleanAbandonedUploads(janitor, Date.now() + 25 * 3600 * 1000);
-    expect(cleaned).toBeGreaterThanOrEqual(3);
+    expect(await ledger.settleAbandonedUploads(Date.now())).toBe(0);
+    expect(await ledger.settleAbandonedUploads(Date.now() + DAY_AND_MORE)).toBeGreaterThanOrEqual(3);
     for (const location of [old, oldObject, fresh]) await expectOciError(await call(location, { headers: bearer(token) }), 404, "BLOB_UPLOAD_UNKNOWN");
     const resumed = env.REGISTRY_BUCKET.resumeMultipartUpload(multipart.blobKey, multipart.multipartUploadId!);
     await expect(resumed.complete(multipart.parts)).rejects.toThrow();
     expect(await env.REGISTRY_BUCKET.head(objectKey)).toBeNull();
-    expect((await env.REGISTRY_BUCKET.list({ prefix: `uploads/${oldId}/` })).objects).toEqual([]);
+    expect(await env.REGISTRY_BUCKET.head(multipart.tailKey!)).toBeNull();
+  });
+
+  it("the cron sweep deletes only tail objects older than any live session could keep", async () => {
+    const location = await start();
+    await call(location, { method: "PATCH", headers: bearer(token), body: randomBytes(10) });
+    await call(location, { method: "PATCH", headers: bearer(token), body: chunkedBody(randomBytes(100)) });
+    const tailKey = (await ledgerOf(repo).getUpload(location.split("/").at(-1)!))!.tailKey!;
+    const uploads = new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX);
+    await uploads.sweepOrphanTails(Date.now());
+    expect(await env.REGISTRY_BUCKET.head(tailKey)).not.toBeNull();
+    expect(await uploads.sweepOrphanTails(Date.now() + DAY_AND_MORE + 3600 * 1000)).toBeGreaterThanOrEqual(1);
+    expect(await env.REGISTRY_BUCKET.head(tailKey)).toBeNull();
   });
 });
 

@@ -30,7 +30,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function auditActions(target: string): Promise<string[]> {
   const response = await adminCall("GET", `/audit?since=${encodeURIComponent(new Date(Date.now() - 600_000).toISOString())}&limit=1000`);
   const { events } = (await response.json()) as { events: { action: string; target?: string }[] };
-  return events.filter((event) => event.target === target).map((event) => event.action);
+  // The API answers newest first; these assertions read oldest first.
+  return events.filter((event) => event.target === target).map((event) => event.action).reverse();
 }
 
 describe("service-account lifecycle", () => {
@@ -105,7 +106,8 @@ describe("service-account lifecycle", () => {
     expect((await adminCall("DELETE", path(account.username))).status).toBe(204);
     expect(await loginStatus(account.username, account.token)).toBe(401);
     await sleep(50);
-    const response = await adminCall("GET", `/audit?actor=${encodeURIComponent(account.username)}`);
+    // Failed logins are kept apart from admin changes: asked for with action=auth.failure.
+    const response = await adminCall("GET", `/audit?actor=${encodeURIComponent(account.username)}&action=auth.failure`);
     const { events } = (await response.json()) as { events: { action: string; detail: string }[] };
     expect(events.map((event) => event.action)).toContain("auth.failure");
     expect(events.find((event) => event.action === "auth.failure")!.detail).toContain("unknown-account");

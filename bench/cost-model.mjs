@@ -1,0 +1,120 @@
+// The cost model of `npm run bench` (issue 11 item 7): billable operations per user-level operation,
+// counted by the bench Worker's wrapped bindings (bench/billing.ts) and read from its /bench/costs route.
+// Each operation runs alone: counters are reset, the operation runs, and the counters are read once they
+// have stopped changing (work the Worker finishes after answering, e.g. waitUntil or a ledger's publication).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const COST_LAYERS = 3;
+const COLUMNS = [
+  ["kvRead", "KV reads"],
+  ["kvWrite", "KV writes"],
+  ["kvDelete", "KV deletes"],
+  ["kvList", "KV lists"],
+  ["doRequest", "DO requests"],
+  ["r2ClassA", "R2 class A"],
+  ["r2ClassB", "R2 class B"],
+];
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs each user-level operation against the bench Worker at `url` and returns one row per operation.
+ * `deps`: request(url, {method, headers}) → {status, headers, body}; skopeo(args) runs a skopeo command and
+ * throws on failure; clearClientCaches(); layout: an OCI layout directory holding an image of COST_LAYERS
+ * layers tagged v1; host: host:port as clients name it; basic: the Authorization header of a service account
+ * allowed pull, push and delete on `bench/`; creds: its user:secret.
+ */
+export async function measureCosts({ url, host, basic, creds, request, skopeo, clearClientCaches, layout }) {
+  const costsNow = async () => JSON.parse((await request(`${url}/bench/costs`)).body);
+  const measure = async (operation) => {
+    await request(`${url}/bench/costs`, { method: "DELETE" });
+    await operation();
+    let previous = JSON.stringify(await costsNow());
+    for (;;) {
+      await sleep(400);
+      const current = JSON.stringify(await costsNow());
+      if (current === previous) return JSON.parse(current);
+      previous = current;
+    }
+  };
+  const ok = (response, expected, what) => {
+    if (response.status !== expected) throw new Error(`${what}: expected ${expected}, got ${response.status}: ${response.body.toString().slice(0, 300)}`);
+    return response;
+  };
+  const repository = `bench/cost-${Date.now().toString(36)}`;
+  const rows = [];
+  const add = (operation, counted, target) => {
+    rows.push({ operation, ...counted, target: target?.(counted) ?? "—" });
+    console.log(`cost: ${operation}: ${COLUMNS.map(([field, name]) => `${name} ${counted[field]}`).join(", ")}`);
+  };
+
+  const tokenUrl = `${url}/token?service=edge-registry&scope=repository:${repository}:pull`;
+  add("Token request (service account, 1 scope), first in this isolate", await measure(async () => ok(await request(tokenUrl, { headers: { Authorization: basic } }), 200, "token")));
+  add("Token request, repeated", await measure(async () => ok(await request(tokenUrl, { headers: { Authorization: basic } }), 200, "token")));
+
+  add(`skopeo push of a ${COST_LAYERS}-layer image (login, blobs, manifest by tag)`, await measure(async () => {
+    clearClientCaches();
+    skopeo(["copy", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${layout}:v1`, `docker://${host}/${repository}:v1`]);
+  }));
+
+  const token = JSON.parse(ok(await request(`${url}/token?service=edge-registry&scope=repository:${repository}:pull,push,delete`, { headers: { Authorization: basic } }), 200, "token").body).token;
+  const bearer = { Authorization: `Bearer ${token}` };
+  const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+  let manifest;
+  let digest;
+  const pullByTag = async () => {
+    const response = ok(await request(`${url}/v2/${repository}/manifests/v1`, { headers: { ...bearer, Accept: accept } }), 200, "manifest by tag");
+    manifest = JSON.parse(response.body);
+    digest = response.headers["docker-content-digest"];
+    for (const layer of manifest.layers) ok(await request(`${url}/v2/${repository}/blobs/${layer.digest}`, { headers: bearer }), 307, "blob redirect");
+  };
+  // The target of issue 11: a warm pull by tag costs at most N + 2 KV reads and no Durable Object request.
+  const pullTarget = (counted) => {
+    const pass = counted.kvRead <= COST_LAYERS + 2 && counted.doRequest === 0;
+    return `≤ ${COST_LAYERS + 2} KV reads, 0 DO requests: ${pass ? "met" : "NOT met"}`;
+  };
+  add(`Pull by tag, first after the push (manifest + ${COST_LAYERS} blob redirects)`, await measure(pullByTag));
+  add(`Pull by tag, warm: the same again`, await measure(pullByTag), pullTarget);
+  add("Pull by digest (manifest only)", await measure(async () => ok(await request(`${url}/v2/${repository}/manifests/${digest}`, { headers: { ...bearer, Accept: accept } }), 200, "manifest by digest")));
+  const pulled = mkdtempSync(join(tmpdir(), "edge-registry-bench-pull-"));
+  add(`skopeo pull by tag (token, manifest, config, ${COST_LAYERS} layer downloads through signed URLs)`, await measure(async () => {
+    clearClientCaches();
+    skopeo(["copy", "--src-tls-verify=false", "--src-creds", creds, `docker://${host}/${repository}:v1`, `dir:${pulled}`]);
+  }));
+  rmSync(pulled, { recursive: true, force: true });
+  add("Tag list", await measure(async () => ok(await request(`${url}/v2/${repository}/tags/list`, { headers: bearer }), 200, "tag list")));
+  add("Delete of the manifest by digest (and its tag)", await measure(async () => ok(await request(`${url}/v2/${repository}/manifests/${digest}`, { method: "DELETE", headers: bearer }), 202, "delete")));
+  return rows;
+}
+
+/** The cost table as a Markdown section for BENCHMARKS.md. */
+export function costMarkdown(rows, note) {
+  const detail = (row) =>
+    Object.entries(row.byMethod)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([method, n]) => `${method} ${n}`)
+      .join(", ");
+  return [
+    "## Billable operations per user-level operation",
+    "",
+    `${note} Each figure is counted by wrapping the bench Worker's bindings (bench/billing.ts): KV reads (misses included), writes, deletes and ` +
+      "lists; Durable Object requests (every fetch or RPC call on a stub); R2 class A (put, list, multipart create, upload part, " +
+      "complete) and class B (get, head). R2 deletes and aborts are free. Work the Durable Objects do on a request's behalf counts " +
+      `too. The image has ${COST_LAYERS} layers.`,
+    "",
+    `| user-level operation | ${COLUMNS.map(([, name]) => name).join(" | ")} | target | calls |`,
+    `|---|${COLUMNS.map(() => "---:").join("|")}|---|---|`,
+    ...rows.map((row) => `| ${row.operation} | ${COLUMNS.map(([field]) => row[field]).join(" | ")} | ${row.target} | ${detail(row)} |`),
+    "",
+  ].join("\n");
+}
+
+/** Puts `section` into `markdown` in place of its previous version, or at the end. */
+export function withCostSection(markdown, section) {
+  const start = markdown.indexOf("## Billable operations per user-level operation");
+  if (start < 0) return `${markdown.trimEnd()}\n\n${section}`;
+  const next = markdown.indexOf("\n## ", start + 1);
+  return `${markdown.slice(0, start)}${section}${next < 0 ? "" : `\n${markdown.slice(next + 1)}`}`;
+}
