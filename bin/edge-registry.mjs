@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import https from "node:https";
 import http from "node:http";
 import { join } from "node:path";
+import { isPushCommand, pushCommand } from "./push.mjs";
 
 const USAGE = `usage: edge-registry [global options] <command> [arguments]
 
@@ -31,6 +32,9 @@ commands:
         | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
   audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]
         admin changes, newest first; failed logins with --action auth.failure
+  push SOURCE REPOSITORY[:TAG] [--chunk-size SIZE] [--parallel N] [--tls-verify=false] ...
+        push an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE) in chunks within the
+        registry's request body limit, as any account that may push; see edge-registry push --help
 
 --output FORMAT (create and rotate): summary (default), token, login, auth-json, k8s-secret, kubectl, oc, json
 exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach the registry`;
@@ -181,6 +185,8 @@ function printCredentials(result, format, json) {
 }
 
 async function run(argv) {
+  // `push` is a registry client, not an admin API call: its own options and credentials (bin/push.mjs).
+  if (isPushCommand(argv)) return pushCommand(argv);
   const { flags, positional } = parseArgs(argv);
   if (flags.help || positional.length === 0) {
     console.log(USAGE);

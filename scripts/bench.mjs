@@ -25,8 +25,9 @@ const MiB = 1024 * 1024;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 8);
 const benchDir = join(projectRoot, ".bench");
-const port = 28787;
-const dockerRegistryPorts = { tls: 28788, http: 28789 };
+// BENCH_PORT moves the Worker (and docker-registry on the next two ports) when 28787 is taken.
+const port = Number(process.env.BENCH_PORT ?? 28787);
+const dockerRegistryPorts = { tls: port + 1, http: port + 2 };
 const COSTS_ONLY = process.env.BENCH_ONLY === "costs";
 
 function need(command, pkg) {
@@ -440,6 +441,11 @@ async function main() {
       smallRuns.push(skopeoCopy(`oci:${small}:v1`, `docker://127.0.0.1:${port}/bench/small-${run}:v1`, credsFlag));
     }
     row("skopeo copy of a 1 MiB image (login + push)", seconds(median(smallRuns)), "—", "—", "< 2 s");
+  } catch (error) {
+    // The Worker's own account of what failed (an unhandled error's log line) is in wrangler's output.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    console.error(`wrangler dev output (last 40 lines):\n${server.output().split("\n").slice(-40).join("\n")}`);
+    throw error;
   } finally {
     server.stop();
     if (costRows) {

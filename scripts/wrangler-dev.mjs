@@ -4,6 +4,7 @@
 // `wrangler dev` never answers a TLS ClientHello, so each client call would stall 10 s before falling back.
 import { spawn } from "node:child_process";
 import https from "node:https";
+import net from "node:net";
 import { createWriteStream, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -23,6 +24,8 @@ export const OFFLINE_ENV = {
  * with the real wrangler.toml's bindings, Durable Objects and migrations); `vars` are extra `--var`s.
  */
 export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile, script, vars = {} }) {
+  // Another server already on the port would answer the readiness probe below in this session's place.
+  await assertPortFree(port);
   const args = [
     "wrangler", "dev",
     ...(script ? [script] : []),
@@ -72,6 +75,15 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
  */
 function isolatedDevRegistry() {
   return mkdtempSync(join(tmpdir(), "edge-registry-dev-registry-"));
+}
+
+/** Throws when something already listens on 127.0.0.1:port. */
+export function assertPortFree(port) {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", (error) => reject(new Error(`port ${port} on 127.0.0.1 is in use (${error.code}): another server is running there`)));
+    server.listen(port, "127.0.0.1", () => server.close(resolve));
+  });
 }
 
 /** The status of a GET against the local self-signed HTTPS server, or undefined when it does not answer. */

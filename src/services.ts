@@ -66,6 +66,7 @@ export async function buildServices(env: Env): Promise<Services> {
       uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX),
       objects: new BlobObjects(env.REGISTRY_BUCKET),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
+      maxRequestBodyBytes: config.maxRequestBodyBytes,
     },
     access: new RegistryAccess(tokens, config.serviceName),
     tokenEndpoint: new TokenEndpoint({

@@ -16,6 +16,8 @@ export interface Config {
   r2Presign: R2PresignConfig | undefined;
   /** CONSISTENT_TAG_READS: every pull by tag asks the repository ledger instead of KV (docs/storage-schema.md). */
   consistentTagReads: boolean;
+  /** MAX_REQUEST_BODY_BYTES: the Cloudflare plan's request body limit; larger upload bodies get 413. */
+  maxRequestBodyBytes: number;
 }
 
 export interface R2PresignConfig {
@@ -34,6 +36,14 @@ export class ConfigError extends Error {
 export const MAX_TOKEN_LIFETIME_SECONDS = 3600;
 /** The token spec: a token "should never be returned with less than 60 seconds to live". */
 export const MIN_TOKEN_LIFETIME_SECONDS = 60;
+/** platform.md §3: Free and Pro zones refuse request bodies over 100 MB (Business 200 MB, Enterprise 500 MB). */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 100_000_000;
+/**
+ * Bounds of MAX_REQUEST_BODY_BYTES: at least 1 MiB (no plan allows less; tests lower it this far), at most
+ * 5 GB (platform.md §3: Enterprise self-serve), which stays under R2's single-put limit of 5 GiB − 5 MiB (§4).
+ */
+const MIN_REQUEST_BODY_BYTES = 1024 * 1024;
+const MAX_REQUEST_BODY_BYTES = 5_000_000_000;
 
 function integerVar(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined || value === "") return fallback;
@@ -96,5 +106,12 @@ export function parseConfig(env: Env): Config {
           }
         : undefined,
     consistentTagReads: env.CONSISTENT_TAG_READS === "true",
+    maxRequestBodyBytes: integerVar(
+      env.MAX_REQUEST_BODY_BYTES,
+      "MAX_REQUEST_BODY_BYTES",
+      DEFAULT_MAX_REQUEST_BODY_BYTES,
+      MIN_REQUEST_BODY_BYTES,
+      MAX_REQUEST_BODY_BYTES,
+    ),
   };
 }

@@ -25,6 +25,8 @@ export interface Env {
   R2_BUCKET_NAME?: string;
   /** "true": pulls by tag read the repository ledger (consistent everywhere) instead of KV. */
   CONSISTENT_TAG_READS?: string;
+  /** Largest upload request body accepted, in bytes (the zone's Cloudflare plan; default 100000000). */
+  MAX_REQUEST_BODY_BYTES?: string;
 
   /** Secrets. */
   SIGNING_KEYS?: string;

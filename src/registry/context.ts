@@ -10,6 +10,8 @@ export interface RegistryContext {
   /** Stored bytes, read by key for Worker-signed downloads. */
   objects: BlobObjects;
   blobUrls: BlobUrlSigner;
+  /** Largest upload request body accepted (config MAX_REQUEST_BODY_BYTES); larger ones get 413. */
+  maxRequestBodyBytes: number;
 }
 
 /** The validated parts of a /v2/<name>/… request. */

@@ -9,6 +9,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
+import { objectNames } from "./keys";
 
 /** Where a blob's bytes are in R2. */
 export interface BlobRecord {
@@ -48,5 +49,5 @@ export class BlobIndex extends DurableObject<Env> {
 
 /** The index object of one digest (validated by the caller: `sha256:<64 hex>`). */
 export function blobIndexFor(namespace: DurableObjectNamespace<BlobIndex>, digest: string): DurableObjectStub<BlobIndex> {
-  return namespace.get(namespace.idFromName(digest));
+  return namespace.get(namespace.idFromName(objectNames.blobIndex(digest)));
 }

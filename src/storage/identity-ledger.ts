@@ -88,6 +88,7 @@ class Refused extends Error {
 /** Fields no edit may change: they name the record or tie it to its namespace. */
 const IMMUTABLE_FIELDS = new Set(["name", "organizationId", "username", "namespace", "createdAt"]);
 
+/** The KV key of a principal's record. */
 export function principalKey(id: PrincipalId): string {
   return id.startsWith("user/") ? kvKeys.user(id.slice("user/".length)) : kvKeys.serviceAccount(id.slice("sa/".length));
 }
@@ -309,7 +310,7 @@ export class IdentityLedger extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     await this.ready();
-    // Fired by its schedule or run early (a test): a retry may go before its back-off, never within a second of the last write.
+    // Fired by its schedule or run early (a test): a retry may go before its back-off, never within a second of the last attempt.
     await this.publish(true);
   }
 
@@ -321,14 +322,15 @@ export class IdentityLedger extends DurableObject<Env> {
   }
 
   private async publishDue(ignoreBackoff: boolean): Promise<void> {
-    for (;;) {
+    // Only the first round may ignore back-offs, so a key failing now is not retried within this call.
+    for (let round = 0; ; round++) {
       const now = Date.now();
       this.sql.exec("DELETE FROM published WHERE at <= ?", now - KV_KEY_WRITE_INTERVAL_MS);
       const rows = this.sql
         .exec<{ key: string; source: Source; source_id: string; version: number; attempts: number }>(
           "SELECT key, source, source_id, version, attempts FROM outbox WHERE not_before <= ? AND (? OR retry_at <= ?) ORDER BY not_before LIMIT ?",
           now,
-          ignoreBackoff ? 1 : 0,
+          ignoreBackoff && round === 0 ? 1 : 0,
           now,
           PUBLISH_BATCH,
         )
@@ -359,7 +361,13 @@ export class IdentityLedger extends DurableObject<Env> {
             else if (current) this.sql.exec("UPDATE outbox SET not_before = MAX(not_before, ?), retry_at = 0, attempts = 0 WHERE key = ?", done + KV_KEY_WRITE_INTERVAL_MS, row.key);
           } else {
             const delay = Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** row.attempts);
-            this.sql.exec("UPDATE outbox SET attempts = attempts + 1, retry_at = ? WHERE key = ?", done + delay, row.key);
+            // A failed write may still have landed: the retry also waits out the second (platform.md §1).
+            this.sql.exec(
+              "UPDATE outbox SET attempts = attempts + 1, retry_at = ?, not_before = MAX(not_before, ?) WHERE key = ?",
+              done + delay,
+              done + KV_KEY_WRITE_INTERVAL_MS,
+              row.key,
+            );
             console.error(JSON.stringify({ event: "kv_publish_failed", ledger: "identities", key: row.key, attempt: row.attempts + 1, error: String(error).slice(0, 200) }));
           }
         }
@@ -434,7 +442,10 @@ export class IdentityLedger extends DurableObject<Env> {
       throw error;
     }
     await this.scheduleAlarm(Date.now() + SAFETY_NET_DELAY_MS);
-    await this.publish(false);
+    // The commit stands whatever happens to its publication: what is left unpublished, the alarm publishes.
+    await this.publish(false).catch((error: unknown) => {
+      console.error(JSON.stringify({ event: "kv_publish_failed", ledger: "identities", error: String(error).slice(0, 200) }));
+    });
     return { ok: true, value };
   }
 
@@ -534,7 +545,7 @@ export class IdentityLedger extends DurableObject<Env> {
    * Records written by older Worker versions after this import are not seen (deploy, then use the ledger).
    */
   private async importFromKv(): Promise<void> {
-    for (const prefix of [kvKeys.namespacePrefix, "org:", kvKeys.userPrefix, kvKeys.serviceAccountPrefix]) {
+    for (const prefix of [kvKeys.namespacePrefix, kvKeys.organizationIdPrefix, kvKeys.userPrefix, kvKeys.serviceAccountPrefix]) {
       let cursor = this.meta(`import:${prefix}`);
       while (cursor !== "done") {
         const page = await this.kv.list({ prefix, cursor: cursor || undefined, limit: IMPORT_PAGE_KEYS });
@@ -580,7 +591,7 @@ export class IdentityLedger extends DurableObject<Env> {
 
   /** One KV record into the tables, unless the ledger has it already or it is malformed. */
   private adopt(prefix: string, suffix: string, value: string): void {
-    if (prefix === "org:") {
+    if (prefix === kvKeys.organizationIdPrefix) {
       const active = this.sql.exec("SELECT 1 FROM namespaces WHERE organization_id = ?", suffix).toArray().length > 0;
       this.sql.exec("INSERT OR IGNORE INTO organization_ids (id, namespace, retired_at) VALUES (?, ?, ?)", suffix, value, active ? null : new Date().toISOString());
       return;

@@ -17,7 +17,7 @@
  */
 import type { Grant, GrantTarget, Role } from "../auth/access-model";
 import type { PasswordHash } from "../crypto/secrets";
-import { IDENTITY_LEDGER_NAME, type FieldChange, type IdentityLedger, type LedgerResult, type NamespaceDeletion } from "./identity-ledger";
+import { IDENTITY_LEDGER_NAME, principalKey, type FieldChange, type IdentityLedger, type LedgerResult, type NamespaceDeletion } from "./identity-ledger";
 import { kvKeys, type PrincipalId } from "./keys";
 import { TtlCache } from "./ttl-cache";
 
@@ -30,6 +30,8 @@ export type { NamespaceDeletion } from "./identity-ledger";
  */
 export const LOGIN_RECORD_TTL_MS = 10_000;
 const LOGIN_RECORD_CACHE_SIZE = 1024;
+/** KV's read cache (60 s, platform.md §1) plus the ledger's publication delay, with a margin. */
+const WRITTEN_RECORD_TTL_MS = 70_000;
 
 export interface NamespaceRecord {
   name: string;
@@ -96,9 +98,10 @@ class IdentityCaches {
   readonly absentNamespaces = new TtlCache<true>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
   /**
    * KV keys of records this isolate changed lately: their edge reads go to the ledger meanwhile, since KV
-   * may not read its own writes and the ledger defers a second write of a key within a second (platform.md §1).
+   * may not read its own writes, keeps serving a value read before for 60 s, and the ledger defers a second
+   * write of a key within a second (platform.md §1). So this isolate never sees a change it made undone.
    */
-  readonly written = new TtlCache<true>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  readonly written = new TtlCache<true>(WRITTEN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
 
   /** After a write through this isolate: drop the cached record, and read it from the ledger for a while. */
   changed(key: string): void {
@@ -107,11 +110,6 @@ class IdentityCaches {
     this.absentNamespaces.delete(key);
     this.written.set(key, true);
   }
-}
-
-/** The KV key of a principal's record. */
-function recordKey(id: PrincipalId): string {
-  return id.startsWith("user/") ? kvKeys.user(id.slice("user/".length)) : kvKeys.serviceAccount(id.slice("sa/".length));
 }
 
 export class IdentityStore {
@@ -177,7 +175,7 @@ export class IdentityStore {
     const deletion = this.accept(await this.ledger.deleteNamespace(record.name, record.organizationId));
     this.caches.changed(kvKeys.namespace(record.name));
     for (const username of deletion.serviceAccounts) this.caches.changed(kvKeys.serviceAccount(username));
-    for (const principal of deletion.principalsUpdated) this.caches.changed(recordKey(principal));
+    for (const principal of deletion.principalsUpdated) this.caches.changed(principalKey(principal));
     return deletion;
   }
 
@@ -258,7 +256,7 @@ export class IdentityStore {
    */
   async updateGrant(principal: PrincipalId, target: GrantTarget, role: Role | undefined): Promise<boolean> {
     const changed = this.accept(await this.ledger.setGrant(principal, target, role));
-    this.caches.changed(recordKey(principal));
+    this.caches.changed(principalKey(principal));
     return changed;
   }
 
@@ -270,20 +268,20 @@ export class IdentityStore {
       if (changes) this.accept(await this.ledger.patchPrincipal(id, changes));
       else this.accept(await this.ledger.createPrincipal(id, plain(record)));
     } finally {
-      this.caches.changed(recordKey(id));
+      this.caches.changed(principalKey(id));
     }
   }
 
   /** The edge read: KV, then the ledger when KV has nothing (a cached miss is never an answer). */
   private async edgeRead(id: PrincipalId): Promise<UserRecord | ServiceAccountRecord | null> {
-    const key = recordKey(id);
+    const key = principalKey(id);
     if (this.caches.written.get(key)) return this.ledger.getPrincipal(id);
     const published = await this.kv.get<UserRecord | ServiceAccountRecord>(key, "json");
     return published ?? (await this.ledger.getPrincipalForEdge(id));
   }
 
   private async loginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<R | null>): Promise<R | null> {
-    const key = recordKey(id);
+    const key = principalKey(id);
     if (this.caches.written.get(key)) return (await this.ledger.getPrincipal(id)) as R | null;
     const cached = await cache.getOrLoad(key, () => this.kv.get<R>(key, "json"));
     if (cached) return cached;

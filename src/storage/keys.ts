@@ -12,19 +12,15 @@ export const kvKeys = {
   namespacePrefix: "ns:",
   /** Reserves a namespace's numeric organization id. */
   organizationId: (id: string) => `org:${id}`,
+  organizationIdPrefix: "org:",
 
+  // Published by the repository ledger (storage/repository-ledger.ts), read at the edge.
   repository: (name: string) => `repo:${name}`,
   repositoryPrefix: "repo:",
+  /** A copy of the tagged manifest's bytes; metadata names its digest. */
   tag: (repository: string, tag: string) => `tag:${repository}:${tag}`,
-  tagPrefix: (repository: string) => `tag:${repository}:`,
   manifest: (repository: string, digest: string) => `manifest:${repository}:${digest}`,
   blobLink: (repository: string, digest: string) => `link:${repository}:${digest}`,
-  blob: (digest: string) => `blob:${digest}`,
-  /** A manifest of the repository references the blob (guards blob deletes). */
-  blobReference: (repository: string, blob: string, manifest: string) => `ref:${repository}:${blob}:${manifest}`,
-  blobReferencePrefix: (repository: string, blob: string) => `ref:${repository}:${blob}:`,
-  referrer: (repository: string, subject: string, referrer: string) => `referrer:${repository}:${subject}:${referrer}`,
-  referrerPrefix: (repository: string, subject: string) => `referrer:${repository}:${subject}:`,
 
   user: (name: string) => `user:${name}`,
   userPrefix: "user:",
@@ -63,4 +59,12 @@ export const r2Keys = {
   uploadTail: (uploadId: string, lease: string) => `uploads/${uploadId}/${lease}`,
   /** Every upload session's tail objects (swept by the cron trigger once older than any live session). */
   uploadsPrefix: "uploads/",
+} as const;
+
+/** Names of Durable Object instances (`idFromName`): one ledger per repository, one index object per digest. */
+export const objectNames = {
+  repositoryLedger: (repository: string) => `repository:${repository}`,
+  blobIndex: (digest: string) => `blob:${digest}`,
+  /** The one identity ledger. */
+  identityLedger: "identities",
 } as const;

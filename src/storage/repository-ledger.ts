@@ -15,7 +15,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
 import { blobIndexFor, type BlobRecord } from "./blob-index";
-import { kvKeys } from "./keys";
+import { kvKeys, objectNames } from "./keys";
 import { discardUploadBytes, type UploadState } from "./upload-state";
 
 /** An OCI descriptor as the referrers API lists it. */
@@ -637,5 +637,5 @@ export class RepositoryLedger extends DurableObject<Env> {
 
 /** The ledger object of one repository (name validated by the caller). */
 export function ledgerFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string): DurableObjectStub<RepositoryLedger> {
-  return namespace.get(namespace.idFromName(repository));
+  return namespace.get(namespace.idFromName(objectNames.repositoryLedger(repository)));
 }

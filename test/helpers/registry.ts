@@ -1,6 +1,7 @@
 /** Helpers for integration tests that call the Worker in workerd with real local KV and R2. */
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { ledgerFor } from "../../src/storage/repository-ledger";
 
 export const ORIGIN = "https://registry.test";
 export const SERVICE = "edge-registry";
@@ -163,5 +164,5 @@ export async function repositoryFixture(...siblings: string[]): Promise<{ ns: st
 
 /** The repository ledger (Durable Object) of a repository, called through the real binding. */
 export function ledgerOf(repository: string) {
-  return env.REPOSITORY_LEDGER.get(env.REPOSITORY_LEDGER.idFromName(repository));
+  return ledgerFor(env.REPOSITORY_LEDGER, repository);
 }

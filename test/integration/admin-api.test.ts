@@ -175,7 +175,7 @@ describe("cross-site requests to the admin and account APIs", () => {
   });
 
   it("same-origin browser requests and non-browser clients work", async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { "Content-Type": "application/json", Origin: ORIGIN, "Sec-Fetch-Site": "same-origin" },
       { "Content-Type": "application/json; charset=utf-8", "Sec-Fetch-Site": "none" },
       { "Content-Type": "application/json" },

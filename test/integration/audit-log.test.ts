@@ -22,9 +22,9 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) namespaces.push((await createNamespace(uniqueName("aud"))).name);
   // A flood of failed logins after the admin changes (the old query, oldest first, returned only these).
   await Promise.all(
-    Array.from({ length: 150 }, (_, i) => call(`/token?service=${SERVICE}`, { headers: { Authorization: basic(`flood${i % 7}`, "wrong") } })),
+    Array.from({ length: 150 }, (_, i) => call(`/token?service=${SERVICE}`, { headers: { Authorization: basic(`flood${i}`, "wrong") } })),
   );
-});
+}, 60_000);
 
 describe("audit queries", () => {
   it("admin changes by default, newest first, not buried by failed logins", async () => {
@@ -53,7 +53,7 @@ describe("audit queries", () => {
     expect(failures.events.length).toBe(150);
     expect(failures.events.every((event) => event.action === "auth.failure")).toBe(true);
     const one = await audit({ since, action: "auth.failure", actor: "flood3", limit: "1000" });
-    expect(one.events.length).toBe(150 / 7 > 21 ? 22 : 21);
+    expect(one.events.length).toBe(1);
     expect(one.events.every((event) => event.actor === "flood3")).toBe(true);
     // An actor's changes do not include failures under the same name.
     expect((await audit({ since, actor: "flood3" })).events).toEqual([]);

@@ -84,6 +84,9 @@ function claims(overrides: Record<string, unknown> = {}) {
   };
 }
 
+/** The bootstrap admin's credentials with a JSON body type (what the CLI sends). */
+const adminJson = () => ({ Authorization: basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD), "Content-Type": "application/json" });
+
 const signed = (payload: Record<string, unknown>, header: Record<string, unknown> = {}) =>
   new SignJWT(payload).setProtectedHeader({ alg: "ES256", typ: "JWT", kid: fx.registryKid, ...header }).sign(fx.registryKey);
 
@@ -206,7 +209,6 @@ const crossTenant: [string, () => [string, RequestInit], number, string][] = [
   ["push a manifest to B", () => [`/v2/${fx.b}/app/manifests/evil`, { method: "PUT", headers: { ...bearer(fx.writerToken), "Content-Type": OCI_MANIFEST }, body: "{}" }], 401, "UNAUTHORIZED"],
   ["delete B's manifest", () => [`/v2/${fx.b}/app/manifests/${fx.bImage.digest}`, { method: "DELETE", headers: bearer(fx.writerToken) }], 401, "UNAUTHORIZED"],
   ["delete B's blob", () => [`/v2/${fx.b}/app/blobs/${fx.bImage.layerDigest}`, { method: "DELETE", headers: bearer(fx.writerToken) }], 401, "UNAUTHORIZED"],
-  ["mount from B into A", () => [`/v2/${fx.a}/app/blobs/uploads/?mount=${fx.bOnlyBlob}&from=${fx.b}/app`, { method: "POST", headers: bearer(fx.writerToken) }], 401, "UNAUTHORIZED"],
   ["pull B's digest through A", () => [`/v2/${fx.a}/app/blobs/${fx.bOnlyBlob}`, { headers: bearer(fx.writerToken) }], 404, "BLOB_UNKNOWN"],
   ["pull B's manifest digest through A", () => [`/v2/${fx.a}/app/manifests/${fx.bImage.digest}`, { headers: bearer(fx.writerToken) }], 404, "MANIFEST_UNKNOWN"],
   ["PATCH B's upload session through A", () => [`/v2/${fx.a}/app/blobs/uploads/${fx.bSession}`, { method: "PATCH", headers: bearer(fx.writerToken), body: "evil" }], 404, "BLOB_UPLOAD_UNKNOWN"],
@@ -220,6 +222,17 @@ const crossTenant: [string, () => [string, RequestInit], number, string][] = [
   ["a pull-only token deletes in A", () => [`/v2/${fx.a}/app/manifests/${fx.aImage.digest}`, { method: "DELETE", headers: bearer(fx.readerToken) }], 401, "UNAUTHORIZED"],
 ];
 for (const [label, request, status, code] of crossTenant) add({ name: `cross-tenant: ${label}`, request, status, code: code || undefined });
+// Distribution spec: a mount the registry cannot make (no pull on `from`) answers an ordinary upload session
+// (202), never the blob (201), and says nothing about `from`.
+add({
+  name: "cross-tenant: mount from B into A",
+  request: () => [`/v2/${fx.a}/app/blobs/uploads/?mount=${fx.bOnlyBlob}&from=${fx.b}/app`, { method: "POST", headers: bearer(fx.writerToken) }],
+  status: 202,
+  check: (response) => {
+    expect(response.headers.get("Docker-Content-Digest")).toBeNull();
+    expect(response.headers.get("Location")).toMatch(new RegExp(`^/v2/${fx.a}/app/blobs/uploads/`));
+  },
+});
 
 // 5. Upload abuse in A (the writer may push there).
 const uploads = (suffix: string, init: RequestInit = {}): [string, RequestInit] => [
@@ -332,18 +345,20 @@ for (const name of badNames) {
     add({ name: `name ${JSON.stringify(name.slice(0, 30))}: ${label}`, request: () => build(name), status: 400, code: label === "blob HEAD" ? undefined : "NAME_INVALID" });
   }
 }
-const badReferences: [string, string, string][] = [
-  ["GET", "-tag", "MANIFEST_INVALID"],
-  ["GET", ".tag", "MANIFEST_INVALID"],
-  ["GET", "t".repeat(129), "MANIFEST_INVALID"],
-  ["DELETE", "-tag", "MANIFEST_INVALID"],
-  ["GET", "sha256:short", "DIGEST_INVALID"],
-  ["GET", `md5:${"a".repeat(32)}`, "DIGEST_INVALID"],
-  ["DELETE", "sha256:", "DIGEST_INVALID"],
+// A reference that is neither a tag nor a digest cannot exist: GET/DELETE answer 404; a PUT under it is a 400.
+const badReferences: [string, string, number, string][] = [
+  ["GET", "-tag", 404, "MANIFEST_UNKNOWN"],
+  ["GET", ".tag", 404, "MANIFEST_UNKNOWN"],
+  ["GET", "t".repeat(129), 404, "MANIFEST_UNKNOWN"],
+  ["DELETE", "-tag", 404, "MANIFEST_UNKNOWN"],
+  ["GET", "sha256:short", 404, "MANIFEST_UNKNOWN"],
+  ["GET", `md5:${"a".repeat(32)}`, 404, "MANIFEST_UNKNOWN"],
+  ["DELETE", "sha256:", 404, "MANIFEST_UNKNOWN"],
 ];
-for (const [method, reference, code] of badReferences) {
-  add({ name: `reference ${method} ${reference.slice(0, 20)}`, request: () => [`/v2/${fx.a}/app/manifests/${reference}`, { method, headers: bearer(fx.aAdminToken) }], status: 400, code });
+for (const [method, reference, status, code] of badReferences) {
+  add({ name: `reference ${method} ${reference.slice(0, 20)}`, request: () => [`/v2/${fx.a}/app/manifests/${reference}`, { method, headers: bearer(fx.aAdminToken) }], status, code });
 }
+add({ name: "reference PUT -tag", request: () => manifestPut("-tag", image()), status: 400 });
 add({ name: "referrers of a malformed digest", request: () => [`/v2/${fx.a}/app/referrers/sha256:nope`, { headers: bearer(fx.writerToken) }], status: 400, code: "DIGEST_INVALID" });
 add({ name: "blob DELETE of a malformed digest", request: () => [`/v2/${fx.a}/app/blobs/sha256:Z`, { method: "DELETE", headers: bearer(fx.aAdminToken) }], status: 400, code: "DIGEST_INVALID" });
 add({ name: "blob DELETE with a push-only token", request: () => [`/v2/${fx.a}/app/blobs/${fx.aImage.layerDigest}`, { method: "DELETE", headers: bearer(fx.writerToken) }], status: 401, code: "UNAUTHORIZED" });
@@ -370,8 +385,8 @@ const form = (size: number): RequestInit => ({
   body: `grant_type=password&padding=${"x".repeat(size)}`,
 });
 add({ name: "oversized body: token POST", request: () => ["/token", form(20_000)], status: 413, code: "invalid_request" });
-add({ name: "oversized body: admin POST", request: () => ["/admin/v1/namespaces", { method: "POST", headers: { Authorization: basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD) }, body: JSON.stringify({ name: "x".repeat(70_000) }) }], status: 413, code: "invalid_request" });
-add({ name: "oversized body: account password", request: () => ["/account/v1/password", { method: "PUT", headers: { Authorization: basic("admin", env.BOOTSTRAP_ADMIN_PASSWORD) }, body: "x".repeat(70_000) }], status: [403, 413] });
+add({ name: "oversized body: admin POST", request: () => ["/admin/v1/namespaces", { method: "POST", headers: { ...adminJson() }, body: JSON.stringify({ name: "x".repeat(70_000) }) }], status: 413, code: "invalid_request" });
+add({ name: "oversized body: account password", request: () => ["/account/v1/password", { method: "PUT", headers: { ...adminJson() }, body: "x".repeat(70_000) }], status: [403, 413] });
 add({ name: "oversized body: manifest PUT", request: () => manifestPut(fresh("big"), "x".repeat(5 * 1024 * 1024)), status: 413, code: "MANIFEST_INVALID" });
 add({ name: "oversized body: token POST scopes", request: () => ["/token", { ...form(0), body: `grant_type=password&scope=${"repository:a/b:pull%20".repeat(2000)}` }], status: 413, code: "invalid_request" });
 
@@ -390,6 +405,72 @@ const methods: [string, string, RequestInit, number, string | undefined][] = [
   ["token GET, unknown service", `/token?service=evil`, {}, 400, "invalid_request"],
 ];
 for (const [label, path, init, status, code] of methods) add({ name: `method/path: ${label}`, request: () => [path, init], status, code });
+
+// 10. Issue 10: cross-site requests, unknown fields, oversized usernames, bad cursors, costly token requests.
+const crossSite: [string, () => [string, RequestInit], number, string][] = [
+  ["form text/plain from another site creates an admin", () => ["/admin/v1/users", { method: "POST", headers: { Authorization: adminJson().Authorization, "Content-Type": "text/plain", Origin: "https://evil.example" }, body: JSON.stringify({ username: fresh("evil"), password: "attacker password 1", registryAdmin: true }) }], 403, "forbidden"],
+  ["form text/plain without Origin", () => ["/admin/v1/users", { method: "POST", headers: { Authorization: adminJson().Authorization, "Content-Type": "text/plain" }, body: JSON.stringify({ username: fresh("evil"), password: "attacker password 1" }) }], 415, "unsupported_media_type"],
+  ["form-encoded namespace", () => ["/admin/v1/namespaces", { method: "POST", headers: { Authorization: adminJson().Authorization, "Content-Type": "application/x-www-form-urlencoded" }, body: "name=evil" }], 415, "unsupported_media_type"],
+  ["Sec-Fetch-Site cross-site", () => ["/admin/v1/namespaces", { method: "POST", headers: { ...adminJson(), "Sec-Fetch-Site": "cross-site" }, body: JSON.stringify({ name: fresh("evil") }) }], 403, "forbidden"],
+  ["Sec-Fetch-Site same-site", () => ["/admin/v1/namespaces", { headers: { ...adminJson(), "Sec-Fetch-Site": "same-site" } }], 403, "forbidden"],
+  ["Origin null on a delete", () => [`/admin/v1/namespaces/${fx.b}`, { method: "DELETE", headers: { ...adminJson(), Origin: "null" } }], 403, "forbidden"],
+  ["account API from another origin", () => ["/account/v1/password", { method: "PUT", headers: { ...adminJson(), Origin: "https://evil.example" }, body: JSON.stringify({ password: "attacker password 1" }) }], 403, "forbidden"],
+];
+for (const [label, request, status, code] of crossSite) add({ name: `cross-site: ${label}`, request, status, code });
+
+const junkField = "\u0001".repeat(290);
+const unknownFields: [string, () => [string, RequestInit]][] = [
+  ["user create with 290 × U+0001", () => ["/admin/v1/users", { method: "POST", headers: adminJson(), body: JSON.stringify({ username: fresh("u"), password: "long enough password", registryAdmin: true, [junkField]: 1 }) }]],
+  ["namespace visibility with an extra field", () => [`/admin/v1/namespaces/${fx.a}`, { method: "PATCH", headers: adminJson(), body: JSON.stringify({ public: true, [junkField]: 1 }) }]],
+  ["service-account update with an extra field", () => [`/admin/v1/service-accounts/${encodeURIComponent(fx.reader.username)}`, { method: "PATCH", headers: adminJson(), body: JSON.stringify({ disabled: true, description: "x", [junkField]: 1 }) }]],
+  ["service-account rotate with an extra field", () => [`/admin/v1/service-accounts/${encodeURIComponent(fx.reader.username)}/rotate`, { method: "POST", headers: adminJson(), body: JSON.stringify({ overlapSeconds: 0, token: "mine" }) }]],
+  ["grant with an extra field", () => [`/admin/v1/service-accounts/${encodeURIComponent(fx.reader.username)}/grants`, { method: "PUT", headers: adminJson(), body: JSON.stringify({ namespace: fx.b, role: "admin", also: "x" }) }]],
+  ["service-account create with a non-object grant", () => ["/admin/v1/service-accounts", { method: "POST", headers: adminJson(), body: JSON.stringify({ namespace: fx.a, name: fresh("sa"), grants: ["admin"] }) }]],
+  ["audit query with an unknown parameter", () => ["/admin/v1/audit?actor=admin&drop=1", { headers: adminJson() }]],
+  ["audit query with a forged cursor", () => [`/admin/v1/audit?cursor=${btoa(JSON.stringify({ s: "auth", d: 1 }))}`, { headers: adminJson() }]],
+  ["audit query with a bad action", () => ["/admin/v1/audit?action=%00", { headers: adminJson() }]],
+];
+for (const [label, request] of unknownFields) add({ name: `unknown fields: ${label}`, request, status: 400, code: "invalid_request" });
+
+const longNames: [string, string][] = [
+  ["508 bytes", "n".repeat(508)],
+  ["4,096 bytes", "m".repeat(4096)],
+  ["multibyte and controls", "é\u0001€\u202e".repeat(500)],
+  ["service-account form with a long name", `12345678|${"k".repeat(1000)}`],
+];
+for (const [label, username] of longNames) {
+  add({ name: `long username ${label}: token GET`, request: () => [`/token?service=${SERVICE}`, { headers: { Authorization: basic(username, "secret") } }], status: 401, code: "invalid_grant" });
+  add({
+    name: `long username ${label}: token POST`,
+    request: () => ["/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "password", username, password: "secret", service: SERVICE }).toString() }],
+    status: 401,
+    code: "invalid_grant",
+  });
+  add({ name: `long username ${label}: admin API`, request: () => ["/admin/v1/namespaces", { headers: { Authorization: basic(username, "secret") } }], status: 401, code: "unauthorized" });
+  add({ name: `long username ${label}: account API`, request: () => ["/account/v1/refresh-tokens", { headers: { Authorization: basic(username, "secret") } }], status: 401, code: "unauthorized" });
+}
+add({ name: "long path names: user lookup", request: () => [`/admin/v1/users/${"u".repeat(4000)}`, { headers: adminJson() }], status: 404, code: "not_found" });
+add({ name: "long path names: refresh-token revoke", request: () => [`/admin/v1/users/nobody/refresh-tokens/${"r".repeat(4000)}`, { method: "DELETE", headers: adminJson() }], status: 404, code: "not_found" });
+add({ name: "long path names: own refresh-token revoke", request: () => [`/account/v1/refresh-tokens/${"r".repeat(4000)}`, { method: "DELETE", headers: adminJson() }], status: 403, code: "forbidden" });
+add({ name: "long path names: service account", request: () => [`/admin/v1/service-accounts/${encodeURIComponent(`12345678|${"s".repeat(4000)}`)}`, { headers: adminJson() }], status: 404, code: "not_found" });
+add({
+  name: "refresh token with a long id",
+  request: () => ["/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: `${"i".repeat(150)}.x`, service: SERVICE }).toString() }],
+  status: 401,
+  code: "invalid_grant",
+});
+add({
+  name: "anonymous token request for 64 distinct repositories",
+  request: () => [`/token?service=${SERVICE}&${Array.from({ length: 64 }, (_, i) => `scope=repository:${fx.b}/r${i}:pull`).join("&")}`, {}],
+  status: 400,
+  code: "invalid_scope",
+});
+add({
+  name: "token request for 17 repositories the caller does not hold",
+  request: () => [`/token?service=${SERVICE}&${Array.from({ length: 17 }, (_, i) => `scope=repository:${fx.b}/r${i}:pull`).join("&")}`, { headers: { Authorization: basic(fx.reader.username, fx.reader.secret) } }],
+  status: 400,
+  code: "invalid_scope",
+});
 
 // ---------------------------------------------------------------------------------------------------------
 let fiveHundreds = 0;

@@ -42,7 +42,7 @@ async function untilPublished(check: () => Promise<boolean>, timeoutMs = 5000): 
 }
 
 function outboxKeys(): Promise<{ key: string; attempts: number }[]> {
-  return runInDurableObject(ledgerStub(), (_instance: IdentityLedger, state) =>
+  return runInDurableObject(ledgerStub(), (_instance, state) =>
     state.storage.sql.exec<{ key: string; attempts: number }>("SELECT key, attempts FROM outbox ORDER BY key").toArray(),
   );
 }
@@ -50,9 +50,9 @@ function outboxKeys(): Promise<{ key: string; attempts: number }[]> {
 /** Records every KV write the ledger publishes (key, completion time); `fail` makes matching puts throw. */
 async function instrumentPublication(fail: (key: string) => boolean = () => false): Promise<{ writes: { key: string; at: number }[]; restore: () => Promise<void> }> {
   const writes: { key: string; at: number }[] = [];
-  await runInDurableObject(ledgerStub(), (instance: IdentityLedger) => {
-    const real = instance.kv;
-    instance.kv = new Proxy(real, {
+  await runInDurableObject(ledgerStub(), (instance) => {
+    const ledger = instance as IdentityLedger;
+    ledger.kv = new Proxy(ledger.kv, {
       get(target, property) {
         if (property === "put" || property === "delete") {
           return async (key: string, ...rest: unknown[]) => {
@@ -70,8 +70,8 @@ async function instrumentPublication(fail: (key: string) => boolean = () => fals
   return {
     writes,
     restore: () =>
-      runInDurableObject(ledgerStub(), (instance: IdentityLedger) => {
-        instance.kv = env.REGISTRY_KV;
+      runInDurableObject(ledgerStub(), (instance) => {
+        (instance as IdentityLedger).kv = env.REGISTRY_KV;
       }),
   };
 }
@@ -143,12 +143,12 @@ describe("identity ledger: concurrent edits", () => {
     expect(await first.getUser(username)).toMatchObject({ disabled: true, registryAdmin: true });
 
     const [a, b] = await Promise.all([first.getUser(username), second.getUser(username)]);
-    await first.putUser({ ...a!, disabled: false });
-    const refused = await second.putUser({ ...b!, disabled: true, registryAdmin: false }).catch((error: unknown) => error);
+    await first.putUser({ ...a!, password: { ...a!.password, hash: "first" } });
+    const refused = await second.putUser({ ...b!, password: { ...b!.password, hash: "second" }, registryAdmin: false }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(IdentityRefusedError);
     expect((refused as IdentityRefusedError).status).toBe(409);
     // Nothing of the refused edit applied.
-    expect(await first.getUser(username)).toMatchObject({ disabled: false, registryAdmin: true });
+    expect(await first.getUser(username)).toMatchObject({ password: { hash: "first" }, disabled: true, registryAdmin: true });
   });
 
   it("a grant set between an admin's read and write survives the write (password change keeps it)", async () => {
@@ -249,6 +249,20 @@ describe("namespace deletion (issue 10, defect 3)", () => {
     const store = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER);
     await expect(store.updateGrant(`user/${username}`, { kind: "namespace", name: missing }, "read")).rejects.toMatchObject({ status: 404 });
     expect((await store.getUser(username))?.grants).toEqual([]);
+    // So is a service account whose namespace was deleted after the admin API looked it up.
+    const { organizationId } = (await store.getNamespace(ns))!;
+    const orphan: ServiceAccountRecord = {
+      username: `${organizationId}|${uniqueName("sa")}`,
+      namespace: missing,
+      description: "",
+      tokenHash: "0".repeat(64),
+      grants: [],
+      disabled: false,
+      createdAt: new Date().toISOString(),
+      createdBy: "admin",
+    };
+    await expect(store.putServiceAccount(orphan)).rejects.toMatchObject({ status: 404 });
+    expect(await store.getServiceAccount(orphan.username)).toBeNull();
   });
 });
 
@@ -264,10 +278,16 @@ describe("publication", () => {
       expect((await adminCall("GET", `/users/${username}`)).status).toBe(200);
       expect(await otherIsolate().getUserForLogin(username)).not.toBeNull();
       expect(await tokenStatus(username, PASSWORD)).toBe(200);
+      // The alarm retries (a second after the failed attempt, which may have landed), and a write that
+      // fails again stays queued: one attempt per alarm, no loop.
+      await sleep(1100);
+      expect(await runDurableObjectAlarm(ledgerStub())).toBe(true);
+      expect(await outboxKeys()).toContainEqual({ key: `user:${username}`, attempts: 2 });
+      expect(await env.REGISTRY_KV.get(`user:${username}`)).toBeNull();
     } finally {
       await publication.restore();
     }
-    expect(await runDurableObjectAlarm(ledgerStub())).toBe(true);
+    await untilPublished(async () => (await env.REGISTRY_KV.get(`user:${username}`)) !== null);
     expect(await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json")).toMatchObject({ username, grants: [], disabled: false });
     expect((await outboxKeys()).map((row) => row.key)).not.toContain(`user:${username}`);
   });

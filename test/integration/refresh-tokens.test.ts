@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SERVICE, adminCall, basic, call, createNamespace, createUser, uniqueName } from "../helpers/registry";
 
@@ -109,10 +110,27 @@ describe("refresh tokens (identity tokens)", () => {
     const again = (await dockerLogin(username, "my brand new password")).body.refresh_token!;
     await adminCall("PATCH", `/users/${username}`, { disabled: true });
     expect((await refresh(again)).status).toBe(401);
+    // Issue 10, defect 7: re-enabling the user does not bring a token back; a new login issues a new one.
     await adminCall("PATCH", `/users/${username}`, { disabled: false });
-    expect((await refresh(again)).status).toBe(200);
-    await adminCall("DELETE", `/users/${username}`);
     expect((await refresh(again)).status).toBe(401);
+    const afterEnable = (await dockerLogin(username, "my brand new password")).body.refresh_token!;
+    expect((await refresh(afterEnable)).status).toBe(200);
+    await adminCall("DELETE", `/users/${username}`);
+    expect((await refresh(afterEnable)).status).toBe(401);
+    // A new user of the same name inherits none of the old user's tokens.
+    await createUser(username, PASSWORD, [{ namespace: ns, role: "write" }]);
+    expect((await refresh(afterEnable)).status).toBe(401);
+  });
+
+  it("a token the per-user index does not list is ended by a disable too (the epoch, not the list, ends it)", async () => {
+    const username = await newUser();
+    const token = (await dockerLogin(username)).body.refresh_token!;
+    // Simulate KV's eventually consistent list: the index entry is not visible when the user is disabled.
+    await env.REGISTRY_KV.delete(`user-refresh:${username}:${token.split(".")[0]}`);
+    expect((await refresh(token)).status).toBe(200);
+    await adminCall("PATCH", `/users/${username}`, { disabled: true });
+    await adminCall("PATCH", `/users/${username}`, { disabled: false });
+    expect((await refresh(token)).status).toBe(401);
   });
 
   it.each([["garbage"], ["a.b.c"], ["x".repeat(300)], [""]])("malformed refresh token %j → 400/401 JSON", async (token) => {

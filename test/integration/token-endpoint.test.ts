@@ -255,3 +255,36 @@ describe("POST /token (OAuth2 password grant)", () => {
     expect(puller.token.length).toBeGreaterThanOrEqual(43);
   });
 });
+
+// Issue 10, defect 13: the work of a token request is bounded by what the caller holds.
+describe("visibility lookups per token request", () => {
+  const scopesFor = (names: string[]) => names.map((name) => `repository:${name}:pull`);
+
+  it("an anonymous request naming more than 16 repositories is refused with invalid_scope", async () => {
+    const names = Array.from({ length: 17 }, (_, i) => `${ns}/r${i}`);
+    const { response, body } = await getToken({ scope: scopesFor(names) });
+    expect(response.status).toBe(400);
+    expect(body.error).toBe("invalid_scope");
+  });
+
+  it("64 scopes of one repository are one lookup, and 16 repositories are served", async () => {
+    const same = await getToken({ scope: Array.from({ length: 64 }, () => `repository:${ns}/app:pull`) });
+    expect(same.response.status).toBe(200);
+    const sixteen = await getToken({ scope: scopesFor(Array.from({ length: 16 }, (_, i) => `${ns}/r${i}`)) });
+    expect(sixteen.response.status).toBe(200);
+    expect(accessOf(sixteen.body.token).every((entry) => entry.actions.length === 0)).toBe(true);
+  });
+
+  it("repositories the caller holds pull on need no lookup and do not count", async () => {
+    const names = Array.from({ length: 40 }, (_, i) => `${ns}/held${i}`);
+    const { response, body } = await getToken({ scope: scopesFor(names) }, basic(puller.username, puller.token));
+    expect(response.status).toBe(200);
+    expect(accessOf(body.token).every((entry) => entry.actions.join() === "pull")).toBe(true);
+  });
+
+  it("a public namespace makes all its repositories pullable with one lookup per namespace", async () => {
+    const open = (await createNamespace(uniqueName("pub"), true)).name;
+    const { body } = await getToken({ scope: scopesFor(Array.from({ length: 10 }, (_, i) => `${open}/r${i}`)) });
+    expect(accessOf(body.token).map((entry) => entry.actions.join())).toEqual(Array(10).fill("pull"));
+  });
+});

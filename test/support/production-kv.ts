@@ -50,8 +50,9 @@ export class KvWriteRate {
   admit(key: string, now: number, method: "PUT" | "DELETE"): void {
     const last = this.lastWrite.get(key);
     if (last !== undefined && now - last < this.intervalMs) {
-      // Production's binding error for a rate-limited write (workerd: "KV PUT failed: 429 Too Many Requests").
-      throw new Error(`KV ${method} failed: 429 Too Many Requests`);
+      // Production's binding error for a rate-limited write ("KV PUT failed: 429 Too Many Requests"); the
+      // model adds which key and when it was last written, for the engineer reading the log.
+      throw new Error(`KV ${method} failed: 429 Too Many Requests (production-KV model: key "${key}" written ${now - last} ms before)`);
     }
     this.lastWrite.set(key, now);
     if (this.lastWrite.size > 10_000) this.prune(now);

@@ -26,7 +26,15 @@ describe("R2 presigned URLs (SigV4 query signing)", () => {
   });
 
   it("are used when, and only when, all four R2 settings are configured", () => {
-    const base = { REGISTRY_KV: {} as KVNamespace, REGISTRY_BUCKET: {} as R2Bucket, SIGNING_KEYS: "{}", SECRET_PEPPER: "p".repeat(32) } as unknown as Env;
+    const base = {
+      REGISTRY_KV: {},
+      REGISTRY_BUCKET: {},
+      REPOSITORY_LEDGER: {},
+      BLOB_INDEX: {},
+      IDENTITY_LEDGER: {},
+      SIGNING_KEYS: "{}",
+      SECRET_PEPPER: "p".repeat(32),
+    } as unknown as Env;
     expect(parseConfig(base).r2Presign).toBeUndefined();
     expect(
       parseConfig({ ...base, R2_ACCOUNT_ID: presign.accountId, R2_BUCKET_NAME: "blobs", R2_ACCESS_KEY_ID: "k", R2_SECRET_ACCESS_KEY: "s" }).r2Presign,

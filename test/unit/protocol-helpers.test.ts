@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseBasicAuthorization } from "../../src/auth/basic-auth";
+import { MAX_AUTHORIZATION_LENGTH, parseBasicAuthorization } from "../../src/auth/basic-auth";
 import { formatChallenge } from "../../src/http/challenge";
 import { paginate, parsePageRequest } from "../../src/registry/pagination";
 import { accepts } from "../../src/registry/media-types";
@@ -31,7 +31,7 @@ describe("parseBasicAuthorization", () => {
     ["empty secret", encode("user:"), "malformed"],
     ["extra parts", `${encode("u:p")} more`, "malformed"],
     ["non-UTF-8", `Basic ${btoa("\xff\xfe:\xff")}`, "malformed"],
-    ["huge", encode(`u:${"x".repeat(5000)}`), "malformed"],
+    ["huge", encode(`u:${"x".repeat(MAX_AUTHORIZATION_LENGTH)}`), "malformed"],
     ["scheme only", "Basic", "malformed"],
   ])("%s", (_label, header, expected) => {
     expect(parseBasicAuthorization(header)).toEqual(expected);
