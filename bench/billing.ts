@@ -133,7 +133,8 @@ function countedStub<T extends object>(stub: T, binding: string): T {
       if (typeof value !== "function" || property === "then" || typeof property === "symbol") return value;
       return (...args: unknown[]) => {
         count("doRequest", `do.${binding}.${property}`);
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
+        // Reflect.apply, never value.apply: on an RPC stub, `.apply` would be one more remote property.
+        return Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
       };
     },
   });
@@ -145,12 +146,12 @@ export function countedNamespace<T extends DurableObjectNamespace<any>>(namespac
       const value = (target as Record<PropertyKey, unknown>)[property];
       if (typeof value !== "function") return value;
       if (property === "get" || property === "getByName") {
-        return (...args: unknown[]) => countedStub((value as (...a: unknown[]) => object).apply(target, args), binding);
+        return (...args: unknown[]) => countedStub(Reflect.apply(value as (...a: unknown[]) => object, target, args), binding);
       }
       if (property === "jurisdiction") {
-        return (...args: unknown[]) => countedNamespace((value as (...a: unknown[]) => T).apply(target, args), binding);
+        return (...args: unknown[]) => countedNamespace(Reflect.apply(value as (...a: unknown[]) => T, target, args), binding);
       }
-      return (value as (...a: unknown[]) => unknown).bind(target);
+      return (...args: unknown[]) => Reflect.apply(value as (...a: unknown[]) => unknown, target, args);
     },
   });
 }
