@@ -19,7 +19,11 @@ global options (or environment variables):
 
 commands:
   namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME
-  repositories set-public NAME true|false
+  repositories set-public NAME true|false | delete NAME
+  tags history REPO[:TAG] [--limit N] [--all]        tag moves within the retention window, newest first
+  tags restore REPO:TAG --to (DIGEST|TIME|AGO)        e.g. --to sha256:…, --to 2026-05-01T12:00:00Z, --to 2h
+  immutable-tags list TARGET | add TARGET PATTERN | remove TARGET PATTERN
+        TARGET is a repository (ns/app) or a namespace (ns); PATTERN a tag glob such as v* or release-?
   users list | show NAME | create NAME [--admin] [--new-password P] | disable NAME | enable NAME
         | set-password NAME [--new-password P] | delete NAME | refresh-tokens NAME | revoke-refresh-token NAME ID
   service-accounts list | show USER
@@ -228,6 +232,61 @@ async function run(argv) {
       need(1);
       await api("DELETE", `/namespaces/${enc(args[0])}`);
       return console.log(`deleted namespace ${args[0]}`);
+    case "repositories delete": {
+      need(1);
+      const { deleted } = await api("DELETE", `/repositories/${args[0]}`);
+      if (flags.json) return console.log(JSON.stringify(deleted, null, 2));
+      return console.log(
+        `deleted repository ${args[0]}: ${deleted.tags} tags, ${deleted.manifests} manifests, ${deleted.blobLinks} blob links, ` +
+          `${deleted.uploads} upload sessions (blob bytes are freed by garbage collection)`,
+      );
+    }
+    case "tags history": {
+      need(1);
+      const [repository, tag] = args[0].split(":");
+      const query = new URLSearchParams();
+      if (tag) query.set("tag", tag);
+      if (flags.limit) query.set("limit", flags.limit);
+      const moves = [];
+      let page;
+      do {
+        page = await api("GET", `/repositories/${repository}/tags/history?${query}`);
+        moves.push(...page.moves);
+        if (page.cursor) query.set("cursor", page.cursor);
+      } while (flags.all && page.cursor);
+      if (page.cursor) console.error("more moves: add --all");
+      return print(moves, moves, ["time", "tag", "from", "to", "actor"]);
+    }
+    case "tags restore": {
+      need(1);
+      const [repository, tag] = args[0].split(":");
+      if (!tag) throw new UsageError("tags restore needs REPO:TAG");
+      const to = flags.to;
+      if (!to) throw new UsageError("--to DIGEST, TIME or a duration ago (2h, 3d) is required");
+      const body = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(to)
+        ? { digest: to }
+        : { time: /^\d+[smhd]$/.test(to) ? new Date(Date.now() - durationSeconds(to) * 1000).toISOString() : to };
+      const result = await api("POST", `/repositories/${repository}/tags/${enc(tag)}/restore`, body);
+      if (flags.json) return console.log(JSON.stringify(result, null, 2));
+      return console.log(result.changed ? `${repository}:${tag} restored to ${result.digest} (was ${result.previous ?? "absent"})` : `${repository}:${tag} already points at ${result.digest}`);
+    }
+    case "immutable-tags list": {
+      need(1);
+      const isRepository = args[0].includes("/");
+      const result = await api("GET", `${isRepository ? "/repositories" : "/namespaces"}/${args[0]}/immutable-tags`);
+      const rows = [
+        ...(result.rules ?? []).map((rule) => ({ ...rule, scope: isRepository ? "repository" : "namespace" })),
+        ...(result.namespaceRules ?? []).map((rule) => ({ ...rule, scope: "namespace" })),
+      ];
+      return print(result, rows, ["pattern", "scope", "createdBy", "createdAt"]);
+    }
+    case "immutable-tags add":
+    case "immutable-tags remove": {
+      need(2);
+      const path = `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/immutable-tags`;
+      await api(action === "add" ? "POST" : "DELETE", path, { pattern: args[1] });
+      return console.log(action === "add" ? `tags of ${args[0]} matching ${args[1]} are immutable` : `removed rule ${args[1]} from ${args[0]}`);
+    }
     case "repositories set-public": {
       need(2);
       const record = await api("PATCH", `/repositories/${args[0]}`, { public: bool(args[1]) });

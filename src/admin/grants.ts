@@ -4,7 +4,7 @@ import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import type { PrincipalId } from "../storage/keys";
 import { grant, readJson } from "./admin-input";
-import type { AdminContext } from "./context";
+import { auditedChange, type AdminContext } from "./context";
 import { requireNamespace } from "./namespaces";
 import { requireServiceAccount } from "./service-accounts";
 import { requireUser } from "./users";
@@ -26,8 +26,10 @@ export async function putGrant(ctx: AdminContext, request: Request, kind: Princi
   const { target, role } = grant(await readJson(request), true);
   await requireNamespace(ctx, namespaceOf(target.name));
   // The ledger checks the namespace again in the same transaction as the grant (404 if it was deleted meanwhile).
-  if (!(await ctx.identities.updateGrant(id, target, role))) throw new AdminApiError(404, "not_found", `${id} does not exist`);
-  await ctx.audit.record({ actor: ctx.actor, action: "grant.set", target: id, detail: `${role} on ${target.kind} ${target.name}` });
+  const set = await auditedChange(ctx, { action: "grant.set", target: id, detail: `${role} on ${target.kind} ${target.name}` }, () =>
+    ctx.identities.updateGrant(id, target, role),
+  );
+  if (!set) throw new AdminApiError(404, "not_found", `${id} does not exist`);
   return jsonResponse({ target, role });
 }
 
@@ -35,7 +37,9 @@ export async function putGrant(ctx: AdminContext, request: Request, kind: Princi
 export async function deleteGrant(ctx: AdminContext, request: Request, kind: PrincipalKind, name: string): Promise<Response> {
   const { id } = await principal(ctx, kind, name);
   const { target } = grant(await readJson(request), false);
-  if (!(await ctx.identities.updateGrant(id, target, undefined))) throw new AdminApiError(404, "not_found", "no such grant");
-  await ctx.audit.record({ actor: ctx.actor, action: "grant.revoke", target: id, detail: `${target.kind} ${target.name}` });
+  const revoked = await auditedChange(ctx, { action: "grant.revoke", target: id, detail: `${target.kind} ${target.name}` }, () =>
+    ctx.identities.updateGrant(id, target, undefined),
+  );
+  if (!revoked) throw new AdminApiError(404, "not_found", "no such grant");
   return new Response(null, { status: 204 });
 }

@@ -5,7 +5,7 @@ import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName } from "../registry/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
-import type { AdminContext } from "./context";
+import { auditedChange, type AdminContext } from "./context";
 
 export async function requireNamespace(ctx: AdminContext, name: string): Promise<NamespaceRecord> {
   const record = isValidNamespace(name) ? await ctx.identities.getNamespace(name) : null;
@@ -18,8 +18,10 @@ export async function createNamespace(ctx: AdminContext, request: Request): Prom
   const name = requiredString(body, "name", 64);
   if (!isValidNamespace(name)) throw badRequest("namespace names are one lowercase repository-name component");
   // The ledger refuses an existing name (409) and allocates an organization id never used before.
-  const record = await ctx.identities.createNamespace(name, optionalBoolean(body, "public") ?? false);
-  await ctx.audit.record({ actor: ctx.actor, action: "namespace.create", target: name, detail: `public=${record.public}` });
+  const isPublic = optionalBoolean(body, "public") ?? false;
+  const record = await auditedChange(ctx, { action: "namespace.create", target: name, detail: `public=${isPublic}` }, () =>
+    ctx.identities.createNamespace(name, isPublic),
+  );
   return jsonResponse(record, 201);
 }
 
@@ -35,8 +37,7 @@ export async function updateNamespace(ctx: AdminContext, request: Request, name:
   const record = await requireNamespace(ctx, name);
   const body = await readJson(request);
   const updated = { ...record, public: optionalBoolean(body, "public") ?? record.public };
-  await ctx.identities.putNamespace(updated);
-  await ctx.audit.record({ actor: ctx.actor, action: "namespace.update", target: name, detail: `public=${updated.public}` });
+  await auditedChange(ctx, { action: "namespace.update", target: name, detail: `public=${updated.public}` }, () => ctx.identities.putNamespace(updated));
   return jsonResponse(updated);
 }
 
@@ -47,13 +48,9 @@ export async function deleteNamespace(ctx: AdminContext, name: string): Promise<
     throw new AdminApiError(409, "conflict", `namespace ${name} still holds repositories`);
   }
   // One ledger transaction: the namespace, its service accounts, and every grant naming it or a repository in it.
-  const deletion = await ctx.identities.deleteNamespace(record);
-  await ctx.audit.record({
-    actor: ctx.actor,
-    action: "namespace.delete",
-    target: name,
-    detail: `${deletion.serviceAccounts.length} service accounts deleted, ${deletion.grantsRemoved} grants of ${deletion.principalsUpdated.length} principals removed`,
-  });
+  await auditedChange(ctx, { action: "namespace.delete", target: name, detail: "with its service accounts and every grant naming it" }, () =>
+    ctx.identities.deleteNamespace(record),
+  );
   return new Response(null, { status: 204 });
 }
 
@@ -64,7 +61,6 @@ export async function updateRepository(ctx: AdminContext, request: Request, name
   const body = await readJson(request);
   const current = (await ctx.repositories.getRepository(name)) ?? { name, public: false, createdAt: new Date().toISOString() };
   const updated = { ...current, public: optionalBoolean(body, "public") ?? current.public };
-  await ctx.repositories.putRepository(updated);
-  await ctx.audit.record({ actor: ctx.actor, action: "repository.update", target: name, detail: `public=${updated.public}` });
+  await auditedChange(ctx, { action: "repository.update", target: name, detail: `public=${updated.public}` }, () => ctx.repositories.putRepository(updated));
   return jsonResponse(updated);
 }

@@ -18,7 +18,16 @@ export interface Config {
   consistentTagReads: boolean;
   /** MAX_REQUEST_BODY_BYTES: the Cloudflare plan's request body limit; larger upload bodies get 413. */
   maxRequestBodyBytes: number;
+  lifecycle: LifecycleConfig;
 }
+
+/** Image lifecycle settings (docs/lifecycle.md), also read by the repository ledger from its own env. */
+export interface LifecycleConfig {
+  /** TAG_HISTORY_RETENTION_DAYS (default 14, as Quay's time machine): how long tag moves can be restored. */
+  tagHistoryRetentionMs: number;
+}
+
+export const DEFAULT_TAG_HISTORY_RETENTION_DAYS = 14;
 
 export interface R2PresignConfig {
   accountId: string;
@@ -59,6 +68,12 @@ function requiredSecret(value: string | undefined, name: string): string {
     throw new ConfigError(`secret ${name} is not set: run \`wrangler secret put ${name}\` (see README "Secrets")`);
   }
   return value;
+}
+
+/** The lifecycle vars alone (no secrets needed): the repository ledger reads them from its own env. */
+export function lifecycleConfig(env: Pick<Env, "TAG_HISTORY_RETENTION_DAYS">): LifecycleConfig {
+  const days = integerVar(env.TAG_HISTORY_RETENTION_DAYS, "TAG_HISTORY_RETENTION_DAYS", DEFAULT_TAG_HISTORY_RETENTION_DAYS, 1, 3650);
+  return { tagHistoryRetentionMs: days * 24 * 3600 * 1000 };
 }
 
 export function parseConfig(env: Env): Config {
@@ -113,5 +128,6 @@ export function parseConfig(env: Env): Config {
       MIN_REQUEST_BODY_BYTES,
       MAX_REQUEST_BODY_BYTES,
     ),
+    lifecycle: lifecycleConfig(env),
   };
 }

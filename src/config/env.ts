@@ -27,6 +27,8 @@ export interface Env {
   CONSISTENT_TAG_READS?: string;
   /** Largest upload request body accepted, in bytes (the zone's Cloudflare plan; default 100000000). */
   MAX_REQUEST_BODY_BYTES?: string;
+  /** Days tag moves are kept for history and restore (default 14; docs/lifecycle.md). */
+  TAG_HISTORY_RETENTION_DAYS?: string;
 
   /** Secrets. */
   SIGNING_KEYS?: string;

@@ -5,6 +5,7 @@ import * as audit from "../admin/audit";
 import type { AdminContext } from "../admin/context";
 import * as grants from "../admin/grants";
 import * as namespaces from "../admin/namespaces";
+import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
 import * as users from "../admin/users";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, declareBodyFields, isJsonContentType } from "../admin/admin-input";
@@ -56,7 +57,17 @@ export function createAdminRouter() {
     .get("/namespaces/:name", (r, ctx) => namespaces.getNamespace(ctx, param(r, "name")))
     .patch("/namespaces/:name", body("public"), (r, ctx) => namespaces.updateNamespace(ctx, r, param(r, "name")))
     .delete("/namespaces/:name", (r, ctx) => namespaces.deleteNamespace(ctx, param(r, "name")))
+    // Lifecycle (admin/repositories.ts). Under /repositories the longer paths come first: `:name+` matches them too.
+    .get("/namespaces/:name/immutable-tags", (r, ctx) => repositories.listNamespaceImmutableRules(ctx, param(r, "name")))
+    .post("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), true))
+    .delete("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), false))
+    .get("/repositories/:name+/tags/history", (r, ctx) => repositories.tagHistory(ctx, param(r, "name"), new URL(r.url)))
+    .post("/repositories/:name+/tags/:tag/restore", body("digest", "time"), (r, ctx) => repositories.restoreTag(ctx, r, param(r, "name"), param(r, "tag")))
+    .get("/repositories/:name+/immutable-tags", (r, ctx) => repositories.listImmutableRules(ctx, param(r, "name")))
+    .post("/repositories/:name+/immutable-tags", body("pattern"), (r, ctx) => repositories.addImmutableRule(ctx, r, param(r, "name")))
+    .delete("/repositories/:name+/immutable-tags", body("pattern"), (r, ctx) => repositories.removeImmutableRule(ctx, r, param(r, "name")))
     .patch("/repositories/:name+", body("public"), (r, ctx) => namespaces.updateRepository(ctx, r, param(r, "name")))
+    .delete("/repositories/:name+", (r, ctx) => repositories.deleteRepository(ctx, param(r, "name")))
     .get("/users", (_r, ctx) => users.listUsers(ctx))
     .post("/users", body("username", "password", "registryAdmin"), (r, ctx) => users.createUser(ctx, r))
     .get("/users/:name", (r, ctx) => users.getUser(ctx, param(r, "name")))

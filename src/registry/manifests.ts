@@ -2,6 +2,7 @@
 import { CONTENT_DIGEST_HEADER, SUBJECT_HEADER } from "../http/headers";
 import { readBodyLimited } from "../http/body";
 import { RegistryError } from "../http/oci-errors";
+import type { ImmutableTagDenial } from "../storage/repository-store";
 import type { RegistryContext, RepositoryRequest } from "./context";
 import { parseManifest } from "./manifest-document";
 import { accepts } from "./media-types";
@@ -93,6 +94,7 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
     ...(parsed.kind === "tag" ? { tag: parsed.tag } : {}),
     actor: req.actor,
   });
+  if (!result.ok && "denied" in result) throw immutableTagDenied(result.denied);
   if (!result.ok) throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { detail: { digests: result.missing.slice(0, 20) } });
   const headers: Record<string, string> = {
     Location: `/v2/${req.repository}/manifests/${digest}`,
@@ -103,19 +105,31 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
   return new Response(null, { status: 201, headers });
 }
 
+/**
+ * An immutable tag (docs/lifecycle.md) refused a move or delete: spec.md's `DENIED` ("requested access to the
+ * resource is denied"), 403, naming the rule. The ledger decided it inside the tag's compare-and-set.
+ */
+function immutableTagDenied(denied: ImmutableTagDenial): RegistryError {
+  return new RegistryError("DENIED", {
+    status: 403,
+    message: `tag ${denied.tag} is immutable (${denied.scope} rule ${JSON.stringify(denied.rule)}): it cannot be overwritten or deleted`,
+    detail: { tag: denied.tag, rule: denied.rule, scope: denied.scope },
+  });
+}
+
 export async function deleteManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
   const parsed = requireLookupReference(reference);
   if (parsed.kind === "tag") {
     // spec.md "Deleting tags": removes the tag only, never the manifest.
-    if (!(await ctx.repositories.deleteTag(req.repository, parsed.tag, req.actor))) {
-      throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
-    }
+    const result = await ctx.repositories.deleteTag(req.repository, parsed.tag, req.actor);
+    if (!result.ok && result.reason === "immutable") throw immutableTagDenied(result.denied);
+    if (!result.ok) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
     return new Response(null, { status: 202 });
   }
   // One ledger transaction removes the manifest with its tags, referrer entry and blob references.
   const digest = parsed.digest.value;
-  if (!(await ctx.repositories.deleteManifest(req.repository, digest, req.actor))) {
-    throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
-  }
+  const result = await ctx.repositories.deleteManifest(req.repository, digest, req.actor);
+  if (!result.ok && result.reason === "immutable") throw immutableTagDenied(result.denied);
+  if (!result.ok) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
   return new Response(null, { status: 202 });
 }

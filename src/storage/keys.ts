@@ -64,6 +64,8 @@ export const r2Keys = {
 /** Names of Durable Object instances (`idFromName`): one ledger per repository, one index object per digest. */
 export const objectNames = {
   repositoryLedger: (repository: string) => `repository:${repository}`,
+  /** A RepositoryLedger instance holding a namespace's immutable-tag rules (docs/lifecycle.md); no repository has this name. */
+  namespacePolicy: (namespace: string) => `namespace-policy:${namespace}`,
   blobIndex: (digest: string) => `blob:${digest}`,
   /** The one identity ledger. */
   identityLedger: "identities",

@@ -14,6 +14,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
+import { lifecycleConfig } from "../config/config";
 import { blobIndexFor, type BlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
 import { discardUploadBytes, type UploadState } from "./upload-state";
@@ -54,7 +55,46 @@ export interface ManifestPush {
   actor: string;
 }
 
-export type ManifestPushResult = { ok: true } | { ok: false; missing: string[] };
+/** A tag move refused because the tag is immutable: the tag and the rule (glob pattern) that protects it. */
+export interface ImmutableTagDenial {
+  tag: string;
+  rule: string;
+  /** Where the rule is set: on this repository, or on its namespace (`namespace:<name>`). */
+  scope: string;
+}
+
+export interface ImmutableRule {
+  pattern: string;
+  createdAt: string;
+  createdBy: string;
+}
+
+export type ManifestPushResult = { ok: true } | { ok: false; missing: string[] } | { ok: false; denied: ImmutableTagDenial };
+export type TagDeleteResult = { ok: true } | { ok: false; reason: "unknown" } | { ok: false; reason: "immutable"; denied: ImmutableTagDenial };
+export type ManifestDeleteResult = TagDeleteResult;
+
+/** What a repository deletion removed (docs/lifecycle.md). */
+export interface RepositoryDeletion {
+  existed: boolean;
+  tags: number;
+  manifests: number;
+  blobLinks: number;
+  uploads: number;
+}
+
+/** Where a restore takes a tag: a digest it pointed at, or the digest it pointed at at a time. */
+export type RestoreTarget = { digest: string } | { time: string };
+export type RestoreResult =
+  | { ok: true; digest: string; from: string | null; changed: boolean }
+  | { ok: false; reason: "not_in_history" | "absent_at_time" | "expired"; message: string }
+  | { ok: false; reason: "missing"; message: string; missing: string[] }
+  | { ok: false; reason: "immutable"; denied: ImmutableTagDenial };
+
+/** A page of tag history, newest first; `cursor` continues it. */
+export interface TagHistoryPage {
+  moves: (TagMove & { seq: number })[];
+  cursor: number | null;
+}
 export type BlobDeleteResult = { ok: true } | { ok: false; reason: "unknown" } | { ok: false; reason: "referenced"; manifests: string[] };
 
 /** An upload request's claim on its session; the newest claim is the only one that may change it. */
@@ -81,6 +121,12 @@ const MAX_RETRY_DELAY_MS = 60_000;
 export const ABANDONED_UPLOAD_MS = 24 * 3600 * 1000;
 /** Publications per alarm or commit; the rest follow in the next round. */
 const PUBLISH_BATCH = 64;
+/** The history-retention sweep runs at most this often per repository; reads filter by the window anyway. */
+const HISTORY_SWEEP_SLACK_MS = 3600 * 1000;
+/** Retained manifests forgotten per sweep (bounded work per alarm); the rest follow in the next one. */
+const RETAINED_SWEEP_BATCH = 100;
+/** Immutable-tag rules per repository (each tag move checks every rule). */
+export const MAX_IMMUTABLE_RULES = 50;
 
 type PublishKind = "manifest" | "tag" | "link" | "repository";
 
@@ -100,7 +146,32 @@ CREATE TABLE IF NOT EXISTS referrers (subject TEXT NOT NULL, digest TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, state TEXT NOT NULL, lease TEXT NOT NULL, status TEXT NOT NULL, digest TEXT, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (kind TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, not_before INTEGER NOT NULL, attempts INTEGER NOT NULL, PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS published (kind TEXT NOT NULL, name TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (kind, name));
+CREATE INDEX IF NOT EXISTS tag_history_by_time ON tag_history (time);
+CREATE INDEX IF NOT EXISTS tag_history_by_tag ON tag_history (tag, seq);
+CREATE TABLE IF NOT EXISTS retained_manifests (digest TEXT PRIMARY KEY, media_type TEXT NOT NULL, size INTEGER NOT NULL, subject TEXT, referrer TEXT, blobs TEXT NOT NULL, children TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS immutable_rules (pattern TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS namespace_rules (pattern TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS policy_rules (pattern TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS policy_members (repository TEXT PRIMARY KEY, version INTEGER NOT NULL);
 `;
+
+/** A restore that cannot proceed; thrown inside its transaction so nothing of it is kept. */
+class RestoreRefusal extends Error {
+  constructor(readonly result: Exclude<RestoreResult, { ok: true }>) {
+    super(result.reason);
+  }
+}
+
+/** A tag glob (`*` any run of characters, `?` one character) as an anchored regular expression. */
+export function immutablePatternRegExp(pattern: string): RegExp {
+  const body = pattern.replace(/[.+^${}()|[\]\\-]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${body}$`);
+}
+
+/** Rule patterns: tag characters plus `*` and `?` (the tag grammar allows `[A-Za-z0-9_.-]`, ≤ 128). */
+export function isValidImmutablePattern(pattern: string): boolean {
+  return /^[A-Za-z0-9_.*?-]{1,128}$/.test(pattern);
+}
 
 interface OutboxRow {
   kind: PublishKind;
@@ -126,6 +197,8 @@ export class RepositoryLedger extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.ready = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+    // A ledger created before a table was added gets it now (every statement is CREATE … IF NOT EXISTS).
+    if (this.ready) this.sql.exec(SCHEMA);
   }
 
   private ensureSchema(): void {
@@ -212,15 +285,21 @@ export class RepositoryLedger extends DurableObject<Env> {
    * Applies a manifest push atomically: every blob and child must be in the repository, else nothing
    * changes; then the manifest, its references, its referrer entry and its tag are recorded together.
    */
-  putManifest(repository: string, push: ManifestPush): ManifestPushResult {
+  async putManifest(repository: string, push: ManifestPush): Promise<ManifestPushResult> {
+    if (push.tag !== undefined) await this.ensureNamespaceRules(repository);
     return this.change(repository, () => {
       const missing = [
         ...this.missing("SELECT digest AS d FROM blob_links WHERE digest IN", push.blobs),
         ...this.missing("SELECT digest AS d FROM manifests WHERE digest IN", push.children),
       ];
       if (missing.length > 0) return { ok: false, missing };
+      // Immutable tags (docs/lifecycle.md): checked before anything is written, in the tag's compare-and-set.
+      const denied = push.tag === undefined ? null : this.immutableDenial(push.tag, push.digest);
+      if (denied) return { ok: false, denied };
       const now = new Date().toISOString();
       if (!this.hasManifest(push.digest)) {
+        // A manifest kept only for restores (deleted earlier) is pushed again: its kept copy goes.
+        this.forgetRetained(push.digest);
         this.sql.exec(
           "INSERT INTO manifests (digest, media_type, size, subject, created_at) VALUES (?, ?, ?, ?, ?)",
           push.digest,
@@ -250,30 +329,309 @@ export class RepositoryLedger extends DurableObject<Env> {
     });
   }
 
-  /** Removes a tag (spec.md "Deleting tags"); false when it does not exist. */
-  deleteTag(repository: string, tag: string, actor: string): boolean {
-    return this.change(repository, () => {
-      if (this.getTag(tag) === null) return false;
+  /** Removes a tag (spec.md "Deleting tags"), unless an immutable-tag rule protects it. */
+  async deleteTag(repository: string, tag: string, actor: string): Promise<TagDeleteResult> {
+    await this.ensureNamespaceRules(repository);
+    return this.change(repository, (): TagDeleteResult => {
+      if (this.getTag(tag) === null) return { ok: false, reason: "unknown" };
+      const denied = this.immutableDenial(tag, null);
+      if (denied) return { ok: false, reason: "immutable", denied };
       this.moveTag(tag, null, actor, new Date().toISOString());
+      return { ok: true };
+    });
+  }
+
+  /**
+   * Removes a manifest with its tags, referrer entry and blob references, unless one of its tags is
+   * immutable. A manifest that the tag history can still restore (a move within the retention window names
+   * it, including the tag removals this delete records) keeps its bytes in `retained_manifests`.
+   */
+  async deleteManifest(repository: string, digest: string, actor: string): Promise<ManifestDeleteResult> {
+    await this.ensureNamespaceRules(repository);
+    return this.change(repository, (): ManifestDeleteResult => {
+      if (!this.hasManifest(digest)) return { ok: false, reason: "unknown" };
+      const tags = this.sql.exec<{ tag: string }>("SELECT tag FROM tags WHERE digest = ?", digest).toArray().map((row) => row.tag);
+      for (const tag of tags) {
+        const denied = this.immutableDenial(tag, null);
+        if (denied) return { ok: false, reason: "immutable", denied };
+      }
+      const now = new Date().toISOString();
+      for (const tag of tags) this.moveTag(tag, null, actor, now);
+      if (this.inHistory(digest)) this.retainManifest(digest, now);
+      else this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
+      this.sql.exec("DELETE FROM referrers WHERE digest = ?", digest);
+      this.sql.exec("DELETE FROM manifest_blobs WHERE manifest = ?", digest);
+      this.sql.exec("DELETE FROM manifest_children WHERE manifest = ?", digest);
+      this.sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
+      this.mark("manifest", digest);
+      return { ok: true };
+    });
+  }
+
+  // ---- lifecycle: repository deletion, tag history and restore, immutable tags (docs/lifecycle.md) ----
+
+  /**
+   * Deletes the repository's content in one transaction: tags, manifests (and kept copies), blob links,
+   * referrers, tag history, immutable-tag rules, upload sessions and the repository record; every published
+   * key is marked, so the outbox deletes it from KV. Blob bytes stay for garbage collection (they are shared
+   * by digest); the bytes of open upload sessions are this repository's alone and are deleted here.
+   */
+  async deleteRepository(repository: string): Promise<RepositoryDeletion> {
+    const { deletion, sessions } = this.change(repository, () => {
+      const count = (table: string) => this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+      const existed = count("repository") > 0;
+      const deletion: RepositoryDeletion = { existed, tags: count("tags"), manifests: count("manifests"), blobLinks: count("blob_links"), uploads: count("uploads") };
+      for (const [kind, query] of [
+        ["tag", "SELECT tag AS name FROM tags"],
+        ["manifest", "SELECT digest AS name FROM manifests"],
+        ["link", "SELECT digest AS name FROM blob_links"],
+      ] as const) {
+        // One statement per kind: the outbox learns every key the deletion unpublishes.
+        this.sql.exec(
+          `INSERT INTO outbox (kind, name, version, not_before, attempts) SELECT '${kind}', name, 1, 0, 0 FROM (${query}) WHERE true
+           ON CONFLICT (kind, name) DO UPDATE SET version = version + 1, not_before = 0, attempts = 0`,
+        );
+      }
+      this.mark("repository", "");
+      // Open sessions' bytes are deleted below; a finishing session's closer owns its bytes (it links nothing
+      // once its row is gone: finishUpload).
+      const sessions = this.sql
+        .exec<{ state: string }>("SELECT state FROM uploads WHERE status = 'open'")
+        .toArray()
+        .map((row) => JSON.parse(row.state) as UploadState);
+      for (const table of ["tags", "manifests", "manifest_chunks", "manifest_blobs", "manifest_children", "blob_links", "referrers", "tag_history", "retained_manifests", "immutable_rules", "uploads", "repository"]) {
+        this.sql.exec(`DELETE FROM ${table}`);
+      }
+      return { deletion, sessions };
+    });
+    for (const state of sessions) {
+      await discardUploadBytes(this.env.REGISTRY_BUCKET, state).catch((error: unknown) =>
+        console.error(JSON.stringify({ event: "deleted_repository_upload_cleanup_failed", repository, upload: state.id, error: String(error).slice(0, 200) })),
+      );
+    }
+    return deletion;
+  }
+
+  /** Tag moves within the retention window, newest first, `limit` at most, before history entry `before`. */
+  tagHistoryPage(tag: string | undefined, before: number | undefined, limit: number): TagHistoryPage {
+    if (!this.ready) return { moves: [], cursor: null };
+    const cutoff = this.historyCutoff();
+    const rows = this.sql
+      .exec<{ seq: number; tag: string; from_digest: string | null; to_digest: string | null; time: string; actor: string }>(
+        `SELECT * FROM tag_history WHERE time >= ? AND seq < ? ${tag === undefined ? "" : "AND tag = ?"} ORDER BY seq DESC LIMIT ?`,
+        cutoff,
+        before ?? Number.MAX_SAFE_INTEGER,
+        ...(tag === undefined ? [] : [tag]),
+        limit + 1,
+      )
+      .toArray();
+    const moves = rows.slice(0, limit).map((row) => ({ seq: row.seq, tag: row.tag, from: row.from_digest, to: row.to_digest, time: row.time, actor: row.actor }));
+    return { moves, cursor: rows.length > limit ? moves.at(-1)!.seq : null };
+  }
+
+  /**
+   * Points `tag` back at a digest it held within the retention window (by digest, or the digest it held at
+   * a time), as one recorded tag move. A manifest deleted since is reinstated from `retained_manifests`, with
+   * its child manifests if they were kept too; its blobs must still be linked. Immutable rules apply.
+   */
+  async restoreTag(repository: string, tag: string, target: RestoreTarget, actor: string): Promise<RestoreResult> {
+    await this.ensureNamespaceRules(repository);
+    try {
+      return this.change(repository, (): RestoreResult => {
+        const cutoff = this.historyCutoff();
+        const moves = this.sql
+          .exec<{ from_digest: string | null; to_digest: string | null; time: string }>(
+            "SELECT from_digest, to_digest, time FROM tag_history WHERE tag = ? AND time >= ? ORDER BY seq",
+            tag,
+            cutoff,
+          )
+          .toArray();
+        let digest: string;
+        if ("digest" in target) {
+          digest = target.digest;
+          if (!moves.some((move) => move.from_digest === digest || move.to_digest === digest)) {
+            throw new RestoreRefusal({ ok: false, reason: "not_in_history", message: `tag ${tag} did not point at ${digest} within the history window` });
+          }
+        } else {
+          if (target.time < cutoff) {
+            throw new RestoreRefusal({ ok: false, reason: "expired", message: `${target.time} is older than the tag history window (${cutoff})` });
+          }
+          const before = moves.filter((move) => move.time <= target.time);
+          // The tag's state at `time`: the last move until then, or, before any kept move, where the first began.
+          const at = before.length > 0 ? before.at(-1)!.to_digest : (moves[0]?.from_digest ?? null);
+          if (at === null) throw new RestoreRefusal({ ok: false, reason: "absent_at_time", message: `tag ${tag} did not exist at ${target.time}` });
+          digest = at;
+        }
+        const from = this.getTag(tag);
+        if (from === digest) return { ok: true, digest, from, changed: false };
+        const denied = this.immutableDenial(tag, digest);
+        if (denied) throw new RestoreRefusal({ ok: false, reason: "immutable", denied });
+        this.reinstate(digest, new Set());
+        this.moveTag(tag, digest, actor, new Date().toISOString());
+        this.ensureRepository();
+        return { ok: true, digest, from, changed: true };
+      });
+    } catch (error) {
+      // The transaction rolled back: nothing of the restore (reinstated manifests included) was kept.
+      if (error instanceof RestoreRefusal) return error.result;
+      throw error;
+    }
+  }
+
+  /** The repository's own immutable-tag rules (glob patterns). */
+  immutableRules(): ImmutableRule[] {
+    return this.rulesOf("immutable_rules");
+  }
+
+  /** Adds a rule (validated by the caller); false when the repository already holds MAX_IMMUTABLE_RULES. */
+  addImmutableRule(repository: string, pattern: string, actor: string): boolean {
+    return this.change(repository, () => {
+      if (this.sql.exec("SELECT 1 FROM immutable_rules WHERE pattern = ?", pattern).toArray().length > 0) return true;
+      if (this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM immutable_rules").one().n >= MAX_IMMUTABLE_RULES) return false;
+      this.sql.exec("INSERT INTO immutable_rules (pattern, created_at, created_by) VALUES (?, ?, ?)", pattern, new Date().toISOString(), actor);
       return true;
     });
   }
 
-  /** Removes a manifest with its tags, referrer entry and blob references; false when it does not exist. */
-  deleteManifest(repository: string, digest: string, actor: string): boolean {
-    return this.change(repository, () => {
-      if (!this.hasManifest(digest)) return false;
-      const now = new Date().toISOString();
-      for (const { tag } of this.sql.exec<{ tag: string }>("SELECT tag FROM tags WHERE digest = ?", digest).toArray()) {
-        this.moveTag(tag, null, actor, now);
+  /** Removes a rule; false when there was none. */
+  removeImmutableRule(repository: string, pattern: string): boolean {
+    return this.change(repository, () => this.sql.exec("DELETE FROM immutable_rules WHERE pattern = ?", pattern).rowsWritten > 0);
+  }
+
+  // ---- namespace immutable-tag rules ----
+  //
+  // A namespace's rules live in one ledger instance of its own (objectNames.namespacePolicy: no repository
+  // has that name), the policy holder, in `policy_rules`. Each repository ledger enforces a copy
+  // (`namespace_rules`) inside its tag compare-and-set, so no tag move waits on another object. The copy is
+  // kept exact by two steps, each serialized by the holder (a Durable Object runs one event at a time):
+  // (1) before its first tag change a repository registers with the holder, which records it as a member
+  // and returns the rules; (2) a rule change commits in the holder, then is delivered to every member before
+  // it is acknowledged (`policy_members.version` is what each member has; delivery is retried by the alarm).
+  // So a rule acknowledged at time T is in force in every repository of the namespace for every tag change
+  // that commits after T: a member registered before the change received it; a later one registered after.
+
+  /** Holder: the namespace's rules. */
+  namespacePolicyRules(): ImmutableRule[] {
+    return this.rulesOf("policy_rules");
+  }
+
+  /**
+   * Holder: adds or removes a namespace rule, then delivers the rules to every member repository. Returns
+   * whether the rules changed and how many members could not be updated yet (the alarm retries them).
+   */
+  async changeNamespacePolicy(change: { add: string } | { remove: string }, actor: string): Promise<{ changed: boolean; full: boolean; pending: number }> {
+    this.ensureSchema();
+    const result = this.ctx.storage.transactionSync(() => {
+      if ("add" in change) {
+        if (this.sql.exec("SELECT 1 FROM policy_rules WHERE pattern = ?", change.add).toArray().length > 0) return { changed: false, full: false };
+        if (this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM policy_rules").one().n >= MAX_IMMUTABLE_RULES) return { changed: false, full: true };
+        this.sql.exec("INSERT INTO policy_rules (pattern, created_at, created_by) VALUES (?, ?, ?)", change.add, new Date().toISOString(), actor);
+      } else if (this.sql.exec("DELETE FROM policy_rules WHERE pattern = ?", change.remove).rowsWritten === 0) {
+        return { changed: false, full: false };
       }
-      this.sql.exec("DELETE FROM referrers WHERE digest = ?", digest);
-      this.sql.exec("DELETE FROM manifest_blobs WHERE manifest = ?", digest);
-      this.sql.exec("DELETE FROM manifest_children WHERE manifest = ?", digest);
-      this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
-      this.sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
-      this.mark("manifest", digest);
-      return true;
+      this.sql.exec("INSERT INTO meta (key, value) VALUES ('policy_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
+      return { changed: true, full: false };
+    });
+    if (!result.changed) return { ...result, pending: 0 };
+    // The alarm delivers the change should this request end before the members have it.
+    this.scheduleAlarm(Date.now() + 5_000);
+    const pending = await this.deliverNamespacePolicy();
+    return { ...result, pending };
+  }
+
+  /** Holder: records a repository as a member and returns the rules it must enforce, with their version. */
+  registerPolicyMember(repository: string): { version: number; rules: ImmutableRule[] } {
+    this.ensureSchema();
+    return this.ctx.storage.transactionSync(() => {
+      const version = this.policyVersion();
+      this.sql.exec("INSERT OR REPLACE INTO policy_members (repository, version) VALUES (?, ?)", repository, version);
+      return { version, rules: this.namespacePolicyRules() };
+    });
+  }
+
+  /** Member: replaces its copy of the namespace's rules unless it already holds this version or a newer one. */
+  applyNamespaceRules(version: number, rules: ImmutableRule[]): void {
+    this.ensureSchema();
+    this.ctx.storage.transactionSync(() => {
+      const held = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'namespace_rules_version'").toArray()[0];
+      if (held !== undefined && Number(held.value) >= version) return;
+      this.sql.exec("DELETE FROM namespace_rules");
+      for (const rule of rules) {
+        this.sql.exec("INSERT INTO namespace_rules (pattern, created_at, created_by) VALUES (?, ?, ?)", rule.pattern, rule.createdAt, rule.createdBy);
+      }
+      this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('namespace_rules_version', ?)", String(version));
+    });
+  }
+
+  /** Member: the namespace rules this repository enforces (its copy). */
+  namespaceRulesCopy(): ImmutableRule[] {
+    return this.rulesOf("namespace_rules");
+  }
+
+  /** Holder: sends the current rules to every member behind the current version; returns how many failed. */
+  private async deliverNamespacePolicy(): Promise<number> {
+    if (!this.ready) return 0;
+    const version = this.policyVersion();
+    const rules = this.namespacePolicyRules();
+    const behind = this.sql.exec<{ repository: string }>("SELECT repository FROM policy_members WHERE version < ?", version).toArray();
+    let failed = 0;
+    // platform.md §3: six simultaneous connections per invocation; members are updated a few at a time.
+    for (let start = 0; start < behind.length; start += 6) {
+      await Promise.all(
+        behind.slice(start, start + 6).map(async ({ repository }) => {
+          try {
+            await ledgerFor(this.env.REPOSITORY_LEDGER, repository).applyNamespaceRules(version, rules);
+            this.sql.exec("UPDATE policy_members SET version = ? WHERE repository = ? AND version < ?", version, repository, version);
+          } catch (error) {
+            failed += 1;
+            console.error(JSON.stringify({ event: "namespace_policy_delivery_failed", repository, error: String(error).slice(0, 200) }));
+          }
+        }),
+      );
+    }
+    if (failed > 0) this.scheduleAlarm(Date.now() + 5_000);
+    return failed;
+  }
+
+  private policyVersion(): number {
+    return Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'policy_version'").toArray()[0]?.value ?? "0");
+  }
+
+  /** Member: registers with the namespace's holder once, before its first tag change (see above). */
+  private async ensureNamespaceRules(repository: string): Promise<void> {
+    if (this.ready && this.sql.exec("SELECT 1 FROM meta WHERE key = 'namespace_rules_version'").toArray().length > 0) return;
+    const namespace = repository.slice(0, repository.indexOf("/"));
+    const { version, rules } = await ledgerFor(this.env.REPOSITORY_LEDGER, objectNames.namespacePolicy(namespace), true).registerPolicyMember(repository);
+    this.applyNamespaceRules(version, rules);
+  }
+
+  private rulesOf(table: "immutable_rules" | "namespace_rules" | "policy_rules"): ImmutableRule[] {
+    if (!this.ready) return [];
+    return this.sql
+      .exec<{ pattern: string; created_at: string; created_by: string }>(`SELECT * FROM ${table} ORDER BY pattern`)
+      .toArray()
+      .map((row) => ({ pattern: row.pattern, createdAt: row.created_at, createdBy: row.created_by }));
+  }
+
+  /**
+   * Forgets tag moves older than the retention window, then (bounded) the retained manifests no remaining
+   * move names. Run by the alarm; reads filter by the window, so a late sweep never widens what is shown.
+   */
+  sweepTagHistory(now = Date.now()): { moves: number; manifests: number } {
+    if (!this.ready) return { moves: 0, manifests: 0 };
+    return this.ctx.storage.transactionSync(() => {
+      const cutoff = this.historyCutoff(now);
+      const moves = this.sql.exec("DELETE FROM tag_history WHERE time < ?", cutoff).rowsWritten;
+      const unnamed = this.sql
+        .exec<{ digest: string }>(
+          `SELECT digest FROM retained_manifests WHERE digest NOT IN
+             (SELECT from_digest FROM tag_history WHERE from_digest IS NOT NULL UNION SELECT to_digest FROM tag_history WHERE to_digest IS NOT NULL)
+           LIMIT ?`,
+          RETAINED_SWEEP_BATCH,
+        )
+        .toArray();
+      for (const { digest } of unnamed) this.forgetRetained(digest);
+      return { moves, manifests: unnamed.length };
     });
   }
 
@@ -377,10 +735,14 @@ export class RepositoryLedger extends DurableObject<Env> {
     });
   }
 
-  /** Completes a finish begun by closeUpload: links the blob and forgets the session, in one transaction. */
+  /**
+   * Completes a finish begun by closeUpload: links the blob and forgets the session, in one transaction.
+   * A session whose row is gone links nothing: its repository was deleted (or the alarm settled it, which
+   * links it itself).
+   */
   finishUpload(repository: string, id: string, digest: string, record: BlobRecord): void {
     this.change(repository, () => {
-      this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
+      if (this.sql.exec("DELETE FROM uploads WHERE id = ?", id).rowsWritten === 0) return;
       if (this.getBlobLink(digest)) return;
       this.sql.exec(
         "INSERT INTO blob_links (digest, object_key, size, linked_at) VALUES (?, ?, ?, ?)",
@@ -417,10 +779,12 @@ export class RepositoryLedger extends DurableObject<Env> {
 
   // ---- publication to KV ----
 
-  /** Publishes what is due (retrying failures) and settles abandoned upload sessions. */
+  /** Publishes what is due (retrying failures), settles abandoned upload sessions, sweeps expired tag history. */
   override async alarm(): Promise<void> {
     await this.publish();
+    await this.deliverNamespacePolicy();
     await this.settleAbandonedUploads();
+    this.sweepTagHistory();
     this.scheduleNext();
   }
 
@@ -576,6 +940,110 @@ export class RepositoryLedger extends DurableObject<Env> {
     this.mark("tag", tag);
   }
 
+  /** Oldest time (ISO) still within the tag-history window (TAG_HISTORY_RETENTION_DAYS). */
+  private historyCutoff(now = Date.now()): string {
+    return new Date(now - lifecycleConfig(this.env).tagHistoryRetentionMs).toISOString();
+  }
+
+  /** When the oldest tag move (or a retained manifest) leaves the window, plus slack to batch sweeps. */
+  private nextHistorySweep(): number | null {
+    const oldest = this.sql.exec<{ t: string | null }>("SELECT MIN(time) AS t FROM tag_history").toArray()[0]?.t ?? null;
+    const retained = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM retained_manifests").one().n;
+    if (oldest === null) return retained > 0 ? Date.now() : null;
+    return Date.parse(oldest) + lifecycleConfig(this.env).tagHistoryRetentionMs + HISTORY_SWEEP_SLACK_MS;
+  }
+
+  /** Whether a kept tag move names the digest (so a restore may need its bytes). */
+  private inHistory(digest: string): boolean {
+    return this.sql.exec("SELECT 1 FROM tag_history WHERE from_digest = ? OR to_digest = ? LIMIT 1", digest, digest).toArray().length > 0;
+  }
+
+  /** Moves a manifest being deleted into `retained_manifests` (its chunks stay), for restores. */
+  private retainManifest(digest: string, now: string): void {
+    const row = this.sql
+      .exec<{ media_type: string; size: number; subject: string | null; created_at: string }>("SELECT media_type, size, subject, created_at FROM manifests WHERE digest = ?", digest)
+      .one();
+    const list = (query: string) => JSON.stringify(this.sql.exec<{ d: string }>(query, digest).toArray().map((r) => r.d));
+    const referrer = this.sql.exec<{ descriptor: string }>("SELECT descriptor FROM referrers WHERE digest = ?", digest).toArray()[0]?.descriptor ?? null;
+    this.sql.exec(
+      "INSERT OR REPLACE INTO retained_manifests (digest, media_type, size, subject, referrer, blobs, children, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      digest,
+      row.media_type,
+      row.size,
+      row.subject,
+      referrer,
+      list("SELECT blob AS d FROM manifest_blobs WHERE manifest = ?"),
+      list("SELECT child AS d FROM manifest_children WHERE manifest = ?"),
+      row.created_at,
+      now,
+    );
+  }
+
+  /** Drops a retained manifest and its bytes (never a live manifest's: putManifest calls it before inserting). */
+  private forgetRetained(digest: string): void {
+    if (this.sql.exec("DELETE FROM retained_manifests WHERE digest = ?", digest).rowsWritten > 0 && !this.hasManifest(digest)) {
+      this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
+    }
+  }
+
+  /**
+   * Makes a digest a live manifest again (inside a restore's transaction): present already, or reinstated
+   * from `retained_manifests` after its blobs (linked) and children (live or reinstated) are checked.
+   */
+  private reinstate(digest: string, visiting: Set<string>): void {
+    if (this.hasManifest(digest)) return;
+    const row = this.sql
+      .exec<{ media_type: string; size: number; subject: string | null; referrer: string | null; blobs: string; children: string; created_at: string }>(
+        "SELECT * FROM retained_manifests WHERE digest = ?",
+        digest,
+      )
+      .toArray()[0];
+    if (!row || visiting.has(digest)) {
+      throw new RestoreRefusal({ ok: false, reason: "missing", message: `manifest ${digest} is no longer stored`, missing: [digest] });
+    }
+    visiting.add(digest);
+    const blobs = JSON.parse(row.blobs) as string[];
+    const children = JSON.parse(row.children) as string[];
+    const missing = this.missing("SELECT digest AS d FROM blob_links WHERE digest IN", blobs);
+    if (missing.length > 0) {
+      throw new RestoreRefusal({ ok: false, reason: "missing", message: `blobs of ${digest} are no longer in the repository`, missing: missing.slice(0, 20) });
+    }
+    for (const child of children) this.reinstate(child, visiting);
+    this.sql.exec(
+      "INSERT INTO manifests (digest, media_type, size, subject, created_at) VALUES (?, ?, ?, ?, ?)",
+      digest,
+      row.media_type,
+      row.size,
+      row.subject,
+      row.created_at,
+    );
+    for (const blob of blobs) this.sql.exec("INSERT OR IGNORE INTO manifest_blobs (manifest, blob) VALUES (?, ?)", digest, blob);
+    for (const child of children) this.sql.exec("INSERT OR IGNORE INTO manifest_children (manifest, child) VALUES (?, ?)", digest, child);
+    if (row.subject !== null && row.referrer !== null) {
+      this.sql.exec("INSERT OR REPLACE INTO referrers (subject, digest, descriptor) VALUES (?, ?, ?)", row.subject, digest, row.referrer);
+    }
+    this.sql.exec("DELETE FROM retained_manifests WHERE digest = ?", digest);
+    this.mark("manifest", digest);
+  }
+
+  /**
+   * The rule that forbids moving an existing tag to `to` (null: removing it), or null. A tag that does not
+   * exist yet may be created; pushing the digest it already holds changes nothing and is allowed.
+   */
+  private immutableDenial(tag: string, to: string | null): ImmutableTagDenial | null {
+    const current = this.getTag(tag);
+    if (current === null || current === to) return null;
+    for (const [table, scope] of [
+      ["immutable_rules", "repository"],
+      ["namespace_rules", "namespace"],
+    ] as const) {
+      for (const { pattern } of this.sql.exec<{ pattern: string }>(`SELECT pattern FROM ${table} ORDER BY pattern`).toArray()) {
+        if (immutablePatternRegExp(pattern).test(tag)) return { tag, rule: pattern, scope };
+      }
+    }
+    return null;
+  }
+
   /** Marks a published key as changed: a new version to publish, due now. */
   private mark(kind: PublishKind, name: string): void {
     this.sql.exec(
@@ -617,11 +1085,11 @@ export class RepositoryLedger extends DurableObject<Env> {
     return bytes.buffer;
   }
 
-  /** The next alarm: the earliest unpublished key or abandoned session. */
+  /** The next alarm: the earliest unpublished key, abandoned session or tag-history expiry. */
   private scheduleNext(): void {
     if (!this.ready) return;
     const nextPublication = this.sql.exec<{ t: number | null }>("SELECT MIN(not_before) AS t FROM outbox").toArray()[0]?.t ?? null;
-    const times = [nextPublication, this.nextUploadExpiry()].filter((time): time is number => time !== null);
+    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep()].filter((time): time is number => time !== null);
     if (times.length > 0) this.scheduleAlarm(Math.max(Math.min(...times), Date.now() + 100));
   }
 
@@ -635,7 +1103,10 @@ export class RepositoryLedger extends DurableObject<Env> {
   }
 }
 
-/** The ledger object of one repository (name validated by the caller). */
-export function ledgerFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string): DurableObjectStub<RepositoryLedger> {
-  return namespace.get(namespace.idFromName(objectNames.repositoryLedger(repository)));
+/**
+ * The ledger object of one repository (name validated by the caller); with `exactName`, the instance of that
+ * object name (a namespace's policy holder, objectNames.namespacePolicy).
+ */
+export function ledgerFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string, exactName = false): DurableObjectStub<RepositoryLedger> {
+  return namespace.get(namespace.idFromName(exactName ? repository : objectNames.repositoryLedger(repository)));
 }

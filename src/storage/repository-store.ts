@@ -9,21 +9,44 @@
  * lists (a KV list cannot tell a miss), go to the ledger.
  */
 import type { BlobRecord } from "./blob-index";
-import { kvKeys } from "./keys";
+import { kvKeys, objectNames } from "./keys";
 import { listAll } from "./kv-list";
 import {
   ledgerFor,
   type BlobDeleteResult,
+  type ImmutableRule,
+  type ImmutableTagDenial,
+  type ManifestDeleteResult,
   type ManifestPush,
   type ManifestPushResult,
   type ReferrerDescriptor,
   type RepositoryLedger,
+  type RepositoryDeletion,
   type RepositoryRecord,
+  type RestoreResult,
+  type RestoreTarget,
   type StoredManifest,
+  type TagDeleteResult,
+  type TagHistoryPage,
   type TagMove,
 } from "./repository-ledger";
 
-export type { BlobRecord, ManifestPush, ReferrerDescriptor, RepositoryRecord, StoredManifest, TagMove };
+export type {
+  BlobRecord,
+  ImmutableRule,
+  ImmutableTagDenial,
+  ManifestDeleteResult,
+  ManifestPush,
+  ReferrerDescriptor,
+  RepositoryDeletion,
+  RepositoryRecord,
+  RestoreResult,
+  RestoreTarget,
+  StoredManifest,
+  TagDeleteResult,
+  TagHistoryPage,
+  TagMove,
+};
 
 interface ManifestMetadata {
   mediaType: string;
@@ -116,12 +139,56 @@ export class RepositoryStore {
     return this.ledger(repository).putManifest(repository, push);
   }
 
-  deleteTag(repository: string, tag: string, actor: string): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, actor: string): Promise<TagDeleteResult> {
     return this.ledger(repository).deleteTag(repository, tag, actor);
   }
 
-  deleteManifest(repository: string, digest: string, actor: string): Promise<boolean> {
+  async deleteManifest(repository: string, digest: string, actor: string): Promise<ManifestDeleteResult> {
     return this.ledger(repository).deleteManifest(repository, digest, actor);
+  }
+
+  // ---- lifecycle (docs/lifecycle.md): one ledger transaction each ----
+
+  /** Deletes everything the repository holds but shared blob bytes; its KV keys are unpublished after. */
+  async deleteRepository(repository: string): Promise<RepositoryDeletion> {
+    return this.ledger(repository).deleteRepository(repository);
+  }
+
+  async tagHistoryPage(repository: string, tag: string | undefined, before: number | undefined, limit: number): Promise<TagHistoryPage> {
+    return this.ledger(repository).tagHistoryPage(tag, before, limit);
+  }
+
+  async restoreTag(repository: string, tag: string, target: RestoreTarget, actor: string): Promise<RestoreResult> {
+    return this.ledger(repository).restoreTag(repository, tag, target, actor);
+  }
+
+  async immutableRules(repository: string): Promise<ImmutableRule[]> {
+    return this.ledger(repository).immutableRules();
+  }
+
+  /** A namespace's immutable-tag rules, from the ledger instance that holds them (objectNames.namespacePolicy). */
+  async namespaceImmutableRules(namespace: string): Promise<ImmutableRule[]> {
+    return this.policyHolder(namespace).namespacePolicyRules();
+  }
+
+  /**
+   * Adds or removes a namespace rule; acknowledged once every repository of the namespace enforces it
+   * (`pending` counts those not reached yet, which the holder's alarm retries).
+   */
+  async changeNamespaceImmutableRule(namespace: string, change: { add: string } | { remove: string }, actor: string) {
+    return this.policyHolder(namespace).changeNamespacePolicy(change, actor);
+  }
+
+  private policyHolder(namespace: string) {
+    return ledgerFor(this.ledgers, objectNames.namespacePolicy(namespace), true);
+  }
+
+  async addImmutableRule(repository: string, pattern: string, actor: string): Promise<boolean> {
+    return this.ledger(repository).addImmutableRule(repository, pattern, actor);
+  }
+
+  async removeImmutableRule(repository: string, pattern: string): Promise<boolean> {
+    return this.ledger(repository).removeImmutableRule(repository, pattern);
   }
 
   deleteBlobLink(repository: string, digest: string): Promise<BlobDeleteResult> {

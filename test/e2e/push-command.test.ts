@@ -1,7 +1,7 @@
 /**
  * `edge-registry push` (bin/push.mjs) against the running Worker: an OCI layout pushed in 6 MiB chunks and
  * pulled back by skopeo and podman; a `podman save` docker-archive with podman's stored credentials; a
- * second push that uploads nothing; a push killed mid-chunk that resumes without re-sending stored chunks;
+ * second push that uploads nothing; a multi-architecture index from an oci-archive; a push killed mid-chunk that resumes without re-sending stored chunks;
  * a pull-only account refused.
  */
 import { spawn } from "node:child_process";
@@ -15,7 +15,16 @@ import { TLS, adminOk, creds, registryHost, registryUrl, run, runOk, tempDir } f
 
 type Account = { username: string; secret: string };
 type BlobResult = { digest: string; size: number; result: string; bytesSent: number; chunks: number; resumedFrom: number };
-type Summary = { digest: string; bytesSent: number; chunks: number; blobsUploaded: number; blobsExisting: number; blobs: BlobResult[]; seconds: number };
+type Summary = {
+  digest: string;
+  bytesSent: number;
+  chunks: number;
+  blobsUploaded: number;
+  blobsExisting: number;
+  blobs: BlobResult[];
+  manifests: { digest: string; reference: string }[];
+  seconds: number;
+};
 
 const NS = "e2epush";
 const MiB = 1024 * 1024;
@@ -125,6 +134,27 @@ describe("edge-registry push", () => {
     expect(manifest.layers.map((layer: { digest: string }) => layer.digest)).toEqual(config.rootfs.diff_ids);
     expect(manifest.layers.every((layer: { mediaType: string }) => layer.mediaType === "application/vnd.oci.image.layer.v1.tar")).toBe(true);
     expect(pullAndVerify(`${NS}/archived:v1`)).toEqual({ manifest: summary.digest, layers: config.rootfs.diff_ids });
+  });
+
+  it("pushes a multi-architecture index from an oci-archive: children first, then the tagged index", async () => {
+    const source = tempDir("multi-src");
+    await writeOciLayout(source, [
+      { seed: 73, layerSizes: [256 * 1024], architecture: "amd64" },
+      { seed: 74, layerSizes: [256 * 1024], architecture: "arm64" },
+    ], "multi");
+    const archive = join(tempDir("multi-archive"), "multi.tar");
+    runOk("skopeo", ["copy", "--all", `oci:${source}:multi`, `oci-archive:${archive}:v2`]);
+    const summary = pushOk(`oci-archive:${archive}:v2`, `${NS}/multi:v2`, writer, tempDir("cache"));
+    expect(summary.blobsUploaded).toBe(4);
+    expect(summary.manifests.map((manifest) => manifest.reference)).toEqual([
+      expect.stringMatching(/^sha256:/),
+      expect.stringMatching(/^sha256:/),
+      "v2",
+    ]);
+    const index = JSON.parse(runOk("skopeo", ["inspect", TLS, "--raw", "--creds", creds(reader), `docker://${registryHost()}/${NS}/multi:v2`]).stdout);
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture).sort()).toEqual(["amd64", "arm64"]);
+    runOk("skopeo", ["copy", "--all", "--src-tls-verify=false", "--src-creds", creds(reader), `docker://${registryHost()}/${NS}/multi:v2`, `dir:${tempDir("multi-pulled")}`]);
   });
 
   it("a push killed mid-chunk resumes from the registry's Range without re-sending stored chunks", async () => {

@@ -229,7 +229,7 @@ describe("namespace deletion (issue 10, defect 3)", () => {
       events: { action: string; target?: string; detail?: string }[];
     };
     const audit = events.find((event) => event.action === "namespace.delete" && event.target === ns);
-    expect(audit?.detail).toBe("1 service accounts deleted, 3 grants of 2 principals removed");
+    expect(audit?.detail).toBe("with its service accounts and every grant naming it");
   });
 
   it("a grant on a namespace that does not exist is refused in the admin format", async () => {

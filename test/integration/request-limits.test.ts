@@ -192,6 +192,38 @@ describe("bodies over the limit", () => {
     await continueAndFinish(location, bytes, 0);
   });
 
+  it("a streamed body that fills an R2 part of the session's multipart upload before passing the limit → 413; the part is re-sent", async () => {
+    // An 11 MiB limit: two chunks make a multipart upload with one 16 MiB part and a 6 MiB tail; the third,
+    // streamed past the limit, completes part 2 (16 MiB) before it overflows. The saved state still names
+    // one part, so continuing re-sends part 2 (R2 overwrites it) and the blob reads back intact.
+    const limit = 11 * 1024 * 1024;
+    const elevenEnv = { ...env, MAX_REQUEST_BODY_BYTES: String(limit) };
+    const at11 = (path: string, init: RequestInit = {}) =>
+      worker.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }) as never, elevenEnv as never, createExecutionContext());
+    const bytes = randomBytes(3 * limit);
+    const started = await at11(`/v2/${repo}/blobs/uploads/`, { method: "POST", headers: bearer(token) });
+    const location = started.headers.get("Location")!;
+    for (const offset of [0, limit]) {
+      const chunk = bytes.subarray(offset, offset + limit);
+      const response = await at11(location, { method: "PATCH", headers: { ...bearer(token), "Content-Length": String(limit) }, body: chunk });
+      expect(response.status).toBe(202);
+    }
+    const overflowing = new Uint8Array(limit + 1024 * 1024);
+    overflowing.set(bytes.subarray(2 * limit));
+    const refused = await at11(location, { method: "PATCH", headers: bearer(token), body: streamed(overflowing) });
+    const error = await expectOciError(refused, 413, "SIZE_INVALID");
+    expect(error.message).toContain(`limit of ${limit} bytes`);
+    expect((await at11(location, { headers: bearer(token) })).headers.get("Range")).toBe(`0-${2 * limit - 1}`);
+    const last = bytes.subarray(2 * limit);
+    expect((await at11(location, { method: "PATCH", headers: { ...bearer(token), "Content-Length": String(limit) }, body: last })).status).toBe(202);
+    const digest = await digestOf(bytes);
+    const finished = await at11(`${location}?digest=${digest}`, { method: "PUT", headers: { ...bearer(token), "Content-Length": "0" } });
+    expect(finished.status, await finished.clone().text()).toBe(201);
+    const redirect = await at11(`/v2/${repo}/blobs/${digest}`, { headers: bearer(token) });
+    const url = new URL(redirect.headers.get("Location")!);
+    expect(await digestOf(new Uint8Array(await (await at11(`${url.pathname}${url.search}`)).arrayBuffer()))).toBe(digest);
+  }, 60_000);
+
   it("a body exactly at the limit is accepted", async () => {
     const bytes = randomBytes(LIMIT);
     const digest = await digestOf(bytes);

@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { OCI_MANIFEST, bearer, call, callAt, digestOf, pushBlob, pushImage, repositoryFixture } from "../helpers/registry";
+import { OCI_MANIFEST, adminCall, bearer, call, callAt, digestOf, pushBlob, pushImage, repositoryFixture } from "../helpers/registry";
 
 /** The model's cache TTL for this project (0 when the model is off): the bound on staleness elsewhere. */
 const TTL_MS = Number(env.PRODUCTION_KV_TTL_MS ?? 0);
@@ -118,5 +118,14 @@ describe("two locations over one KV state", () => {
     expect([finalA.status, finalB.status], report).toEqual([200, 200]);
     expect(committed, report).toContain(finalA.digest);
     expect(finalB.digest, report).toBe(finalA.digest);
+    // The ledger's record (the admin API's tag history): each committed move exactly once, no phantom, none
+    // lost: oldest first, each move starts where the previous one ended, and the last ends on the final tag.
+    const history = await adminCall("GET", `/repositories/${repo}/tags/history?tag=contended`);
+    const historyText = await history.text();
+    expect(history.status, historyText).toBe(200);
+    const moves = ((JSON.parse(historyText) as { moves: { from: string | null; to: string | null }[] }).moves ?? []).slice().reverse();
+    expect(moves.map((move) => move.to).sort(), `${report}\n${historyText}`).toEqual([...committed].sort());
+    moves.forEach((move, index) => expect(move.from, historyText).toBe(index === 0 ? null : moves[index - 1]!.to));
+    expect(moves.at(-1)?.to).toBe(finalA.digest);
   });
 });

@@ -7,7 +7,8 @@
  * "Limits"):
  *  - reads, including misses, are cached per location for a TTL (60 s by default);
  *  - a location's own writes are not visible to its own later reads (read-your-writes "not guaranteed");
- *  - list results are cached per location the same way;
+ *  - list results are cached per location the same way (by prefix, limit and cursor; a page the location
+ *    has not listed yet is read fresh, so it may show the location's own writes: lenient there);
  *  - one write per second per key, across all locations: a second write is refused with a 429.
  * Several locations over one state = several `ProductionKv` instances with their own `KvLocation` and one
  * shared `KvWriteRate`.

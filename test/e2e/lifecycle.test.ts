@@ -1,0 +1,137 @@
+/**
+ * Image lifecycle with real clients (issue 14, docs/lifecycle.md): tag history of skopeo and podman pushes,
+ * `tags restore` bringing a previous image back for podman, an immutable tag refusing `skopeo copy` over it,
+ * and `repositories delete`, all through the admin CLI. Checks of a tag right after it changed read the
+ * ledger (a token that may push: storage/repository-store.ts), since pull-only reads go through the
+ * production-KV model, where a location may serve its cached copy for up to 60 s.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error: plain ESM helper shared with the benchmark
+import { writeOciLayout } from "../support/oci-image.mjs";
+import { TLS, adminOk, adminPassword, creds, httpsRequest, registryHost, registryHostB, registryUrl, run, runOk, tempDir } from "./support";
+
+const PROJECT = join(__dirname, "..", "..");
+const NS = "lifens";
+const REPO = `${NS}/app`;
+type Account = { username: string; secret: string };
+let pusher: Account;
+let sourceA: string;
+let sourceB: string;
+
+function cli(args: string[]) {
+  const env = { ...process.env, EDGE_REGISTRY_URL: registryUrl(), EDGE_REGISTRY_PASSWORD: adminPassword() };
+  return run("node", [join(PROJECT, "bin", "edge-registry.mjs"), ...args], { env });
+}
+
+function cliOk(args: string[]): string {
+  const result = cli(args);
+  if (result.code !== 0) throw new Error(`edge-registry ${args.join(" ")} failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
+}
+
+const ref = (tag: string, host = registryHost()) => `docker://${host}/${REPO}:${tag}`;
+
+/** The digest a tag points at, read from the ledger (a token that may push reads it, never KV). */
+async function ledgerTag(tag: string): Promise<string | null> {
+  const basic = Buffer.from(`${pusher.username}:${pusher.secret}`).toString("base64");
+  const tokenResponse = await httpsRequest(`${registryUrl()}/token?service=edge-registry&scope=repository:${REPO}:pull,push`, { headers: { Authorization: `Basic ${basic}` } });
+  const token = JSON.parse(tokenResponse.body.toString()).token as string;
+  const response = await httpsRequest(`${registryUrl()}/v2/${REPO}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: { Authorization: `Bearer ${token}`, Accept: "application/vnd.oci.image.manifest.v1+json" },
+  });
+  if (response.status === 404) return null;
+  expect(response.status).toBe(200);
+  return response.headers["docker-content-digest"] as string;
+}
+
+/** skopeo copy without recompression: the manifest is pushed as the layout holds it (same digest every time). */
+function copyIn(source: string, tag: string) {
+  return run("skopeo", ["copy", "--dest-tls-verify=false", "--dest-compress=false", "--dest-creds", creds(pusher), `oci:${source}:v1`, ref(tag)]);
+}
+
+/** The manifest digest of a layout's image (its index entry). */
+function manifestDigest(source: string): string {
+  return JSON.parse(readFileSync(join(source, "index.json"), "utf8")).manifests[0].digest;
+}
+
+beforeAll(async () => {
+  await adminOk("POST", "/namespaces", { name: NS });
+  const created = await adminOk("POST", "/service-accounts", { namespace: NS, name: "life-pusher", grants: [{ namespace: NS, role: "admin" }] });
+  pusher = { username: created.username, secret: created.token };
+  sourceA = tempDir("life-a");
+  sourceB = tempDir("life-b");
+  await writeOciLayout(sourceA, [{ seed: 141, layerSizes: [64 * 1024] }], "v1");
+  await writeOciLayout(sourceB, [{ seed: 142, layerSizes: [48 * 1024] }], "v1");
+});
+
+describe("tag history, restore, immutable tags, repository deletion", () => {
+  it("history shows skopeo and podman pushes; restore brings the previous image back and podman pulls it", async () => {
+    const digestA = manifestDigest(sourceA);
+    expect(copyIn(sourceA, "v1").code).toBe(0);
+    expect(await ledgerTag("v1")).toBe(digestA);
+    // podman moves the tag: it takes image B from its layout and pushes it over v1.
+    const id = runOk("podman", ["pull", "-q", `oci:${sourceB}:v1`]).stdout.trim().split("\n").at(-1)!;
+    const digestFile = join(tempDir("life-podman"), "digest");
+    runOk("podman", ["push", TLS, "--creds", creds(pusher), "--digestfile", digestFile, id, `${registryHost()}/${REPO}:v1`]);
+    const podmanDigest = readFileSync(digestFile, "utf8").trim();
+    expect(podmanDigest).not.toBe(digestA);
+    expect(await ledgerTag("v1")).toBe(podmanDigest);
+
+    const history = JSON.parse(cliOk(["--json", "tags", "history", `${REPO}:v1`])) as { from: string | null; to: string; actor: string }[];
+    expect(history.map((move) => [move.from, move.to])).toEqual([
+      [digestA, podmanDigest],
+      [null, digestA],
+    ]);
+    expect(history.every((move) => move.actor === pusher.username)).toBe(true);
+    expect(cliOk(["tags", "history", `${REPO}:v1`])).toMatch(/TIME\s+TAG\s+FROM\s+TO\s+ACTOR/);
+
+    expect(cliOk(["tags", "restore", `${REPO}:v1`, "--to", digestA])).toContain(`restored to ${digestA}`);
+    expect(await ledgerTag("v1")).toBe(digestA);
+    // Location B never read v1 before: podman pulls the restored image by tag, skopeo verifies every blob.
+    runOk("podman", ["pull", TLS, "--creds", creds(pusher), `${registryHostB()}/${REPO}:v1`]);
+    const pulled = JSON.parse(runOk("podman", ["image", "inspect", `${registryHostB()}/${REPO}:v1`]).stdout)[0];
+    expect(pulled.Digest).toBe(digestA);
+    const target = tempDir("life-restored");
+    runOk("skopeo", ["copy", "--src-tls-verify=false", "--src-creds", creds(pusher), `docker://${registryHostB()}/${REPO}@${digestA}`, `oci:${target}:v1`]);
+    const restoreHistory = JSON.parse(cliOk(["--json", "tags", "history", `${REPO}:v1`, "--limit", "1"])) as { to: string; actor: string }[];
+    expect(restoreHistory).toEqual([expect.objectContaining({ to: digestA, actor: "admin" })]);
+  });
+
+  it("an immutable tag refuses skopeo copy over it and skopeo delete; a new tag matching the rule is created once", async () => {
+    cliOk(["immutable-tags", "add", REPO, "v*"]);
+    expect(cliOk(["immutable-tags", "list", REPO])).toMatch(/v\*\s+repository\s+admin/);
+    const refused = copyIn(sourceB, "v1");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/denied/i);
+    expect(refused.stderr).toContain("immutable");
+    expect(await ledgerTag("v1")).toBe(manifestDigest(sourceA));
+    const deleteRefused = run("skopeo", ["delete", TLS, "--creds", creds(pusher), ref("v1")]);
+    expect(deleteRefused.code).not.toBe(0);
+    // Pushing the image v1 already holds is no move: allowed. A new tag matching the rule: created once.
+    expect(copyIn(sourceA, "v1").code).toBe(0);
+    expect(copyIn(sourceB, "v2").code).toBe(0);
+    expect(copyIn(sourceA, "v2").code).not.toBe(0);
+    // A namespace rule reaches the repository too.
+    cliOk(["immutable-tags", "remove", REPO, "v*"]);
+    cliOk(["immutable-tags", "add", NS, "v*"]);
+    expect(copyIn(sourceB, "v1").stderr).toMatch(/namespace rule "v\*"/);
+    cliOk(["immutable-tags", "remove", NS, "v*"]);
+    expect(copyIn(sourceB, "v1").code).toBe(0);
+  });
+
+  it("repositories delete removes the repository: its tags and manifests are gone for writers at once", async () => {
+    const output = cliOk(["repositories", "delete", REPO]);
+    expect(output).toMatch(/deleted repository lifens\/app: 2 tags, \d+ manifests/);
+    expect(await ledgerTag("v1")).toBeNull();
+    expect(await ledgerTag("v2")).toBeNull();
+    expect(cli(["repositories", "delete", REPO]).code).toBe(1);
+    const audit = JSON.parse(cliOk(["--json", "audit", "--action", "repository.delete"])) as { target: string }[];
+    expect(audit.some((event) => event.target === REPO)).toBe(true);
+    // The name can be pushed again.
+    expect(copyIn(sourceA, "v1").code).toBe(0);
+    expect(await ledgerTag("v1")).toBe(manifestDigest(sourceA));
+  });
+});
