@@ -10,6 +10,8 @@ const WORKERS_SUITE = ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"
  * suite so that the two-location tests can wait for convergence; still far longer than any test's requests.
  */
 const WORKERS_PRODUCTION_KV_TTL_MS = 5_000;
+/** A local OIDC issuer on 127.0.0.1 for the federation tests; ALLOW_INSECURE_OIDC_ISSUERS lets policies name it. */
+const OIDC_ISSUER_SETUP = "test/support/oidc-issuer-setup.ts";
 /** The e2e suite keeps production's 60 s: real clients' operations span seconds. */
 const E2E_PRODUCTION_KV_TTL_MS = 60_000;
 
@@ -26,10 +28,10 @@ export default defineConfig(async () => {
             cloudflareTest({
               main: "./src/index.ts",
               wrangler: { configPath: "./wrangler.toml" },
-              miniflare: { bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300" } },
+              miniflare: { bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", ALLOW_INSECURE_OIDC_ISSUERS: "true" } },
             }),
           ],
-          test: { name: "workers", include: WORKERS_SUITE, onConsoleLog },
+          test: { name: "workers", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP] },
         },
         {
           // The same suite with REGISTRY_KV behaving as production KV does (test/support/production-kv.ts):
@@ -41,11 +43,11 @@ export default defineConfig(async () => {
               main: "./test/support/production-kv-worker.ts",
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", PRODUCTION_KV_TTL_MS: String(WORKERS_PRODUCTION_KV_TTL_MS) },
+                bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", PRODUCTION_KV_TTL_MS: String(WORKERS_PRODUCTION_KV_TTL_MS), ALLOW_INSECURE_OIDC_ISSUERS: "true" },
               },
             }),
           ],
-          test: { name: "workers-production-kv", include: WORKERS_SUITE, onConsoleLog },
+          test: { name: "workers-production-kv", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP] },
         },
         {
           test: {

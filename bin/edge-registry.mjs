@@ -18,12 +18,16 @@ global options (or environment variables):
   --json                print JSON instead of tables
 
 commands:
-  namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME
+  namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME [--force]
   repositories set-public NAME true|false | delete NAME
   tags history REPO[:TAG] [--limit N] [--all]        tag moves within the retention window, newest first
   tags restore REPO:TAG --to (DIGEST|TIME|AGO)        e.g. --to sha256:…, --to 2026-05-01T12:00:00Z, --to 2h
+  tags purge-history REPO [--before TIME]             forget tag moves (no restore to them; frees kept manifests)
   immutable-tags list TARGET | add TARGET PATTERN | remove TARGET PATTERN
         TARGET is a repository (ns/app) or a namespace (ns); PATTERN a tag glob such as v* or release-?
+  gc [--dry-run] [--grace DURATION] [--repository REPO]
+        garbage-collect blob bytes no manifest references (default grace GC_GRACE_HOURS, 24h); --dry-run
+        reports the count and bytes the run would free; run again while it reports more
   users list | show NAME | create NAME [--admin] [--new-password P] | disable NAME | enable NAME
         | set-password NAME [--new-password P] | delete NAME | refresh-tokens NAME | revoke-refresh-token NAME ID
   service-accounts list | show USER
@@ -31,6 +35,12 @@ commands:
                                 [--expires-in 30d] [--output FORMAT] [--k8s-namespace NS] [--secret-name N]
         | rotate USER [--overlap 1h] [--output FORMAT] [--k8s-namespace NS] [--secret-name N]
         | disable USER | enable USER | set-expiry USER (TIME|never) | delete USER
+  service-accounts trust list USER
+        | add USER --issuer URL --audience AUD... --subject PATTERN [--claim NAME=PATTERN]...
+              [--algorithm RS256|ES256]... [--max-token-age 1h] [--replay-window 5m] [--description D]
+        | remove USER (ID|INDEX|--all)
+        workload identity federation: OIDC tokens (GitHub Actions, GitLab CI, Kubernetes) the policy accepts
+        log in as USER with its grants; PATTERN is exact or a glob (*)
   grants list (users|service-accounts) NAME
         | add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)
         | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
@@ -46,11 +56,11 @@ exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach 
 class UsageError extends Error {}
 class ApiError extends Error {}
 
-const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all"]);
-const REPEATED_FLAGS = new Set(["grant", "repo-grant"]);
+const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force"]);
+const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm"]);
 
 function parseArgs(argv) {
-  const flags = { grant: [], "repo-grant": [] };
+  const flags = { grant: [], "repo-grant": [], audience: [], claim: [], algorithm: [] };
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -110,7 +120,11 @@ function request(conn, method, path, body) {
         auth: `${conn.user}:${conn.password}`,
         rejectUnauthorized: !conn.insecure,
         agent: false,
-        headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
+        // A bodiless DELETE may reach the Worker with an empty body stream (wrangler dev's proxy forwards one),
+        // which the admin API accepts only as JSON (http/admin-router.ts refuseBrowserForgery): say so.
+        headers: payload
+          ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }
+          : method === "GET" || method === "HEAD" ? {} : { "Content-Type": "application/json" },
       },
       (res) => {
         let text = "";
@@ -230,8 +244,8 @@ async function run(argv) {
     }
     case "namespaces delete":
       need(1);
-      await api("DELETE", `/namespaces/${enc(args[0])}`);
-      return console.log(`deleted namespace ${args[0]}`);
+      await api("DELETE", `/namespaces/${enc(args[0])}${flags.force ? "?force=true" : ""}`);
+      return console.log(`deleted namespace ${args[0]}${flags.force ? " and its repositories" : ""}`);
     case "repositories delete": {
       need(1);
       const { deleted } = await api("DELETE", `/repositories/${args[0]}`);
@@ -269,6 +283,25 @@ async function run(argv) {
       const result = await api("POST", `/repositories/${repository}/tags/${enc(tag)}/restore`, body);
       if (flags.json) return console.log(JSON.stringify(result, null, 2));
       return console.log(result.changed ? `${repository}:${tag} restored to ${result.digest} (was ${result.previous ?? "absent"})` : `${repository}:${tag} already points at ${result.digest}`);
+    }
+    case "tags purge-history": {
+      need(1);
+      const { purged } = await api("DELETE", `/repositories/${args[0]}/tags/history`, flags.before ? { before: flags.before } : {});
+      if (flags.json) return console.log(JSON.stringify(purged, null, 2));
+      return console.log(`forgot ${purged.moves} tag moves of ${args[0]} and ${purged.manifests} manifests kept for restores`);
+    }
+    case "gc": {
+      const body = {
+        dryRun: Boolean(flags["dry-run"]),
+        ...(flags.grace !== undefined ? { gracePeriodSeconds: durationSeconds(flags.grace) } : {}),
+        ...(flags.repository ? { repository: flags.repository } : {}),
+      };
+      const report = await api("POST", "/gc", body);
+      if (flags.json) return console.log(JSON.stringify(report, null, 2));
+      const verb = report.dryRun ? "would free" : "freed";
+      console.log(`${verb} ${report.blobs} blobs (${report.bytes} bytes); ${report.links} unreferenced links in ${report.repositories} repositories`);
+      if (report.more) console.log("more links remain: run again");
+      return;
     }
     case "immutable-tags list": {
       need(1);
@@ -382,6 +415,52 @@ async function run(argv) {
       need(1);
       await api("DELETE", `/service-accounts/${enc(args[0])}`);
       return console.log(`deleted service account ${args[0]}; its tokens stop working`);
+
+    case "service-accounts trust": {
+      const [sub, user, ref] = args;
+      if (!user) throw new UsageError("service-accounts trust (list|add|remove) USER …; see --help");
+      const base = `/service-accounts/${enc(user)}/trust-policies`;
+      const policyRows = (policies) =>
+        policies.map((p, index) => ({
+          index,
+          ...p,
+          audiences: p.audiences.join(","),
+          claims: Object.entries(p.claims ?? {}).map(([name, pattern]) => `${name}=${pattern}`).join(",") || "-",
+          algorithms: p.algorithms.join(","),
+        }));
+      const columns = ["index", "id", "issuer", "audiences", "subject", "claims", "algorithms", "maxTokenAgeSeconds", "replayWindowSeconds"];
+      if (sub === "list") {
+        const { trustPolicies } = await api("GET", base);
+        return print(trustPolicies, policyRows(trustPolicies), columns);
+      }
+      if (sub === "add") {
+        if (!flags.issuer || flags.audience.length === 0 || !flags.subject) throw new UsageError("trust add needs --issuer, --audience and --subject");
+        const claims = {};
+        for (const text of flags.claim) {
+          const at = text.indexOf("=");
+          if (at <= 0) throw new UsageError(`--claim ${text}: expected NAME=PATTERN`);
+          claims[text.slice(0, at)] = text.slice(at + 1);
+        }
+        const body = {
+          issuer: flags.issuer,
+          audiences: flags.audience,
+          subject: flags.subject,
+          ...(flags.claim.length ? { claims } : {}),
+          ...(flags.algorithm.length ? { algorithms: flags.algorithm } : {}),
+          ...(flags["max-token-age"] ? { maxTokenAgeSeconds: durationSeconds(flags["max-token-age"]) } : {}),
+          ...(flags["replay-window"] ? { replayWindowSeconds: durationSeconds(flags["replay-window"]) } : {}),
+          ...(flags.description ? { description: flags.description } : {}),
+        };
+        const policy = await api("PUT", base, body);
+        return print(policy, policyRows([policy]).map((row) => ({ ...row, index: "new" })), columns);
+      }
+      if (sub === "remove") {
+        if (!ref && !flags.all) throw new UsageError("trust remove needs a policy id or index, or --all");
+        await api("DELETE", ref ? `${base}/${enc(ref)}` : base);
+        return console.log(ref ? `removed trust policy ${ref} of ${user}` : `removed every trust policy of ${user}`);
+      }
+      throw new UsageError(`unknown service-accounts trust command ${sub}; see --help`);
+    }
 
     case "grants list": {
       need(2);

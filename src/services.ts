@@ -1,5 +1,8 @@
 /** Builds every dependency once per isolate from validated configuration; env itself is never changed. */
 import { CredentialVerifier } from "./auth/credentials";
+import { FederationVerifier } from "./auth/federation";
+import { IssuerKeys } from "./auth/oidc-keys";
+import { ReplayGuard } from "./auth/oidc-replay";
 import { RegistryAccess } from "./auth/registry-access";
 import { RegistryTokens } from "./auth/registry-token";
 import { loadSigningKeys, type SigningKeySet } from "./auth/signing-keys";
@@ -22,7 +25,6 @@ import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
-import { RefreshTokenStore } from "./storage/refresh-token-store";
 
 export interface Services {
   config: Config;
@@ -46,17 +48,30 @@ export async function buildServices(env: Env): Promise<Services> {
     refusal: (status, message) => new AdminApiError(status, status === 404 ? "not_found" : status === 409 ? "conflict" : "invalid_request", message),
   });
   const edgeIdentities = identities.forEdge();
-  const repositories = new RepositoryStore(env.REGISTRY_KV, env.REPOSITORY_LEDGER, { consistentTagReads: config.consistentTagReads });
+  const repositories = new RepositoryStore(env.REGISTRY_KV, env.REPOSITORY_LEDGER, {
+    consistentTagReads: config.consistentTagReads,
+    blobIndex: env.BLOB_INDEX,
+    gcGraceMs: config.lifecycle.gcGraceMs,
+  });
   const tokens = new RegistryTokens(keys, {
     issuer: config.issuer,
     audience: config.serviceName,
     lifetimeSeconds: config.tokenLifetimeSeconds,
   });
-  const credentials = new CredentialVerifier(edgeIdentities, tokenHmac, passwords, config.bootstrapAdminPassword);
+  // Workload identity federation: issuer keys and first uses cached in isolate memory and the data center's
+  // Cache API (platform.md §6; absent where the runtime has none), first uses also in KV (src/auth/oidc-replay.ts).
+  const dataCenterCache = typeof caches === "undefined" ? undefined : caches.default;
+  const federation = new FederationVerifier({
+    keys: new IssuerKeys({ allowInsecure: config.allowInsecureOidcIssuers, cache: dataCenterCache }),
+    replay: new ReplayGuard(env.REGISTRY_KV, dataCenterCache),
+    allowInsecure: config.allowInsecureOidcIssuers,
+  });
+  const credentials = new CredentialVerifier(edgeIdentities, tokenHmac, passwords, config.bootstrapAdminPassword, federation);
   const audit = new AuditLog(env.REGISTRY_KV);
   const devices = new LoginDeviceStore(env.REGISTRY_KV, await Hmac.create(config.pepper, "login-device"));
   const login = new GuardedLogin(credentials, new LoginThrottle(env.LOGIN_ACCOUNT_LIMITER, env.LOGIN_CLIENT_LIMITER), audit, devices);
-  const refreshTokenStore = new RefreshTokenStore(env.REGISTRY_KV);
+  // Refresh tokens are kept by the identity ledger too (issued, revoked, listed there; redeemed from KV).
+  const refreshTokenStore = identities.refreshTokens();
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
   return {
     config,
@@ -78,7 +93,7 @@ export async function buildServices(env: Env): Promise<Services> {
       lastUsed: new LastUsedTracker(edgeIdentities),
       audit,
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore },
+    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
     workerUrls,
   };
 }

@@ -27,18 +27,33 @@ export function isJsonContentType(value: string | null): boolean {
 }
 
 /**
+ * Whether a request carries body bytes: "none" (no body, or `Content-Length: 0`), "some" (a positive
+ * `Content-Length`, as browsers always declare), or "unknown" (a stream of undeclared length).
+ */
+export function bodyPresence(request: Request): "none" | "some" | "unknown" {
+  if (request.body === null) return "none";
+  const declared = request.headers.get("Content-Length");
+  if (declared === null) return "unknown";
+  return Number(declared) === 0 ? "none" : "some";
+}
+
+/**
  * The JSON object body of a request whose route declared its fields: `Content-Type: application/json`
  * (a form or text/plain body is what a cross-site HTML form can send), at most 64 KiB, no unknown field.
+ * A request without a body needs no Content-Type: it is refused for the missing object (400), not 415.
  */
 export async function readJson(request: Request): Promise<Record<string, unknown>> {
   const fields = declaredFields.get(request);
   // A route that reads a body without declaring its fields is a bug, not a client error.
   if (!fields) throw new Error("admin route reads a JSON body without declaring its fields");
-  if (!isJsonContentType(request.headers.get("Content-Type"))) {
+  const json = isJsonContentType(request.headers.get("Content-Type"));
+  if (!json && bodyPresence(request) === "some") {
     throw new AdminApiError(415, "unsupported_media_type", "request bodies must be application/json");
   }
   const bytes = await readBodyLimited(request, MAX_ADMIN_BODY_BYTES);
   if (!bytes) throw new AdminApiError(413, "invalid_request", "request body too large");
+  if (bytes.length === 0) throw badRequest("request body must be a JSON object");
+  if (!json) throw new AdminApiError(415, "unsupported_media_type", "request bodies must be application/json");
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)) as unknown;

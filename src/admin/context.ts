@@ -18,6 +18,8 @@ export interface AdminServices {
   tokenHmac: Hmac;
   audit: AuditLog;
   refreshTokens: RefreshTokenStore;
+  /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// loopback issuers (admin/service-accounts.ts). */
+  allowInsecureOidcIssuers?: boolean;
 }
 
 export interface AdminContext extends AdminServices {

@@ -41,12 +41,22 @@ export async function updateNamespace(ctx: AdminContext, request: Request, name:
   return jsonResponse(updated);
 }
 
-export async function deleteNamespace(ctx: AdminContext, name: string): Promise<Response> {
+/**
+ * DELETE /admin/v1/namespaces/<name>[?force=true]: refused (409) while the catalog lists repositories in it,
+ * unless `force`, which deletes each of them first (docs/lifecycle.md). The namespace's immutable-tag rules go too.
+ */
+export async function deleteNamespace(ctx: AdminContext, name: string, force = false): Promise<Response> {
   const record = await requireNamespace(ctx, name);
-  const names = await ctx.repositories.listRepositories();
-  if (names.some((repository) => repository.startsWith(`${name}/`))) {
-    throw new AdminApiError(409, "conflict", `namespace ${name} still holds repositories`);
+  const names = (await ctx.repositories.listRepositories()).filter((repository) => repository.startsWith(`${name}/`));
+  if (names.length > 0 && !force) {
+    throw new AdminApiError(409, "conflict", `namespace ${name} still holds ${names.length} repositories; delete them first, or delete with force`);
   }
+  for (const repository of names) {
+    await auditedChange(ctx, { action: "repository.delete", target: repository, detail: `deleting namespace ${name}` }, () => ctx.repositories.deleteRepository(repository));
+  }
+  await auditedChange(ctx, { action: "immutable-tag.remove", target: `namespace:${name}`, detail: "all rules: namespace deleted" }, () =>
+    ctx.repositories.clearNamespaceImmutableRules(name),
+  );
   // One ledger transaction: the namespace, its service accounts, and every grant naming it or a repository in it.
   await auditedChange(ctx, { action: "namespace.delete", target: name, detail: "with its service accounts and every grant naming it" }, () =>
     ctx.identities.deleteNamespace(record),

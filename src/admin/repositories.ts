@@ -7,7 +7,7 @@ import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName, isValidTag, parseDigest } from "../registry/reference";
 import { MAX_IMMUTABLE_RULES, isValidImmutablePattern } from "../storage/repository-ledger";
-import { badRequest, optionalString, readJson, requiredString } from "./admin-input";
+import { badRequest, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 import { requireNamespace } from "./namespaces";
 
@@ -148,4 +148,42 @@ export async function changeNamespaceImmutableRule(ctx: AdminContext, request: R
     throw new AdminApiError(503, "conflict", `rule saved; ${result.pending} repositories do not enforce it yet (delivery is retried); repeat the request to wait for them`);
   }
   return add ? jsonResponse({ namespace: name, rules: await ctx.repositories.namespaceImmutableRules(name) }, 201) : new Response(null, { status: 204 });
+}
+
+/** Longest grace period an on-demand run may be given (30 days). */
+const MAX_GC_GRACE_SECONDS = 30 * 24 * 3600;
+
+/**
+ * POST /admin/v1/gc `{"dryRun":true,"gracePeriodSeconds":N}`: one bounded garbage collection run
+ * (docs/lifecycle.md); the default grace period is GC_GRACE_HOURS. A run with a shorter grace period can make
+ * a push in flight fail its manifest check (the client re-uploads); it never frees bytes a manifest references.
+ */
+export async function collectGarbage(ctx: AdminContext, request: Request): Promise<Response> {
+  const body = await readJson(request);
+  const dryRun = optionalBoolean(body, "dryRun") ?? false;
+  const graceSeconds = optionalInteger(body, "gracePeriodSeconds", 0, MAX_GC_GRACE_SECONDS);
+  const graceMs = graceSeconds === undefined ? undefined : graceSeconds * 1000;
+  const repositoryName = optionalString(body, "repository", 300);
+  const repository = repositoryName === undefined ? undefined : requireRepository(repositoryName);
+  const run = () => ctx.repositories.collectGarbage({ dryRun, graceMs, repository });
+  const detail = `grace=${graceSeconds ?? "default"}${repository ? ` repository=${repository}` : ""}`;
+  const report = dryRun ? await run() : await auditedChange(ctx, { action: "gc.run", detail }, run);
+  return jsonResponse(report);
+}
+
+/**
+ * DELETE /admin/v1/repositories/<name>/tags/history `{"before"?: ISO time}`: forgets tag moves before the time
+ * (default: now): they can no longer be restored, and manifests kept only for them go (their blobs become
+ * collectable by garbage collection).
+ */
+export async function purgeTagHistory(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const body = request.headers.get("Content-Length") === "0" || request.body === null ? {} : await readJson(request);
+  const beforeText = optionalString(body, "before", 64);
+  const before = beforeText === undefined ? new Date() : new Date(beforeText);
+  if (Number.isNaN(before.getTime())) throw badRequest("before must be an ISO 8601 time");
+  const purged = await auditedChange(ctx, { action: "tag-history.purge", target: repository, detail: `before ${before.toISOString()}` }, () =>
+    ctx.repositories.purgeTagHistory(repository, before.toISOString()),
+  );
+  return jsonResponse({ name: repository, purged });
 }

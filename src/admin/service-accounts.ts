@@ -5,6 +5,7 @@
  */
 import { namespaceOf, type Grant } from "../auth/access-model";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
+import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy, type TrustPolicy } from "../auth/oidc-policy";
 import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
@@ -182,4 +183,84 @@ export async function deleteServiceAccount(ctx: AdminContext, username: string):
 
 function grantsDetail(grants: Grant[]): string {
   return grants.map((item) => `${item.role} on ${item.target.kind} ${item.target.name}`).join("; ");
+}
+
+// ---- trust policies (workload identity federation; SECURITY.md) ----
+
+/** The policy a path names: its index in the list, or its id. */
+function findPolicy(record: ServiceAccountRecord, ref: string): number {
+  const policies = record.trustPolicies ?? [];
+  const index = /^\d{1,2}$/.test(ref) ? Number(ref) : policies.findIndex((policy) => policy.id === ref);
+  if (index < 0 || index >= policies.length) throw new AdminApiError(404, "not_found", "no such trust policy");
+  return index;
+}
+
+/** A policy body validated; its rule violations are answered 400 in the admin format. */
+function policyFromBody(ctx: AdminContext, body: Record<string, unknown>, id: string): TrustPolicy {
+  try {
+    return parseTrustPolicy(body, id, ctx.allowInsecureOidcIssuers === true);
+  } catch (error) {
+    if (error instanceof TrustPolicyError) throw badRequest(error.message);
+    throw error;
+  }
+}
+
+/** What the audit record says of a policy: validated values only. */
+function policyDetail(policy: TrustPolicy): string {
+  const claims = Object.entries(policy.claims ?? {}).map(([name, pattern]) => `${name}=${pattern}`).join(", ");
+  return `policy ${policy.id}: issuer ${policy.issuer}; audiences ${policy.audiences.join(", ")}; subject ${policy.subject}${claims ? `; claims ${claims}` : ""}`;
+}
+
+export async function listTrustPolicies(ctx: AdminContext, username: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, username);
+  return jsonResponse({ trustPolicies: record.trustPolicies ?? [] });
+}
+
+export async function getTrustPolicy(ctx: AdminContext, username: string, ref: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, username);
+  return jsonResponse(record.trustPolicies![findPolicy(record, ref)]);
+}
+
+/** PUT …/trust-policies `{"issuer","audiences","subject","claims"?,"algorithms"?,"maxTokenAgeSeconds"?,"replayWindowSeconds"?,"description"?}`: adds one (201). */
+export async function addTrustPolicy(ctx: AdminContext, request: Request, username: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, username);
+  const policy = policyFromBody(ctx, await readJson(request), crypto.randomUUID().slice(0, 8));
+  const policies = record.trustPolicies ?? [];
+  if (policies.length >= MAX_TRUST_POLICIES) throw new AdminApiError(409, "conflict", `a service account holds at most ${MAX_TRUST_POLICIES} trust policies`);
+  const updated: ServiceAccountRecord = { ...record, trustPolicies: [...policies, policy] };
+  // The ledger applies only the changed field, and refuses (409) if another request changed the policies meanwhile.
+  await auditedChange(ctx, { action: "service-account.trust-add", target: username, detail: policyDetail(policy) }, () => ctx.identities.putServiceAccount(updated));
+  return jsonResponse(policy, 201);
+}
+
+/** PUT …/trust-policies/<index or id>: replaces that policy (its id stays). */
+export async function replaceTrustPolicy(ctx: AdminContext, request: Request, username: string, ref: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, username);
+  const index = findPolicy(record, ref);
+  const policies = [...record.trustPolicies!];
+  const policy = policyFromBody(ctx, await readJson(request), policies[index]!.id);
+  policies[index] = policy;
+  await auditedChange(ctx, { action: "service-account.trust-set", target: username, detail: policyDetail(policy) }, () =>
+    ctx.identities.putServiceAccount({ ...record, trustPolicies: policies }),
+  );
+  return jsonResponse(policy);
+}
+
+/** DELETE …/trust-policies/<index or id> removes one; DELETE …/trust-policies removes them all. */
+export async function deleteTrustPolicy(ctx: AdminContext, username: string, ref: string | undefined): Promise<Response> {
+  const record = await requireServiceAccount(ctx, username);
+  const policies = record.trustPolicies ?? [];
+  let remaining: TrustPolicy[] = [];
+  let detail = "every trust policy";
+  if (ref !== undefined) {
+    const index = findPolicy(record, ref);
+    detail = `policy ${policies[index]!.id}`;
+    remaining = policies.filter((_, i) => i !== index);
+  } else if (policies.length === 0) {
+    return new Response(null, { status: 204 });
+  }
+  const { trustPolicies: _removed, ...rest } = record;
+  const updated: ServiceAccountRecord = remaining.length > 0 ? { ...rest, trustPolicies: remaining } : rest;
+  await auditedChange(ctx, { action: "service-account.trust-remove", target: username, detail }, () => ctx.identities.putServiceAccount(updated));
+  return new Response(null, { status: 204 });
 }

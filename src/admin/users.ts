@@ -7,9 +7,9 @@ import { isValidRefreshTokenId } from "../storage/refresh-token-store";
 import { badRequest, optionalBoolean, password, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 
-/** What the API shows of a user: never the password hash. */
+/** What the API shows of a user: never the password hash (nor the ledger's refresh epoch). */
 function view(record: UserRecord, lastUsedAt: string | null = null) {
-  const { password: _hash, ...rest } = record;
+  const { password: _hash, refreshEpoch: _epoch, ...rest } = record;
   return { ...rest, lastUsedAt };
 }
 
@@ -49,7 +49,10 @@ export async function getUser(ctx: AdminContext, username: string): Promise<Resp
   return jsonResponse(view(record, await ctx.identities.getLastUsed(`user/${username}`)));
 }
 
-/** PATCH `{"disabled":true}` / `{"registryAdmin":false}`. Disabling ends the user's refresh tokens for good. */
+/**
+ * PATCH `{"disabled":true}` / `{"registryAdmin":false}`. Disabling ends the user's refresh tokens for good:
+ * the identity ledger draws a new refresh epoch and deletes them in the same transaction as the disable.
+ */
 export async function updateUser(ctx: AdminContext, request: Request, username: string): Promise<Response> {
   const record = await requireUser(ctx, username);
   const body = await readJson(request);
@@ -58,17 +61,13 @@ export async function updateUser(ctx: AdminContext, request: Request, username: 
   const updated: UserRecord = { ...record, disabled: disabled ?? record.disabled, registryAdmin: registryAdmin ?? record.registryAdmin };
   // The detail is built from the validated values only, never from the body's keys.
   const detail = [disabled !== undefined && `disabled=${disabled}`, registryAdmin !== undefined && `registryAdmin=${registryAdmin}`].filter(Boolean).join(", ");
-  await auditedChange(ctx, { action: "user.update", target: username, detail: detail || "no change" }, async () => {
-    await ctx.identities.putUser(updated);
-    // After the record is written, so a token issued by a login racing the disable is ended too.
-    if (disabled === true) await ctx.refreshTokens.endAll(username);
-  });
+  await auditedChange(ctx, { action: "user.update", target: username, detail: detail || "no change" }, () => ctx.identities.putUser(updated));
   return jsonResponse(view(updated));
 }
 
 /**
  * PUT `{"password":"…"}`: an administrator resets a user's password. The user's refresh tokens are
- * ended with it, so a leaked password stops working everywhere.
+ * ended with it (in the ledger transaction that sets it), so a leaked password stops working everywhere.
  */
 export async function setUserPassword(ctx: AdminContext, request: Request, username: string): Promise<Response> {
   const record = await requireUser(ctx, username);
@@ -76,22 +75,19 @@ export async function setUserPassword(ctx: AdminContext, request: Request, usern
   return new Response(null, { status: 204 });
 }
 
-/** Sets a password and ends the user's refresh tokens, audited first (admin reset or self-service). */
+/**
+ * Sets a password, audited first (admin reset or self-service). The identity ledger ends the user's refresh
+ * tokens (a new epoch, the tokens deleted) in the same transaction as the new password.
+ */
 export async function changePassword(ctx: AdminContext, record: UserRecord, newPassword: string, action: "user.password-reset" | "user.password-change"): Promise<void> {
   const hash = await ctx.passwords.hash(newPassword);
-  await auditedChange(ctx, { action, target: record.username, detail: "refresh tokens ended" }, async () => {
-    await ctx.identities.putUser({ ...record, password: hash });
-    await ctx.refreshTokens.endAll(record.username);
-  });
+  await auditedChange(ctx, { action, target: record.username, detail: "refresh tokens ended" }, () => ctx.identities.putUser({ ...record, password: hash }));
 }
 
 export async function deleteUser(ctx: AdminContext, username: string): Promise<Response> {
   await requireUser(ctx, username);
-  await auditedChange(ctx, { action: "user.delete", target: username }, async () => {
-    await ctx.identities.deleteUser(username);
-    // The epoch outlives the user: a new user of the same name inherits no token.
-    await ctx.refreshTokens.endAll(username);
-  });
+  // The ledger deletes the user's refresh tokens with the user; a new user of the same name gets a new epoch.
+  await auditedChange(ctx, { action: "user.delete", target: username }, () => ctx.identities.deleteUser(username));
   return new Response(null, { status: 204 });
 }
 
@@ -109,9 +105,10 @@ export async function revokeUserRefreshToken(ctx: AdminContext, username: string
 
 /** Revokes one of a user's refresh tokens, audited first; 404 where the user holds no such token. */
 export async function revokeRefreshToken(ctx: AdminContext, username: string, id: string): Promise<void> {
+  // Read from the ledger (consistent): a token issued a moment ago is found, one revoked meanwhile is not.
   const record = isValidUsername(username) && isValidRefreshTokenId(id) ? await ctx.refreshTokens.get(id) : null;
   if (!record || record.username !== username) throw new AdminApiError(404, "not_found", "no such refresh token");
-  await auditedChange(ctx, { action: "refresh-token.revoke", target: `${username}/${id}` }, async () => {
-    await ctx.refreshTokens.revoke(username, id);
-  });
+  const revoked = await auditedChange(ctx, { action: "refresh-token.revoke", target: `${username}/${id}` }, () => ctx.refreshTokens.revoke(username, id));
+  // Revoked by a racing request between the read and the revocation: gone either way.
+  if (!revoked) throw new AdminApiError(404, "not_found", "no such refresh token");
 }

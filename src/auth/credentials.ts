@@ -4,9 +4,10 @@
  * same whether or not the account exists, and every comparison is constant-time.
  */
 import type { Principal } from "./access-model";
+import { looksLikeJwt, type FederationVerifier } from "./federation";
 import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
-import type { IdentityStore, UserRecord } from "../storage/identity-store";
+import type { IdentityStore, ServiceAccountRecord, UserRecord } from "../storage/identity-store";
 import type { PrincipalId } from "../storage/keys";
 
 /** A hash no token matches, compared against when there is nothing stored, to keep timing uniform. */
@@ -18,12 +19,23 @@ export interface AuthenticatedIdentity {
   /** The grant holder, for last-used tracking and refresh tokens. */
   id: PrincipalId;
   principal: Principal;
+  /** Set when an OIDC token stood in for the service account's token (workload identity federation). */
+  federated?: { issuer: string; subject: string; policyId: string };
 }
 
 /** Why a credential was refused, for the audit log only; clients always see one generic error. */
-export type RefusalReason = "invalid-username" | "unknown-account" | "wrong-secret" | "disabled" | "expired";
+export type RefusalReason = "invalid-username" | "unknown-account" | "wrong-secret" | "disabled" | "expired" | "federation-refused";
 
-export type AuthenticationResult = { ok: true; identity: AuthenticatedIdentity } | { ok: false; reason: RefusalReason };
+/** `detail` says which rule refused a federated token (audit log only, never the caller). */
+export type AuthenticationResult = { ok: true; identity: AuthenticatedIdentity } | { ok: false; reason: RefusalReason; detail?: string };
+
+/**
+ * Where an OIDC token may stand in for a service-account token: only the token endpoint passes this
+ * (the admin and account APIs never accept federated logins). `background` runs work after the answer.
+ */
+export interface FederationContext {
+  background: (work: Promise<unknown>) => void;
+}
 
 export class CredentialVerifier {
   constructor(
@@ -31,11 +43,12 @@ export class CredentialVerifier {
     private readonly tokenHmac: Hmac,
     private readonly passwords: PasswordHasher,
     private readonly bootstrapAdminPassword: string | undefined,
+    private readonly federation?: FederationVerifier,
   ) {}
 
   /** Checks a username and secret; a refusal carries its reason (for the audit log only). */
-  async check(username: string, secret: string, now = new Date()): Promise<AuthenticationResult> {
-    if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret, now);
+  async check(username: string, secret: string, now = new Date(), federation?: FederationContext): Promise<AuthenticationResult> {
+    if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret, now, federation);
     if (username === BOOTSTRAP_ADMIN_USERNAME) return this.bootstrapAdmin(secret);
     if (isValidUsername(username)) return this.webUser(username, secret);
     // Neither identity grammar: no storage key is built from it (KV keys stop at 512 bytes); it costs
@@ -44,8 +57,12 @@ export class CredentialVerifier {
     return { ok: false, reason: "invalid-username" };
   }
 
-  private async serviceAccount(username: string, token: string, now: Date): Promise<AuthenticationResult> {
+  private async serviceAccount(username: string, token: string, now: Date, federation?: FederationContext): Promise<AuthenticationResult> {
     const record = await this.identities.getServiceAccountForLogin(username);
+    // Federation: a JWT-shaped secret for an account with trust policies (a service-account token never has that shape).
+    if (federation && this.federation && record?.trustPolicies?.length && looksLikeJwt(token)) {
+      return this.federated(username, record, token, now, federation);
+    }
     // The comparison always runs (an unknown account against a hash that matches nothing), so timing does
     // not tell whether the account exists. The previous token is checked only during a rotation overlap:
     // whether one is open is not secret, and it keeps the common path at one HMAC.
@@ -58,6 +75,20 @@ export class CredentialVerifier {
     if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return { ok: false, reason: "expired" };
     const principal: Principal = { kind: "service-account", registryAdmin: false, grants: record.grants };
     return { ok: true, identity: { subject: username, id: `sa/${username}`, principal } };
+  }
+
+  /** An OIDC token standing in for the account's token: the account's own grants, never more (SECURITY.md). */
+  private async federated(username: string, record: ServiceAccountRecord, token: string, now: Date, federation: FederationContext): Promise<AuthenticationResult> {
+    // The account's state first: a disabled or expired account costs no key fetch.
+    if (record.disabled) return { ok: false, reason: "disabled", detail: "federated token" };
+    if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return { ok: false, reason: "expired", detail: "federated token" };
+    const result = await this.federation!.verify(record.trustPolicies!, token, federation.background);
+    if (!result.ok) return { ok: false, reason: "federation-refused", detail: result.reason };
+    const principal: Principal = { kind: "service-account", registryAdmin: false, grants: record.grants };
+    return {
+      ok: true,
+      identity: { subject: username, id: `sa/${username}`, principal, federated: { issuer: result.issuer, subject: result.subject, policyId: result.policy.id } },
+    };
   }
 
   private async bootstrapAdmin(password: string): Promise<AuthenticationResult> {

@@ -14,7 +14,7 @@
 import type { AuditLog } from "../storage/audit-log";
 import type { LoginDeviceStore } from "../storage/login-device-store";
 import type { PrincipalId } from "../storage/keys";
-import type { AuthenticatedIdentity, CredentialVerifier } from "./credentials";
+import type { AuthenticatedIdentity, CredentialVerifier, FederationContext } from "./credentials";
 import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
 import type { LoginThrottle } from "./login-throttle";
 
@@ -41,19 +41,23 @@ export class GuardedLogin {
     private readonly devices: LoginDeviceStore,
   ) {}
 
-  /** `area` names where the attempt was made, for the audit log. */
-  async login(request: Request, username: string, secret: string, area: string): Promise<GuardedLoginResult> {
+  /**
+   * `area` names where the attempt was made, for the audit log. `federation` (the token endpoint only) lets
+   * an OIDC token stand in for a service-account token; a refused one counts as a failure like any other.
+   */
+  async login(request: Request, username: string, secret: string, area: string, federation?: FederationContext): Promise<GuardedLoginResult> {
     const client = clientAddress(request);
     // Service-account usernames are public; only their clients' addresses are throttled.
     const account = parseServiceAccountUsername(username) ? undefined : username;
     const locked = await this.retryAfter(client, account);
     if (locked !== undefined) return { ok: false, throttled: true, retryAfterSeconds: locked };
-    const result = await this.credentials.check(username, secret);
+    const result = await this.credentials.check(username, secret, new Date(), federation);
     if (result.ok) {
       if (account !== undefined && client) await this.devices.remember(result.identity.id, client);
       return result;
     }
-    return this.fail(client, account, username, `${result.reason} at the ${area}`);
+    // Which rule refused a federated token goes to the audit log only, never to the caller.
+    return this.fail(client, account, username, `${result.reason}${result.detail ? ` (${result.detail})` : ""} at the ${area}`);
   }
 
   /** A refresh-token redemption: a failure counts against the client address like a wrong password. */

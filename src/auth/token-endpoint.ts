@@ -6,7 +6,8 @@ import { ANONYMOUS, actionsOn, grantedAccess, type Principal } from "./access-mo
 import { parseBasicAuthorization } from "./basic-auth";
 import type { AuthenticatedIdentity } from "./credentials";
 import type { GuardedLogin, GuardedLoginResult } from "./guarded-login";
-import { BOOTSTRAP_ADMIN_USERNAME } from "./identity-grammar";
+import { looksLikeJwt } from "./federation";
+import { BOOTSTRAP_ADMIN_USERNAME, parseServiceAccountUsername } from "./identity-grammar";
 import type { LastUsedTracker } from "./last-used";
 import type { RefreshTokens } from "./refresh-tokens";
 import type { AuditLog } from "../storage/audit-log";
@@ -20,6 +21,10 @@ import { TokenEndpointError } from "../http/oauth-errors";
 /** Longest form body the POST accepts. */
 const MAX_FORM_BYTES = 16 * 1024;
 const INVALID_CREDENTIALS = "invalid username or password";
+/** RFC 8693 §2.1 and §3: the token-exchange grant and the token types this endpoint takes and issues. */
+const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+const SUBJECT_TOKEN_TYPES = ["urn:ietf:params:oauth:token-type:id_token", "urn:ietf:params:oauth:token-type:jwt"];
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 /**
  * Most repositories a token request may name whose visibility must be read (pull asked for, not held
  * through a grant): each costs up to two KV reads, so an anonymous request of 64 scopes would cost 128.
@@ -105,6 +110,8 @@ export class TokenEndpoint {
       identity = redeemed.identity;
       // oauth.md: with a refresh_token grant, access_type=offline returns the same token, never a new one.
       if (offline) refreshToken = presented;
+    } else if (grantType === TOKEN_EXCHANGE_GRANT) {
+      return this.exchange(request, form, clientId, background);
     } else {
       throw new TokenEndpointError(400, "unsupported_grant_type", `grant_type ${JSON.stringify(grantType ?? "")} is not supported`);
     }
@@ -119,6 +126,45 @@ export class TokenEndpoint {
     });
   }
 
+  /**
+   * RFC 8693 token exchange: an OIDC ID token (`subject_token`, type id_token or jwt) for a registry token of
+   * the service account named by `account` (the token protocol's parameter for the account acted as), as
+   * when the ID token is the Basic password. The refusal is the ordinary invalid-credentials 401, whatever
+   * rule failed (the rule goes to the audit log); no refresh token is ever issued (RFC 8693 §2.2.1: optional).
+   */
+  private async exchange(request: Request, form: URLSearchParams, clientId: string, background: Background): Promise<Response> {
+    const subjectToken = form.get("subject_token");
+    const subjectTokenType = form.get("subject_token_type");
+    const account = form.get("account");
+    if (!subjectToken || !subjectTokenType || !account) {
+      throw new TokenEndpointError(400, "invalid_request", "subject_token, subject_token_type and account are required");
+    }
+    if (!SUBJECT_TOKEN_TYPES.includes(subjectTokenType)) {
+      throw new TokenEndpointError(400, "invalid_request", `subject_token_type must be one of ${SUBJECT_TOKEN_TYPES.join(", ")}`);
+    }
+    const requested = form.get("requested_token_type");
+    if (requested !== null && requested !== ACCESS_TOKEN_TYPE) {
+      throw new TokenEndpointError(400, "invalid_request", `requested_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    // RFC 8693 §1.1: delegation (an actor token) is not offered; impersonation of the account is the whole exchange.
+    if (form.has("actor_token")) throw new TokenEndpointError(400, "invalid_request", "actor_token is not supported");
+    if (!parseServiceAccountUsername(account)) throw new TokenEndpointError(400, "invalid_request", "account must name a service account (<org id>|<name>)");
+    // Only an ID token may be exchanged: the account's own token must not arrive through this grant.
+    if (!looksLikeJwt(subjectToken)) throw new TokenEndpointError(400, "invalid_request", "subject_token is not a JWT");
+    const identity = await this.authenticate(request, account, subjectToken, background);
+    if (!identity.federated) throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
+    const issued = await this.issue(identity, parseScopes(form.getAll("scope")), clientId);
+    return jsonResponse({
+      access_token: issued.token,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: "Bearer",
+      token: issued.token,
+      scope: issued.scope,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt,
+    });
+  }
+
   private checkService(service: string | null): string {
     // The audience comes from configuration; an unknown service is refused rather than echoed into `aud`.
     if (service !== null && service !== this.deps.serviceName) {
@@ -130,7 +176,8 @@ export class TokenEndpoint {
   private async authenticate(request: Request, username: string, secret: string, background: Background): Promise<AuthenticatedIdentity> {
     // Any username reaches the guarded check: one outside both identity grammars is refused there before a
     // storage key is built, and is throttled and audited like any failure.
-    const result = await this.deps.login.login(request, username, secret, "token endpoint");
+    // Only here may an OIDC token stand in for a service account's token (workload identity federation).
+    const result = await this.deps.login.login(request, username, secret, "token endpoint", { background });
     throwIfThrottled(result);
     // Bad credentials are an error, never a silent downgrade to an anonymous token.
     if (!result.ok) throw new TokenEndpointError(401, "invalid_grant", INVALID_CREDENTIALS);
@@ -140,7 +187,8 @@ export class TokenEndpoint {
   }
 
   private async maybeRefreshToken(identity: AuthenticatedIdentity | undefined, service: string, clientId: string) {
-    if (!identity || identity.principal.kind !== "user" || identity.subject === BOOTSTRAP_ADMIN_USERNAME) return undefined;
+    // Federated logins never get one (their token is the OIDC token, short-lived by design).
+    if (!identity || identity.federated || identity.principal.kind !== "user" || identity.subject === BOOTSTRAP_ADMIN_USERNAME) return undefined;
     return this.deps.refreshTokens.issue(identity.subject, service, clientId);
   }
 
@@ -156,7 +204,16 @@ export class TokenEndpoint {
     const issued = await this.deps.tokens.issue(identity?.subject ?? "", access);
     const scope = access.filter((entry) => entry.actions.length > 0).map(formatScope).join(" ");
     // Successful issuance goes to structured logs (never the token itself), not to KV.
-    console.log(JSON.stringify({ event: "token_issued", sub: identity?.subject ?? "", scope, client_id: clientId.slice(0, 100) }));
+    console.log(
+      JSON.stringify({
+        event: "token_issued",
+        sub: identity?.subject ?? "",
+        scope,
+        client_id: clientId.slice(0, 100),
+        // Which trust policy admitted a federated login, and the workload's own subject (never its token).
+        ...(identity?.federated ? { oidc: { iss: identity.federated.issuer, sub: identity.federated.subject.slice(0, 200), policy: identity.federated.policyId } } : {}),
+      }),
+    );
     return { token: issued.token, expiresIn: issued.expiresIn, issuedAt: new Date(issued.issuedAt * 1000).toISOString(), scope };
   }
 }

@@ -19,15 +19,23 @@ export interface Config {
   /** MAX_REQUEST_BODY_BYTES: the Cloudflare plan's request body limit; larger upload bodies get 413. */
   maxRequestBodyBytes: number;
   lifecycle: LifecycleConfig;
+  /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// issuers on loopback (local development, tests). */
+  allowInsecureOidcIssuers: boolean;
 }
 
 /** Image lifecycle settings (docs/lifecycle.md), also read by the repository ledger from its own env. */
 export interface LifecycleConfig {
   /** TAG_HISTORY_RETENTION_DAYS (default 14, as Quay's time machine): how long tag moves can be restored. */
   tagHistoryRetentionMs: number;
+  /**
+   * GC_GRACE_HOURS (default 24): how long a blob link no manifest references, and then blob bytes no
+   * repository links, are kept before garbage collection removes them (protects pushes in flight).
+   */
+  gcGraceMs: number;
 }
 
 export const DEFAULT_TAG_HISTORY_RETENTION_DAYS = 14;
+export const DEFAULT_GC_GRACE_HOURS = 24;
 
 export interface R2PresignConfig {
   accountId: string;
@@ -71,9 +79,10 @@ function requiredSecret(value: string | undefined, name: string): string {
 }
 
 /** The lifecycle vars alone (no secrets needed): the repository ledger reads them from its own env. */
-export function lifecycleConfig(env: Pick<Env, "TAG_HISTORY_RETENTION_DAYS">): LifecycleConfig {
+export function lifecycleConfig(env: Pick<Env, "TAG_HISTORY_RETENTION_DAYS" | "GC_GRACE_HOURS">): LifecycleConfig {
   const days = integerVar(env.TAG_HISTORY_RETENTION_DAYS, "TAG_HISTORY_RETENTION_DAYS", DEFAULT_TAG_HISTORY_RETENTION_DAYS, 1, 3650);
-  return { tagHistoryRetentionMs: days * 24 * 3600 * 1000 };
+  const graceHours = integerVar(env.GC_GRACE_HOURS, "GC_GRACE_HOURS", DEFAULT_GC_GRACE_HOURS, 1, 720);
+  return { tagHistoryRetentionMs: days * 24 * 3600 * 1000, gcGraceMs: graceHours * 3600 * 1000 };
 }
 
 export function parseConfig(env: Env): Config {
@@ -81,6 +90,9 @@ export function parseConfig(env: Env): Config {
     throw new ConfigError(
       "bindings REGISTRY_KV (KV), REGISTRY_BUCKET (R2) and the Durable Objects REPOSITORY_LEDGER, BLOB_INDEX, IDENTITY_LEDGER are required",
     );
+  }
+  if (![undefined, "", "true", "false"].includes(env.ALLOW_INSECURE_OIDC_ISSUERS)) {
+    throw new ConfigError(`ALLOW_INSECURE_OIDC_ISSUERS must be "true" or "false", got ${JSON.stringify(env.ALLOW_INSECURE_OIDC_ISSUERS)}`);
   }
   if (![undefined, "", "true", "false"].includes(env.CONSISTENT_TAG_READS)) {
     throw new ConfigError(`CONSISTENT_TAG_READS must be "true" or "false", got ${JSON.stringify(env.CONSISTENT_TAG_READS)}`);
@@ -129,5 +141,6 @@ export function parseConfig(env: Env): Config {
       MAX_REQUEST_BODY_BYTES,
     ),
     lifecycle: lifecycleConfig(env),
+    allowInsecureOidcIssuers: env.ALLOW_INSECURE_OIDC_ISSUERS === "true",
   };
 }

@@ -29,6 +29,14 @@ export interface Env {
   MAX_REQUEST_BODY_BYTES?: string;
   /** Days tag moves are kept for history and restore (default 14; docs/lifecycle.md). */
   TAG_HISTORY_RETENTION_DAYS?: string;
+  /** Hours unreferenced blob links and unlinked blob bytes are kept before garbage collection (default 24). */
+  GC_GRACE_HOURS?: string;
+
+  /**
+   * "true" lets trust policies name `http://` OIDC issuers on 127.0.0.1 or localhost: local development and
+   * tests only, never in production (README "Workload identity federation").
+   */
+  ALLOW_INSECURE_OIDC_ISSUERS?: string;
 
   /** Secrets. */
   SIGNING_KEYS?: string;

@@ -8,7 +8,8 @@ import * as namespaces from "../admin/namespaces";
 import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
 import * as users from "../admin/users";
-import { GRANT_FIELDS, GRANT_TARGET_FIELDS, declareBodyFields, isJsonContentType } from "../admin/admin-input";
+import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
+import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
 import { AdminApiError } from "./api-errors";
 
 export const ADMIN_BASE = "/admin/v1";
@@ -30,44 +31,72 @@ const body =
     declareBodyFields(request as unknown as Request, fields);
   };
 
+const UNSUPPORTED_BODY = () => new AdminApiError(415, "unsupported_media_type", "request bodies must be application/json");
+
 /**
  * Refuses what a hostile web page can make a browser send to the admin and account APIs, before any
  * credential is checked: requests the browser marks cross-site or same-site (Fetch Metadata,
  * `Sec-Fetch-Site`), requests from another origin (`Origin`), and bodies that are not
  * `application/json` (an HTML form can send only form-encoded, multipart or text/plain bodies without a
  * CORS preflight, which this API never answers). Non-browser clients send none of these headers.
+ *
+ * Only a request with a body needs a Content-Type: a DELETE without one (as the CLI sends it) is not
+ * refused. A browser always declares the length of a body it sends; a body of unknown length (a proxy may
+ * forward a bodiless request with an empty stream) is checked once read, by `refuseNonJsonStream`.
  */
 export function refuseBrowserForgery(request: Request, ownOrigin: string): void {
   const site = request.headers.get("Sec-Fetch-Site")?.toLowerCase();
   if (site === "cross-site" || site === "same-site") throw new AdminApiError(403, "forbidden", "cross-site requests are refused");
   const origin = request.headers.get("Origin");
   if (origin !== null && origin !== ownOrigin) throw new AdminApiError(403, "forbidden", "requests from another origin are refused");
-  const hasBody = request.body !== null || ["POST", "PUT", "PATCH"].includes(request.method);
-  if (hasBody && !isJsonContentType(request.headers.get("Content-Type"))) {
-    throw new AdminApiError(415, "unsupported_media_type", "request bodies must be application/json");
+  if (bodyPresence(request) === "some" && !isJsonContentType(request.headers.get("Content-Type"))) throw UNSUPPORTED_BODY();
+}
+
+/**
+ * Route middleware, first on both routers: a body of unknown length that is not `application/json` is read
+ * (it is never used: only JSON bodies are) and refused when it holds a byte; an empty one is no body.
+ */
+async function refuseNonJsonStream(request: IRequest): Promise<undefined> {
+  const plain = request as unknown as Request;
+  if (bodyPresence(plain) !== "unknown" || isJsonContentType(plain.headers.get("Content-Type"))) return undefined;
+  const reader = plain.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      // Empty: no body. Unlocked, so a route reading it finds it empty.
+      reader.releaseLock();
+      return undefined;
+    }
+    if (value.length > 0) {
+      await reader.cancel();
+      throw UNSUPPORTED_BODY();
+    }
   }
 }
 
 export function createAdminRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ADMIN_BASE });
   router
+    .all("*", refuseNonJsonStream)
     .get("/audit", (r, ctx) => audit.queryAudit(ctx, new URL(r.url)))
     .get("/namespaces", (_r, ctx) => namespaces.listNamespaces(ctx))
     .post("/namespaces", body("name", "public"), (r, ctx) => namespaces.createNamespace(ctx, r))
     .get("/namespaces/:name", (r, ctx) => namespaces.getNamespace(ctx, param(r, "name")))
     .patch("/namespaces/:name", body("public"), (r, ctx) => namespaces.updateNamespace(ctx, r, param(r, "name")))
-    .delete("/namespaces/:name", (r, ctx) => namespaces.deleteNamespace(ctx, param(r, "name")))
+    .delete("/namespaces/:name", (r, ctx) => namespaces.deleteNamespace(ctx, param(r, "name"), new URL(r.url).searchParams.get("force") === "true"))
     // Lifecycle (admin/repositories.ts). Under /repositories the longer paths come first: `:name+` matches them too.
     .get("/namespaces/:name/immutable-tags", (r, ctx) => repositories.listNamespaceImmutableRules(ctx, param(r, "name")))
     .post("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), true))
     .delete("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), false))
     .get("/repositories/:name+/tags/history", (r, ctx) => repositories.tagHistory(ctx, param(r, "name"), new URL(r.url)))
+    .delete("/repositories/:name+/tags/history", body("before"), (r, ctx) => repositories.purgeTagHistory(ctx, r, param(r, "name")))
     .post("/repositories/:name+/tags/:tag/restore", body("digest", "time"), (r, ctx) => repositories.restoreTag(ctx, r, param(r, "name"), param(r, "tag")))
     .get("/repositories/:name+/immutable-tags", (r, ctx) => repositories.listImmutableRules(ctx, param(r, "name")))
     .post("/repositories/:name+/immutable-tags", body("pattern"), (r, ctx) => repositories.addImmutableRule(ctx, r, param(r, "name")))
     .delete("/repositories/:name+/immutable-tags", body("pattern"), (r, ctx) => repositories.removeImmutableRule(ctx, r, param(r, "name")))
     .patch("/repositories/:name+", body("public"), (r, ctx) => namespaces.updateRepository(ctx, r, param(r, "name")))
     .delete("/repositories/:name+", (r, ctx) => repositories.deleteRepository(ctx, param(r, "name")))
+    .post("/gc", body("dryRun", "gracePeriodSeconds", "repository"), (r, ctx) => repositories.collectGarbage(ctx, r))
     .get("/users", (_r, ctx) => users.listUsers(ctx))
     .post("/users", body("username", "password", "registryAdmin"), (r, ctx) => users.createUser(ctx, r))
     .get("/users/:name", (r, ctx) => users.getUser(ctx, param(r, "name")))
@@ -82,6 +111,13 @@ export function createAdminRouter() {
     .patch("/service-accounts/:name", body("disabled", "description", "expiresAt"), (r, ctx) => serviceAccounts.updateServiceAccount(ctx, r, param(r, "name")))
     .post("/service-accounts/:name/rotate", body("overlapSeconds", "kubernetesNamespace", "secretName"), (r, ctx) => serviceAccounts.rotateServiceAccount(ctx, r, param(r, "name")))
     .delete("/service-accounts/:name", (r, ctx) => serviceAccounts.deleteServiceAccount(ctx, param(r, "name")))
+    // Workload identity federation (SECURITY.md): trust policies, addressed by index or id.
+    .get("/service-accounts/:name/trust-policies", (r, ctx) => serviceAccounts.listTrustPolicies(ctx, param(r, "name")))
+    .put("/service-accounts/:name/trust-policies", body(...TRUST_POLICY_FIELDS), (r, ctx) => serviceAccounts.addTrustPolicy(ctx, r, param(r, "name")))
+    .delete("/service-accounts/:name/trust-policies", (r, ctx) => serviceAccounts.deleteTrustPolicy(ctx, param(r, "name"), undefined))
+    .get("/service-accounts/:name/trust-policies/:policy", (r, ctx) => serviceAccounts.getTrustPolicy(ctx, param(r, "name"), param(r, "policy")))
+    .put("/service-accounts/:name/trust-policies/:policy", body(...TRUST_POLICY_FIELDS), (r, ctx) => serviceAccounts.replaceTrustPolicy(ctx, r, param(r, "name"), param(r, "policy")))
+    .delete("/service-accounts/:name/trust-policies/:policy", (r, ctx) => serviceAccounts.deleteTrustPolicy(ctx, param(r, "name"), param(r, "policy")))
     .get("/:kind/:name/grants", (r, ctx) => grants.listGrants(ctx, principalKind(r), param(r, "name")))
     .put("/:kind/:name/grants", body(...GRANT_FIELDS), (r, ctx) => grants.putGrant(ctx, r, principalKind(r), param(r, "name")))
     .delete("/:kind/:name/grants", body(...GRANT_TARGET_FIELDS), (r, ctx) => grants.deleteGrant(ctx, r, principalKind(r), param(r, "name")))
@@ -95,6 +131,7 @@ export function createAdminRouter() {
 export function createAccountRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ACCOUNT_BASE });
   router
+    .all("*", refuseNonJsonStream)
     .put("/password", body("password"), (r, ctx) => account.changeOwnPassword(ctx, r))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))

@@ -4,10 +4,21 @@
  * wins atomically and every later one learns the winner: a Durable Object runs one event at a time and a
  * synchronous transaction cannot interleave with another (platform.md §2 "Gates").
  *
- * Invariant: a record, once written, names bytes that nothing deletes while it names them (uploads delete
- * only objects no record names; see storage/blob-uploads.ts). Records are never rewritten.
+ * It also holds the links of repositories to the digest (`links`), for garbage collection
+ * (docs/lifecycle.md). Each claim or mount adds a link row with a fresh number (`seq`), in the same
+ * transaction that returns the record and before the repository's ledger commits its link; a row is removed
+ * only by an unlink naming exactly that number, which a ledger sends after it committed that it no longer
+ * holds the number (the link was removed, or a newer number of the same link replaced it). Hence: while any
+ * repository's ledger links the digest, this object holds a row of that repository.
+ *
+ * Invariants: a record, once written, names bytes that nothing deletes while it names them (uploads delete
+ * only objects no record names; see storage/blob-uploads.ts); records are never rewritten. The only deletion
+ * of a record's bytes is `collect`: with no repository linking the digest for the grace period, one
+ * transaction removes the record (a later claim wins a fresh record with its own bytes; a mount finds
+ * nothing), and only then are the bytes deleted.
  */
 import { DurableObject } from "cloudflare:workers";
+import { lifecycleConfig } from "../config/config";
 import type { Env } from "../config/env";
 import { objectNames } from "./keys";
 
@@ -17,33 +28,163 @@ export interface BlobRecord {
   size: number;
 }
 
+/** A record as a claim or mount returns it, with the sequence number of the caller's link. */
+export interface LinkedBlobRecord extends BlobRecord {
+  seq: number;
+}
+
+/** What collect did (or, in a dry run, would do). */
+export interface BlobCollection {
+  freed: boolean;
+  bytes: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS blob (id INTEGER PRIMARY KEY CHECK (id = 1), object_key TEXT NOT NULL, size INTEGER NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS links (repository TEXT NOT NULL, seq INTEGER NOT NULL, linked_at INTEGER NOT NULL, PRIMARY KEY (repository, seq));
+CREATE TABLE IF NOT EXISTS index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`;
+
 export class BlobIndex extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
-      "CREATE TABLE IF NOT EXISTS blob (id INTEGER PRIMARY KEY CHECK (id = 1), object_key TEXT NOT NULL, size INTEGER NOT NULL, created_at TEXT NOT NULL)",
-    );
+    this.sql = ctx.storage.sql;
+    const tracked = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'links'").toArray().length > 0;
+    const existed = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'blob'").toArray().length > 0;
+    this.sql.exec(SCHEMA);
+    // A record written before links were tracked has no list of its repositories: never collected.
+    if (!tracked && existed && this.get() !== null) this.setMeta("untracked", "1");
   }
 
-  /** The record of this digest, or null when no upload of it has completed. */
+  /** The record of this digest, or null when no upload of it has completed (or its bytes were collected). */
   get(): BlobRecord | null {
-    const row = this.ctx.storage.sql.exec<{ object_key: string; size: number }>("SELECT object_key, size FROM blob").toArray()[0];
+    const row = this.sql.exec<{ object_key: string; size: number }>("SELECT object_key, size FROM blob").toArray()[0];
     return row ? { key: row.object_key, size: row.size } : null;
   }
 
-  /** Records `candidate` unless a record exists; returns the record that holds (the first claim wins). */
-  claim(candidate: BlobRecord): BlobRecord {
+  /**
+   * Records `candidate` unless a record exists, and adds `repository` to the digest's links; returns the
+   * record that holds (the first claim wins) with the link's sequence number.
+   */
+  claim(candidate: BlobRecord, repository: string): LinkedBlobRecord {
     return this.ctx.storage.transactionSync(() => {
-      const existing = this.get();
-      if (existing) return existing;
-      this.ctx.storage.sql.exec(
-        "INSERT INTO blob (id, object_key, size, created_at) VALUES (1, ?, ?, ?)",
-        candidate.key,
-        candidate.size,
-        new Date().toISOString(),
-      );
-      return candidate;
+      let record = this.get();
+      if (!record) {
+        this.sql.exec("INSERT INTO blob (id, object_key, size, created_at) VALUES (1, ?, ?, ?)", candidate.key, candidate.size, new Date().toISOString());
+        this.sql.exec("DELETE FROM index_meta WHERE key IN ('untracked', 'unlinked_at')");
+        record = candidate;
+      }
+      return { ...record, seq: this.addLink(repository) };
     });
+  }
+
+  /** A mount: adds `repository` to the links if the record still names `key`; null when it does not. */
+  link(repository: string, key: string): LinkedBlobRecord | null {
+    return this.ctx.storage.transactionSync(() => {
+      const record = this.get();
+      if (!record || record.key !== key) return null;
+      return { ...record, seq: this.addLink(repository) };
+    });
+  }
+
+  /**
+   * Removes the link row `seq` of `repository` (its ledger no longer holds that number); the repository's
+   * other rows (links committed since) stay. The grace clock starts when the last row goes.
+   */
+  unlink(repository: string, seq: number): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM links WHERE repository = ? AND seq = ?", repository, seq);
+      if (this.linkCount() === 0 && this.get() !== null && this.meta("unlinked_at") === null) this.setMeta("unlinked_at", String(Date.now()));
+    });
+    const due = this.collectableAt(lifecycleConfig(this.env).gcGraceMs);
+    if (due !== null) this.ctx.waitUntil(this.ctx.storage.setAlarm(due));
+  }
+
+  /** Repositories linking the digest (tests and the admin GC report). */
+  linkedRepositories(): string[] {
+    return this.sql.exec<{ repository: string }>("SELECT DISTINCT repository FROM links ORDER BY repository").toArray().map((row) => row.repository);
+  }
+
+  /**
+   * Deletes the bytes if no repository has linked the digest for `graceMs` (docs/lifecycle.md). In a dry run
+   * nothing changes, and the repositories in `unlinking` count as gone (their ledgers would unlink them in the
+   * same run): the answer is what the real run frees.
+   */
+  async collect(options: { graceMs: number; dryRun: boolean; unlinking?: string[]; now?: number }): Promise<BlobCollection> {
+    const now = options.now ?? Date.now();
+    if (!options.dryRun) await this.finishPendingDelete();
+    const record = this.get();
+    if (!record || this.meta("untracked") !== null) return { freed: false, bytes: 0 };
+    if (options.dryRun) {
+      const remaining = this.linkedRepositories().filter((repository) => !(options.unlinking ?? []).includes(repository));
+      if (remaining.length > 0) return { freed: false, bytes: 0 };
+      // Links the run removes start their grace clock now; links gone earlier started it then.
+      const since = this.linkCount() > 0 ? now : Number(this.meta("unlinked_at") ?? now);
+      return since <= now - options.graceMs ? { freed: true, bytes: record.size } : { freed: false, bytes: 0 };
+    }
+    const taken = this.ctx.storage.transactionSync(() => {
+      const unlinkedAt = this.meta("unlinked_at");
+      if (this.linkCount() > 0 || unlinkedAt === null || Number(unlinkedAt) > now - options.graceMs) return null;
+      // The record goes first, in one transaction: a claim after this wins a fresh record with its own
+      // bytes, and a mount finds nothing, so no link is ever made to the bytes deleted below.
+      this.sql.exec("DELETE FROM blob");
+      this.sql.exec("DELETE FROM index_meta WHERE key = 'unlinked_at'");
+      this.setMeta("pending_delete", record.key);
+      return record;
+    });
+    if (!taken) return { freed: false, bytes: 0 };
+    await this.finishPendingDelete();
+    return { freed: true, bytes: taken.size };
+  }
+
+  /** Collects past the configured grace period (GC_GRACE_HOURS); retries a bytes delete that failed. */
+  override async alarm(): Promise<void> {
+    const graceMs = lifecycleConfig(this.env).gcGraceMs;
+    await this.collect({ graceMs, dryRun: false });
+    const due = this.collectableAt(graceMs);
+    if (due !== null) await this.ctx.storage.setAlarm(due);
+  }
+
+  /** Deletes the bytes of a record already removed (idempotent; retried by the alarm if R2 fails). */
+  private async finishPendingDelete(): Promise<void> {
+    const key = this.meta("pending_delete");
+    if (key === null) return;
+    try {
+      await this.env.REGISTRY_BUCKET.delete(key);
+      this.sql.exec("DELETE FROM index_meta WHERE key = 'pending_delete' AND value = ?", key);
+    } catch (error) {
+      console.error(JSON.stringify({ event: "blob_bytes_delete_failed", error: String(error).slice(0, 200) }));
+      await this.ctx.storage.setAlarm(Date.now() + 60_000);
+    }
+  }
+
+  /** When the record may be collected, if it has no links (null while any repository links it). */
+  private collectableAt(graceMs: number): number | null {
+    const unlinkedAt = this.meta("unlinked_at");
+    if (this.get() === null || this.linkCount() > 0 || unlinkedAt === null || this.meta("untracked") !== null) return null;
+    return Math.max(Number(unlinkedAt) + graceMs, Date.now() + 1000);
+  }
+
+  private addLink(repository: string): number {
+    const seq = Number(this.meta("seq") ?? "0") + 1;
+    this.setMeta("seq", String(seq));
+    this.sql.exec("INSERT INTO links (repository, seq, linked_at) VALUES (?, ?, ?)", repository, seq, Date.now());
+    this.sql.exec("DELETE FROM index_meta WHERE key = 'unlinked_at'");
+    return seq;
+  }
+
+  private linkCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM links").one().n;
+  }
+
+  private meta(key: string): string | null {
+    return this.sql.exec<{ value: string }>("SELECT value FROM index_meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.sql.exec("INSERT OR REPLACE INTO index_meta (key, value) VALUES (?, ?)", key, value);
   }
 }
 

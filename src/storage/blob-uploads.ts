@@ -10,6 +10,9 @@
  * - Bytes a blob record points at are never deleted: a request deletes only objects it wrote itself and no
  *   record names, or objects of a session it alone has closed or whose newer state it alone has saved;
  *   only the closer of a session claims its bytes in the blob index.
+ * - Garbage collection never frees bytes a repository links (docs/lifecycle.md): the claim adds the
+ *   repository to the digest's links in the blob index before the ledger commits the link (settle), and
+ *   the index deletes bytes only after removing the record, so a claim racing it wins a fresh record.
  */
 import { BlobIndex, blobIndexFor, type BlobRecord } from "./blob-index";
 import { BlobWriter, BodyReadError, PART_SIZE } from "./blob-writer";
@@ -208,10 +211,12 @@ export class BlobUploads {
    * bytes that lose are deleted (no record names them). Also used by the ledger's janitor.
    */
   async settle(repository: string, id: string, digest: string, candidate: BlobRecord): Promise<BlobRecord> {
-    const record = await blobIndexFor(this.blobIndex, digest).claim(candidate);
+    // The blob index lists this repository among the digest's links before the ledger commits the link, so
+    // garbage collection never frees bytes a ledger links (storage/blob-index.ts).
+    const record = await blobIndexFor(this.blobIndex, digest).claim(candidate, repository);
     await this.ledger(repository).finishUpload(repository, id, digest, record);
     if (record.key !== candidate.key) await this.bucket.delete(candidate.key);
-    return record;
+    return { key: record.key, size: record.size };
   }
 
   /**

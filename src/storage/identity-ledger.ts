@@ -1,7 +1,7 @@
 /**
  * The identity ledger: one Durable Object (SQLite storage, named "identities"), the single writer and the
  * consistent reader of namespaces with their organization ids, web users, service accounts and the grants
- * on their records.
+ * on their records, and web users' refresh tokens (docker's identity tokens).
  *
  * Every operation is one synchronous transaction (`transactionSync`: nothing interleaves with it and a throw
  * rolls it back, platform.md §2). Edits are applied as operations on the current record inside it (a grant
@@ -10,7 +10,14 @@
  * the later one is refused as a conflict. Deleting a namespace deletes its service accounts and every grant
  * naming it or a repository in it, in the same transaction.
  *
- * After each commit the changed keys (`ns:`, `org:`, `user:`, `sa:`, same values as before the ledger) are
+ * Refresh tokens live here too (`refresh_tokens`): issuing, revoking and listing them are ledger operations,
+ * and a user's refresh epoch is a field of the user's record (`refreshEpoch`). A change that must end the
+ * user's tokens (a disable, a password change, a delete) draws a new epoch and deletes the user's tokens in
+ * the same transaction as the change itself, so no token outlives it in the ledger, a login racing it gets
+ * none (issuance checks that the password the login verified is still the user's, and the user enabled), and
+ * re-enabling the user brings none back. A new user gets a fresh random epoch, so a user recreated under a name inherits nothing.
+ *
+ * After each commit the changed keys (`ns:`, `org:`, `user:`, `sa:`, `refresh:`; same values as before the ledger) are
  * published to Workers KV, the token endpoint's read path. The outbox table is the memory of what is
  * unpublished: a key is marked in the same transaction as the change, its current value is written
  * afterwards, and the alarm retries until KV accepts it. KV takes one write per second per key
@@ -22,8 +29,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { namespaceOf, type Grant, type GrantTarget, type Role } from "../auth/access-model";
 import type { Env } from "../config/env";
+import type { PasswordHash } from "../crypto/secrets";
 import type { NamespaceRecord, ServiceAccountRecord, UserRecord } from "./identity-store";
 import { kvKeys, type PrincipalId } from "./keys";
+import type { RefreshTokenRecord, RefreshTokenSummary } from "./refresh-token-store";
 
 /** The one instance's name (`idFromName`). */
 export const IDENTITY_LEDGER_NAME = "identities";
@@ -39,6 +48,8 @@ const SAFETY_NET_DELAY_MS = 5000;
 const PUBLISH_BATCH = 50;
 /** Keys per KV list page during the import (each unknown key then costs one read). */
 const IMPORT_PAGE_KEYS = 200;
+/** Marks the import of refresh tokens and epochs (added after the first import; a ledger that has run that one runs this part once). */
+const IMPORT_REFRESH_DONE = "import-refresh-tokens";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,12 +59,14 @@ CREATE TABLE IF NOT EXISTS principals (id TEXT PRIMARY KEY, kind TEXT NOT NULL, 
 CREATE INDEX IF NOT EXISTS principals_by_namespace ON principals (namespace);
 CREATE TABLE IF NOT EXISTS grants (principal TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, namespace TEXT NOT NULL, role TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (principal, kind, name));
 CREATE INDEX IF NOT EXISTS grants_by_namespace ON grants (namespace);
+CREATE TABLE IF NOT EXISTS refresh_tokens (id TEXT PRIMARY KEY, username TEXT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_username ON refresh_tokens (username);
 CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, source TEXT NOT NULL, source_id TEXT NOT NULL, version INTEGER NOT NULL, not_before INTEGER NOT NULL, retry_at INTEGER NOT NULL, attempts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS published (key TEXT PRIMARY KEY, at INTEGER NOT NULL);
 `;
 
-/** Where an outbox key's value comes from: a namespace, an organization id, a principal, or a key only ever deleted. */
-type Source = "ns" | "org" | "principal" | "delete";
+/** Where an outbox key's value comes from: a namespace, an organization id, a principal, a refresh token, or a key only ever deleted. */
+type Source = "ns" | "org" | "principal" | "refresh" | "delete";
 
 /** One top-level field a caller changed: its JSON as read (`from`) and as written (`to`); "" is absent. */
 export interface FieldChange {
@@ -86,7 +99,7 @@ class Refused extends Error {
 }
 
 /** Fields no edit may change: they name the record or tie it to its namespace. */
-const IMMUTABLE_FIELDS = new Set(["name", "organizationId", "username", "namespace", "createdAt"]);
+const IMMUTABLE_FIELDS = new Set(["name", "organizationId", "username", "namespace", "createdAt", "refreshEpoch"]);
 
 /** The KV key of a principal's record. */
 export function principalKey(id: PrincipalId): string {
@@ -111,7 +124,7 @@ export class IdentityLedger extends DurableObject<Env> {
     this.kv = env.REGISTRY_KV;
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
-    this.imported = this.meta("import") === "done";
+    this.imported = this.meta("import") === "done" && this.meta(IMPORT_REFRESH_DONE) === "done";
   }
 
   // ---- reads ----
@@ -244,6 +257,8 @@ export class IdentityLedger extends DurableObject<Env> {
       if (record.username !== id.slice(id.indexOf("/") + 1)) throw new Refused(400, "the record does not match its principal");
       if (this.principalExists(id)) throw new Refused(409, `${id.startsWith("user/") ? "user" : "service account"} ${record.username} exists`);
       const { grants, ...rest } = record;
+      // A web user's refresh epoch is the ledger's own, fresh for every user (a recreated name inherits no token).
+      if (id.startsWith("user/")) (rest as Omit<UserRecord, "grants">).refreshEpoch = crypto.randomUUID();
       let namespace: string | null = null;
       if (id.startsWith("sa/")) {
         namespace = (record as ServiceAccountRecord).namespace;
@@ -270,6 +285,11 @@ export class IdentityLedger extends DurableObject<Env> {
       if (updated === (current as unknown)) return current;
       const { grants, ...rest } = updated;
       if (!Array.isArray(grants)) throw new Refused(400, "grants must be a list");
+      if (id.startsWith("user/") && endsRefreshTokens(current as UserRecord, updated as UserRecord)) {
+        // In the same transaction as the disable or password change: no token of the old epoch survives it.
+        (rest as Omit<UserRecord, "grants">).refreshEpoch = crypto.randomUUID();
+        this.endRefreshTokens(current.username);
+      }
       this.sql.exec("UPDATE principals SET record = ? WHERE id = ?", JSON.stringify(rest), id);
       if (changes.some((change) => change.field === "grants")) this.replaceGrants(id, grants);
       this.enqueue(principalKey(id), "principal", id);
@@ -302,6 +322,65 @@ export class IdentityLedger extends DurableObject<Env> {
         this.insertGrant(id, { target, role });
       }
       this.enqueue(principalKey(id), "principal", id);
+      return true;
+    });
+  }
+
+  // ---- refresh tokens ----
+
+  /**
+   * Records a refresh token issued by a login that verified the password whose stored hash is `verified`,
+   * under the user's current refresh epoch. Refused (409) when the user no longer exists, is disabled, or has
+   * another password now: the login checked a record older than the ledger's (KV or the login cache,
+   * platform.md §1) from before a delete, disable or password change, and must not get a token. A login that
+   * checked an older record with the current password (the user was re-enabled since) gets one.
+   */
+  async issueRefreshToken(token: Omit<RefreshTokenRecord, "epoch">, verified: PasswordHash): Promise<LedgerResult<RefreshTokenRecord>> {
+    return this.commit(() => {
+      const user = this.principalRecord(`user/${token.username}`) as UserRecord | null;
+      const samePassword = user !== null && user.password.hash === verified.hash && user.password.salt === verified.salt;
+      if (!user || user.disabled || !samePassword) throw new Refused(409, "the user changed since the login was checked");
+      if (this.refreshTokenRecord(token.id)) throw new Refused(409, "refresh token id taken");
+      const record: RefreshTokenRecord = { ...token, epoch: user.refreshEpoch ?? "" };
+      this.sql.exec("INSERT INTO refresh_tokens (id, username, record) VALUES (?, ?, ?)", record.id, record.username, JSON.stringify(record));
+      this.enqueue(kvKeys.refreshToken(record.id), "refresh", record.id);
+      return record;
+    });
+  }
+
+  async getRefreshToken(id: string): Promise<RefreshTokenRecord | null> {
+    await this.ready();
+    return this.refreshTokenRecord(id);
+  }
+
+  /** For a redemption whose KV read missed: the record, and (when there is one) a fresh publication of it. */
+  async getRefreshTokenForEdge(id: string): Promise<RefreshTokenRecord | null> {
+    await this.ready();
+    const record = this.refreshTokenRecord(id);
+    if (record) await this.republish(kvKeys.refreshToken(id), "refresh", id);
+    return record;
+  }
+
+  /** A user's tokens, oldest first, without their hashes. */
+  async listRefreshTokens(username: string): Promise<RefreshTokenSummary[]> {
+    await this.ready();
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM refresh_tokens WHERE username = ?", username)
+      .toArray()
+      .map((row) => {
+        const { secretHash: _hash, epoch: _epoch, ...summary } = JSON.parse(row.record) as RefreshTokenRecord;
+        return summary;
+      })
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /** Revokes one of a user's tokens; false where the user holds no such token. */
+  async revokeRefreshToken(username: string, id: string): Promise<LedgerResult<boolean>> {
+    return this.commit(() => {
+      const record = this.refreshTokenRecord(id);
+      if (!record || record.username !== username) return false;
+      this.sql.exec("DELETE FROM refresh_tokens WHERE id = ?", id);
+      this.enqueue(kvKeys.refreshToken(id), "refresh", id);
       return true;
     });
   }
@@ -399,6 +478,10 @@ export class IdentityLedger extends DurableObject<Env> {
         const record = this.principalRecord(id as PrincipalId);
         return record ? JSON.stringify(record) : null;
       }
+      case "refresh": {
+        const row = this.sql.exec<{ record: string }>("SELECT record FROM refresh_tokens WHERE id = ?", id).toArray()[0];
+        return row ? row.record : null;
+      }
       case "delete":
         return null;
     }
@@ -468,6 +551,18 @@ export class IdentityLedger extends DurableObject<Env> {
     throw new Error("could not allocate an organization id");
   }
 
+  private refreshTokenRecord(id: string): RefreshTokenRecord | null {
+    const row = this.sql.exec<{ record: string }>("SELECT record FROM refresh_tokens WHERE id = ?", id).toArray()[0];
+    return row ? (JSON.parse(row.record) as RefreshTokenRecord) : null;
+  }
+
+  /** Deletes every refresh token of a user (in the caller's transaction) and unpublishes them. */
+  private endRefreshTokens(username: string): void {
+    const ids = this.sql.exec<{ id: string }>("SELECT id FROM refresh_tokens WHERE username = ?", username).toArray();
+    this.sql.exec("DELETE FROM refresh_tokens WHERE username = ?", username);
+    for (const { id } of ids) this.enqueue(kvKeys.refreshToken(id), "refresh", id);
+  }
+
   private principalExists(id: string): boolean {
     return this.sql.exec("SELECT 1 FROM principals WHERE id = ?", id).toArray().length > 0;
   }
@@ -483,8 +578,9 @@ export class IdentityLedger extends DurableObject<Env> {
     return { ...(JSON.parse(row.record) as Omit<PrincipalRecord, "grants">), grants } as PrincipalRecord;
   }
 
-  /** Deletes a principal, its grants and its last-use time (in the caller's transaction), and unpublishes them. */
+  /** Deletes a principal, its grants, its refresh tokens and its last-use time (in the caller's transaction), and unpublishes them. */
   private removePrincipal(id: PrincipalId): void {
+    if (id.startsWith("user/")) this.endRefreshTokens(id.slice("user/".length));
     this.sql.exec("DELETE FROM principals WHERE id = ?", id);
     this.sql.exec("DELETE FROM grants WHERE principal = ?", id);
     this.enqueue(principalKey(id), "principal", id);
@@ -538,14 +634,16 @@ export class IdentityLedger extends DurableObject<Env> {
   }
 
   /**
-   * Copies the `ns:`, `org:`, `user:` and `sa:` records found in KV into the tables, page by page (each page
+   * Copies the `ns:`, `org:`, `user:` and `sa:` records, then the refresh epochs (`refresh-epoch:<user>`, into
+   * the user's record) and refresh tokens (`refresh:<id>`, of users that exist) found in KV into the tables, page by page (each page
    * commits with its cursor, so a run cut short resumes where it stopped), then repairs what the
    * namespace-deletion defect left behind: service accounts of namespaces that no longer exist, and grants
    * naming them, are deleted and unpublished. Imported records are already in KV: nothing is republished.
    * Records written by older Worker versions after this import are not seen (deploy, then use the ledger).
    */
   private async importFromKv(): Promise<void> {
-    for (const prefix of [kvKeys.namespacePrefix, kvKeys.organizationIdPrefix, kvKeys.userPrefix, kvKeys.serviceAccountPrefix]) {
+    const prefixes = [kvKeys.namespacePrefix, kvKeys.organizationIdPrefix, kvKeys.userPrefix, kvKeys.serviceAccountPrefix, kvKeys.refreshEpochPrefix, kvKeys.refreshTokenPrefix];
+    for (const prefix of prefixes) {
       let cursor = this.meta(`import:${prefix}`);
       while (cursor !== "done") {
         const page = await this.kv.list({ prefix, cursor: cursor || undefined, limit: IMPORT_PAGE_KEYS });
@@ -585,6 +683,7 @@ export class IdentityLedger extends DurableObject<Env> {
       this.sql.exec("DELETE FROM grants WHERE namespace NOT IN (SELECT name FROM namespaces)");
       for (const holder of holders) this.enqueue(principalKey(holder.principal as PrincipalId), "principal", holder.principal);
       this.setMeta("import", "done");
+      this.setMeta(IMPORT_REFRESH_DONE, "done");
     });
     await this.scheduleAlarm();
   }
@@ -596,10 +695,25 @@ export class IdentityLedger extends DurableObject<Env> {
       this.sql.exec("INSERT OR IGNORE INTO organization_ids (id, namespace, retired_at) VALUES (?, ?, ?)", suffix, value, active ? null : new Date().toISOString());
       return;
     }
+    if (prefix === kvKeys.refreshEpochPrefix) {
+      // The epoch of a user imported without one; a user the ledger gave an epoch keeps its own.
+      const user = this.principalRecord(`user/${suffix}`) as UserRecord | null;
+      if (!user || user.refreshEpoch !== undefined) return;
+      const { grants: _grants, ...rest } = user;
+      this.sql.exec("UPDATE principals SET record = ? WHERE id = ?", JSON.stringify({ ...rest, refreshEpoch: value }), `user/${suffix}`);
+      return;
+    }
     let record: Record<string, unknown>;
     try {
       record = JSON.parse(value) as Record<string, unknown>;
     } catch {
+      return;
+    }
+    if (prefix === kvKeys.refreshTokenPrefix) {
+      const { id, username, service, clientId, secretHash, createdAt } = record;
+      const strings = [id, username, service, clientId, secretHash, createdAt].every((field) => typeof field === "string");
+      if (!strings || id !== suffix || !this.principalExists(`user/${String(username)}`) || this.refreshTokenRecord(suffix)) return;
+      this.sql.exec("INSERT INTO refresh_tokens (id, username, record) VALUES (?, ?, ?)", suffix, username as string, value);
       return;
     }
     if (prefix === kvKeys.namespacePrefix) {
@@ -631,6 +745,11 @@ export class IdentityLedger extends DurableObject<Env> {
       );
     }
   }
+}
+
+/** Whether a change of a user's record ends the user's refresh tokens: a disable, or a new password. */
+function endsRefreshTokens(current: UserRecord, updated: UserRecord): boolean {
+  return (updated.disabled && !current.disabled) || encodeField(updated.password) !== encodeField(current.password);
 }
 
 /**

@@ -17,8 +17,10 @@
  */
 import type { Grant, GrantTarget, Role } from "../auth/access-model";
 import type { PasswordHash } from "../crypto/secrets";
+import type { TrustPolicy } from "../auth/oidc-policy";
 import { IDENTITY_LEDGER_NAME, principalKey, type FieldChange, type IdentityLedger, type LedgerResult, type NamespaceDeletion } from "./identity-ledger";
 import { kvKeys, type PrincipalId } from "./keys";
+import { RefreshTokenStore } from "./refresh-token-store";
 import { TtlCache } from "./ttl-cache";
 
 export type { NamespaceDeletion } from "./identity-ledger";
@@ -49,6 +51,12 @@ export interface UserRecord {
   registryAdmin: boolean;
   disabled: boolean;
   createdAt: string;
+  /**
+   * The user's refresh-token epoch, drawn by the identity ledger at creation and anew by a disable or a
+   * password change; a refresh token is honoured only under the epoch it was issued with. Absent on
+   * records imported from before the ledger with no epoch (read as "").
+   */
+  refreshEpoch?: string;
 }
 
 export interface ServiceAccountRecord {
@@ -67,6 +75,8 @@ export interface ServiceAccountRecord {
   createdAt: string;
   createdBy: string;
   rotatedAt?: string;
+  /** Workload identity federation: OIDC tokens these policies accept stand in for the token (src/auth/oidc-policy.ts). */
+  trustPolicies?: TrustPolicy[];
 }
 
 /** A write the ledger refused: 404 (a record or namespace that does not exist), 409 (a conflict), 400. */
@@ -135,6 +145,11 @@ export class IdentityStore {
     return new IdentityStore(this.kv, this.ledgers, this.options, true, this.caches);
   }
 
+  /** Web users' refresh tokens, kept by the same ledger; a revocation through this isolate is seen by it at once. */
+  refreshTokens(): RefreshTokenStore {
+    return new RefreshTokenStore(this.kv, this.ledgers, this.caches.written);
+  }
+
   // ---- namespaces ----
 
   async getNamespace(name: string): Promise<NamespaceRecord | null> {
@@ -195,6 +210,21 @@ export class IdentityStore {
     return this.loginRecord(`user/${username}`, this.caches.users) as Promise<UserRecord | null>;
   }
 
+  /**
+   * The user's record as the ledger has it now, for a check about to refuse on a record read from KV or the
+   * login cache (which may be up to KV's propagation time old, platform.md §1): a refusal is final only when
+   * the ledger agrees, so re-enabling a user or issuing a token takes effect at once. The login cache is
+   * refreshed with it. Never modify or write it back.
+   */
+  confirmUserForLogin(username: string): Promise<UserRecord | null> {
+    return this.confirmLoginRecord(`user/${username}`, this.caches.users) as Promise<UserRecord | null>;
+  }
+
+  /** As `confirmUserForLogin`, for a service account (a rotated token or a re-enabled account works at once). */
+  confirmServiceAccountForLogin(username: string): Promise<ServiceAccountRecord | null> {
+    return this.confirmLoginRecord(`sa/${username}`, this.caches.serviceAccounts) as Promise<ServiceAccountRecord | null>;
+  }
+
   /** Creates the user (a record not read from this store; 409 when it exists) or applies the caller's changes. */
   async putUser(record: UserRecord): Promise<void> {
     await this.putPrincipal(`user/${record.username}`, record);
@@ -242,8 +272,16 @@ export class IdentityStore {
     return this.kv.get(kvKeys.lastUsed(principal));
   }
 
+  /**
+   * Best effort: KV refuses a second write to a key within a second (platform.md §1), which another isolate
+   * or location recording the same principal may have made; the refused time is dropped, never an error.
+   */
   async putLastUsed(principal: PrincipalId, isoTime: string): Promise<void> {
-    await this.kv.put(kvKeys.lastUsed(principal), isoTime);
+    try {
+      await this.kv.put(kvKeys.lastUsed(principal), isoTime);
+    } catch (error) {
+      console.warn(JSON.stringify({ event: "last_used_write_dropped", principal: principal.slice(0, 200), error: String(error).slice(0, 200) }));
+    }
   }
 
   // ---- grants ----
@@ -284,6 +322,10 @@ export class IdentityStore {
     const key = principalKey(id);
     if (this.caches.written.get(key)) return (await this.ledger.getPrincipal(id)) as R | null;
     const cached = await cache.getOrLoad(key, () => this.kv.get<R>(key, "json"));
+    // A record that refuses every secret (disabled, expired) may be older than the ledger's (platform.md §1:
+    // KV serves a cached value up to 60 s): the ledger confirms it, so re-enabling an account or clearing its
+    // expiry works the moment the admin API answers. A failed login costs this read; failures are throttled.
+    if (cached && refusesAll(cached)) return this.confirmLoginRecord(id, cache);
     if (cached) return cached;
     // platform.md §1: KV caches misses ≥ 60 s and may not read its own writes; the ledger has the answer.
     const record = (await this.ledger.getPrincipalForEdge(id)) as R | null;
@@ -291,10 +333,23 @@ export class IdentityStore {
     return record;
   }
 
+  private async confirmLoginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<R | null>): Promise<R | null> {
+    const record = (await this.ledger.getPrincipal(id)) as R | null;
+    if (record) cache.set(principalKey(id), record);
+    else cache.delete(principalKey(id));
+    return record;
+  }
+
   private accept<T>(result: LedgerResult<T>): T {
     if (result.ok) return result.value;
     throw this.options.refusal?.(result.status, result.message) ?? new IdentityRefusedError(result.status, result.message);
   }
+}
+
+/** Whether a login record refuses every secret: a disabled principal, or a service account past its expiry. */
+function refusesAll(record: UserRecord | ServiceAccountRecord): boolean {
+  const expiresAt = (record as ServiceAccountRecord).expiresAt;
+  return record.disabled || (expiresAt !== undefined && Date.now() >= Date.parse(expiresAt));
 }
 
 function encodeField(value: unknown): string {

@@ -28,11 +28,9 @@ export const kvKeys = {
   serviceAccountPrefix: "sa:",
   /** When a principal last obtained a token (written at most every LAST_USED_RESOLUTION_SECONDS). */
   lastUsed: (principal: PrincipalId) => `lastused:${principal}`,
-  /** A web user's refresh token (identity token), by its public id. */
+  /** A web user's refresh token (identity token), by its public id: published by the identity ledger. */
   refreshToken: (id: string) => `refresh:${id}`,
-  /** Index of a user's refresh tokens, for listing and revoking them. */
-  userRefreshToken: (username: string, id: string) => `user-refresh:${username}:${id}`,
-  userRefreshTokenPrefix: (username: string) => `user-refresh:${username}:`,
+  refreshTokenPrefix: "refresh:",
   /**
    * An audit event in one stream (`change`, `auth`, `action/<action>`, `actor/<kind>/<hash>`: see
    * storage/audit-log.ts). Inverted day and time (fixed width) make a prefix list newest first.
@@ -40,10 +38,16 @@ export const kvKeys = {
   auditEvent: (stream: string, invertedDay: string, invertedMs: string, unique: string) => `audit:${stream}:${invertedDay}:${invertedMs}:${unique}`,
   /** One stream's events of one UTC day. */
   auditDayPrefix: (stream: string, invertedDay: string) => `audit:${stream}:${invertedDay}:`,
-  /** The refresh-token epoch of a user: tokens issued under another epoch are refused (disable, password change, delete). */
-  refreshEpoch: (username: string) => `refresh-epoch:${username}`,
+  /**
+   * Previous schema, read once by the identity ledger's import and written by nothing: a user's refresh epoch
+   * (now the `refreshEpoch` field of the user's record). Its per-user index `user-refresh:<user>:<id>` is
+   * neither read nor written (the ledger lists a user's tokens).
+   */
+  refreshEpochPrefix: "refresh-epoch:",
   /** A client address (keyed hash) that has signed in successfully as a password principal: exempt from its account lock. */
   loginDevice: (principal: PrincipalId, addressHash: string) => `login-device:${principal}:${addressHash}`,
+  /** First use of a federated (OIDC) token: SHA-256 hex of its issuer and `jti` (src/auth/oidc-replay.ts); expires with the token. */
+  federatedToken: (hash: string) => `oidc-token:${hash}`,
 } as const;
 
 export const r2Keys = {

@@ -35,7 +35,14 @@ export class LoginDeviceStore {
     const key = await this.key(principal, address);
     const written = await this.writtenAt(key);
     if (written !== undefined && now - written < REFRESH_AFTER_MS) return;
-    await this.kv.put(key, new Date(now).toISOString(), { expirationTtl: DEVICE_TTL_SECONDS });
+    try {
+      await this.kv.put(key, new Date(now).toISOString(), { expirationTtl: DEVICE_TTL_SECONDS });
+    } catch (error) {
+      // platform.md §1: one write per second per key; a concurrent sign-in from the same address (another
+      // isolate or location) may just have written it. Never fail a successful sign-in for this record.
+      console.warn(JSON.stringify({ event: "login_device_write_dropped", error: String(error).slice(0, 200) }));
+      return;
+    }
     this.memo(key, now);
   }
 

@@ -1,17 +1,20 @@
 /**
  * Web users' refresh tokens (the `identitytoken` docker keeps instead of a password). A token is
  * `<id>.<secret>`: the id finds the record, the secret is stored only as an HMAC. Tokens are reusable
- * (the docker daemon cannot store a rotated one) and revocable; an index per user lists them.
+ * (the docker daemon cannot store a rotated one) and revocable.
  *
- * Each token also carries the user's refresh epoch at issue (`refresh-epoch:<username>`), and is honoured
- * only while the epoch is unchanged. Disabling, deleting or re-passwording a user writes a new random epoch
- * (`endAll`) before anything else: every token issued before ends for good, including one the per-user
- * index does not list yet (KV lists are eventually consistent), and re-enabling the user cannot bring any
- * back. The epoch is written once per such change (never a read-modify-write), and is kept after a user is
- * deleted, so a new user of the same name inherits nothing.
+ * The identity ledger (storage/identity-ledger.ts) is their single writer and consistent reader: issuing,
+ * revoking and listing are ledger operations, and a disable, password change or delete of the user draws a
+ * new refresh epoch and deletes the user's tokens in the same transaction as the change. The ledger
+ * publishes each token's record to KV (`refresh:<id>`) for redemption at the edge, which reads KV first and
+ * asks the ledger on a miss: KV caches misses and may not read its own writes (platform.md §1), so a token
+ * works the moment its issuance is answered. A revoked token may still be read from KV until the deletion
+ * is published and the location's cached copy expires (SECURITY.md "Revocation window").
  */
+import type { PasswordHash } from "../crypto/secrets";
+import { IDENTITY_LEDGER_NAME, type IdentityLedger, type LedgerResult } from "./identity-ledger";
 import { kvKeys } from "./keys";
-import { listAll } from "./kv-list";
+import type { TtlCache } from "./ttl-cache";
 
 export interface RefreshTokenRecord {
   id: string;
@@ -36,51 +39,59 @@ export function isValidRefreshTokenId(id: string): boolean {
 }
 
 export class RefreshTokenStore {
-  constructor(private readonly kv: KVNamespace) {}
+  /**
+   * @param written KV keys this isolate changed lately (shared with the identity store): their reads go to
+   *   the ledger meanwhile, so this isolate never sees its own revocation undone by a stale KV copy.
+   */
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly ledgers: DurableObjectNamespace<IdentityLedger>,
+    private readonly written: TtlCache<true>,
+  ) {}
 
-  /** The record of a token id; null for an unknown or malformed id (no key is built from the latter). */
-  async get(id: string): Promise<RefreshTokenRecord | null> {
-    if (!isValidRefreshTokenId(id)) return null;
-    return this.kv.get<RefreshTokenRecord>(kvKeys.refreshToken(id), "json");
+  /** A stub per use: a stub is an I/O object of the request that made it, and services outlive requests. */
+  private get ledger(): DurableObjectStub<IdentityLedger> {
+    return this.ledgers.get(this.ledgers.idFromName(IDENTITY_LEDGER_NAME));
   }
 
-  /** The user's current refresh epoch ("" while none was ever set). */
-  async epoch(username: string): Promise<string> {
-    return (await this.kv.get(kvKeys.refreshEpoch(username))) ?? "";
+  /** The record of a token id, from the ledger (consistent); null for an unknown or malformed id. */
+  async get(id: string): Promise<RefreshTokenRecord | null> {
+    if (!isValidRefreshTokenId(id)) return null;
+    return this.ledger.getRefreshToken(id);
   }
 
   /**
-   * Ends every refresh token of the user, listed or not: a new epoch first (the guarantee), then the
-   * listed records are deleted (housekeeping). Returns how many records were deleted.
+   * The record of a token id for a redemption: KV first (the edge read path), the ledger on a miss, since
+   * KV caches misses for 60 s or more and may not read its own writes (platform.md §1). Null for an
+   * unknown or malformed id (no key is built from the latter).
    */
-  async endAll(username: string): Promise<number> {
-    await this.kv.put(kvKeys.refreshEpoch(username), crypto.randomUUID());
-    return this.revokeAll(username);
+  async getForRedemption(id: string): Promise<RefreshTokenRecord | null> {
+    if (!isValidRefreshTokenId(id)) return null;
+    const key = kvKeys.refreshToken(id);
+    if (this.written.get(key)) return this.ledger.getRefreshToken(id);
+    const published = await this.kv.get<RefreshTokenRecord>(key, "json");
+    return published ?? (await this.ledger.getRefreshTokenForEdge(id));
   }
 
-  async put(record: RefreshTokenRecord): Promise<void> {
-    const { secretHash: _hash, epoch: _epoch, ...summary } = record;
-    await this.kv.put(kvKeys.refreshToken(record.id), JSON.stringify(record));
-    await this.kv.put(kvKeys.userRefreshToken(record.username, record.id), "", { metadata: summary });
+  /**
+   * Records a token issued by a login that verified the password stored as `verified`, under the user's
+   * current epoch; false when the ledger refuses it (the user is disabled, deleted or has another password).
+   */
+  async issue(token: Omit<RefreshTokenRecord, "epoch">, verified: PasswordHash): Promise<boolean> {
+    const result: LedgerResult<RefreshTokenRecord> = await this.ledger.issueRefreshToken(token, verified);
+    return result.ok;
   }
 
-  async listForUser(username: string): Promise<RefreshTokenSummary[]> {
-    const keys = await listAll<RefreshTokenSummary>(this.kv, kvKeys.userRefreshTokenPrefix(username));
-    return keys.map((key) => key.metadata).filter((summary): summary is RefreshTokenSummary => summary !== undefined);
+  /** A user's tokens, from the ledger (consistent: a token appears the moment it is issued). */
+  listForUser(username: string): Promise<RefreshTokenSummary[]> {
+    return this.ledger.listRefreshTokens(username);
   }
 
   /** Revokes one token of a user; false where the user has no such token. */
   async revoke(username: string, id: string): Promise<boolean> {
-    const record = await this.get(id);
-    if (!record || record.username !== username) return false;
-    await this.kv.delete(kvKeys.refreshToken(id));
-    await this.kv.delete(kvKeys.userRefreshToken(username, id));
-    return true;
-  }
-
-  async revokeAll(username: string): Promise<number> {
-    const tokens = await this.listForUser(username);
-    await Promise.all(tokens.map((token) => this.revoke(username, token.id)));
-    return tokens.length;
+    if (!isValidRefreshTokenId(id)) return false;
+    const result = await this.ledger.revokeRefreshToken(username, id);
+    this.written.set(kvKeys.refreshToken(id), true);
+    return result.ok && result.value;
   }
 }

@@ -15,7 +15,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
 import { lifecycleConfig } from "../config/config";
-import { blobIndexFor, type BlobRecord } from "./blob-index";
+import { blobIndexFor, type BlobRecord, type LinkedBlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
 import { discardUploadBytes, type UploadState } from "./upload-state";
 
@@ -153,7 +153,24 @@ CREATE TABLE IF NOT EXISTS immutable_rules (pattern TEXT PRIMARY KEY, created_at
 CREATE TABLE IF NOT EXISTS namespace_rules (pattern TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policy_rules (pattern TEXT PRIMARY KEY, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policy_members (repository TEXT PRIMARY KEY, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retained_blobs (manifest TEXT NOT NULL, blob TEXT NOT NULL, PRIMARY KEY (manifest, blob));
+CREATE INDEX IF NOT EXISTS retained_blobs_by_blob ON retained_blobs (blob);
+CREATE TABLE IF NOT EXISTS link_seqs (digest TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_unlinks (digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (digest, seq));
 `;
+
+/** A link that garbage collection removed (or, in a dry run, would remove). */
+export interface CollectedLink {
+  digest: string;
+  size: number;
+}
+
+/** Unreferenced links: no manifest of the repository, live or kept for restores, references the blob. */
+const UNREFERENCED_LINKS = `FROM blob_links WHERE digest NOT IN (SELECT blob FROM manifest_blobs) AND digest NOT IN (SELECT blob FROM retained_blobs)`;
+/** Links removed per collection call (bounded work per alarm or admin request); the rest follow. */
+const COLLECT_BATCH = 200;
+/** Blob-index unlinks sent per round (platform.md §3: six simultaneous connections per invocation). */
+const UNLINK_PARALLEL = 6;
 
 /** A restore that cannot proceed; thrown inside its transaction so nothing of it is kept. */
 class RestoreRefusal extends Error {
@@ -357,6 +374,8 @@ export class RepositoryLedger extends DurableObject<Env> {
       }
       const now = new Date().toISOString();
       for (const tag of tags) this.moveTag(tag, null, actor, now);
+      // Its blobs' grace clocks restart: a push about to reference them again is protected (docs/lifecycle.md).
+      this.sql.exec("UPDATE blob_links SET linked_at = ? WHERE digest IN (SELECT blob FROM manifest_blobs WHERE manifest = ?)", now, digest);
       if (this.inHistory(digest)) this.retainManifest(digest, now);
       else this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
       this.sql.exec("DELETE FROM referrers WHERE digest = ?", digest);
@@ -393,13 +412,17 @@ export class RepositoryLedger extends DurableObject<Env> {
         );
       }
       this.mark("repository", "");
+      // Every link goes: the blob index forgets this repository for each (garbage collection may then free them).
+      this.sql.exec(
+        "INSERT OR IGNORE INTO pending_unlinks (digest, seq) SELECT blob_links.digest, COALESCE(link_seqs.seq, 0) FROM blob_links LEFT JOIN link_seqs ON link_seqs.digest = blob_links.digest",
+      );
       // Open sessions' bytes are deleted below; a finishing session's closer owns its bytes (it links nothing
       // once its row is gone: finishUpload).
       const sessions = this.sql
         .exec<{ state: string }>("SELECT state FROM uploads WHERE status = 'open'")
         .toArray()
         .map((row) => JSON.parse(row.state) as UploadState);
-      for (const table of ["tags", "manifests", "manifest_chunks", "manifest_blobs", "manifest_children", "blob_links", "referrers", "tag_history", "retained_manifests", "immutable_rules", "uploads", "repository"]) {
+      for (const table of ["tags", "manifests", "manifest_chunks", "manifest_blobs", "manifest_children", "blob_links", "link_seqs", "referrers", "tag_history", "retained_manifests", "retained_blobs", "immutable_rules", "uploads", "repository"]) {
         this.sql.exec(`DELETE FROM ${table}`);
       }
       return { deletion, sessions };
@@ -498,6 +521,121 @@ export class RepositoryLedger extends DurableObject<Env> {
     return this.change(repository, () => this.sql.exec("DELETE FROM immutable_rules WHERE pattern = ?", pattern).rowsWritten > 0);
   }
 
+  /**
+   * Forgets every tag move before `before` (an administrator's purge: those moves can no longer be restored),
+   * and the kept manifests no remaining move names, in bounded batches.
+   */
+  purgeTagHistory(before: string): { moves: number; manifests: number } {
+    const total = { moves: 0, manifests: 0 };
+    for (let round = 0; round < 20; round++) {
+      const swept = this.sweepTagHistory(Date.now(), before);
+      total.moves += swept.moves;
+      total.manifests += swept.manifests;
+      if (swept.manifests < RETAINED_SWEEP_BATCH) break;
+    }
+    return total;
+  }
+
+  // ---- garbage collection of blob links (docs/lifecycle.md) ----
+
+  /**
+   * Removes (in a dry run: lists) up to COLLECT_BATCH links no manifest of the repository references, live
+   * or kept for restores, whose grace clock (`linked_at`: linked, linked again, or released by a manifest
+   * delete) is older than `graceMs`. One transaction: a manifest push either committed first (then the blob
+   * is referenced and stays) or fails its blob check. The blob index is told after the commit.
+   */
+  async collectLinks(options: { graceMs: number; dryRun: boolean; now?: number }): Promise<{ links: CollectedLink[]; more: boolean }> {
+    if (!this.ready) return { links: [], more: false };
+    const cutoff = new Date((options.now ?? Date.now()) - options.graceMs).toISOString();
+    const select = () =>
+      this.sql
+        .exec<{ digest: string; size: number }>(`SELECT digest, size ${UNREFERENCED_LINKS} AND linked_at < ? ORDER BY digest LIMIT ?`, cutoff, COLLECT_BATCH + 1)
+        .toArray();
+    if (options.dryRun) {
+      const rows = select();
+      return { links: rows.slice(0, COLLECT_BATCH), more: rows.length > COLLECT_BATCH };
+    }
+    const name = this.repositoryName();
+    if (name === null) return { links: [], more: false };
+    const rows = this.change(name, () => {
+      const found = select();
+      for (const { digest } of found.slice(0, COLLECT_BATCH)) this.removeLink(digest);
+      return found;
+    });
+    await this.sendUnlinks();
+    return { links: rows.slice(0, COLLECT_BATCH).map(({ digest, size }) => ({ digest, size })), more: rows.length > COLLECT_BATCH };
+  }
+
+  /**
+   * Tells the blob index of each link number this ledger no longer holds (retried by the alarm): only after
+   * the commit that let it go, and by exact number, so a link committed since (another number) stays.
+   */
+  async sendUnlinks(): Promise<number> {
+    const repository = this.repositoryName();
+    if (repository === null) return 0;
+    // Bounded: at most 4 rounds of 60 per call (a collection batch is 200 links); the alarm takes the rest.
+    let sent = 0;
+    for (let round = 0; round < 4; round++) {
+      const done = await this.sendUnlinkRound(repository);
+      sent += done.sent;
+      if (done.failed > 0 || done.sent === 0) break;
+    }
+    return sent;
+  }
+
+  private async sendUnlinkRound(repository: string): Promise<{ sent: number; failed: number }> {
+    const pending = this.sql.exec<{ digest: string; seq: number }>("SELECT digest, seq FROM pending_unlinks LIMIT 60").toArray();
+    let failed = 0;
+    for (let start = 0; start < pending.length; start += UNLINK_PARALLEL) {
+      await Promise.all(
+        pending.slice(start, start + UNLINK_PARALLEL).map(async ({ digest, seq }) => {
+          try {
+            await blobIndexFor(this.env.BLOB_INDEX, digest).unlink(repository, seq);
+            this.sql.exec("DELETE FROM pending_unlinks WHERE digest = ? AND seq = ?", digest, seq);
+          } catch (error) {
+            failed += 1;
+            console.error(JSON.stringify({ event: "blob_unlink_failed", repository, error: String(error).slice(0, 200) }));
+          }
+        }),
+      );
+    }
+    if (failed > 0) this.scheduleAlarm(Date.now() + 5_000);
+    return { sent: pending.length - failed, failed };
+  }
+
+  /**
+   * Inside a transaction: links a blob (or restarts its grace clock) under the blob index's link number
+   * `record.seq`. The number it replaces is unlinked after the commit: the index still holds the new one
+   * (added by the claim or mount before this commit, and never unlinked since), so the repository stays listed.
+   */
+  private insertLink(digest: string, record: LinkedBlobRecord): void {
+    const now = new Date().toISOString();
+    if (this.getBlobLink(digest)) {
+      this.sql.exec("UPDATE blob_links SET linked_at = ? WHERE digest = ?", now, digest);
+    } else {
+      this.sql.exec("INSERT INTO blob_links (digest, object_key, size, linked_at) VALUES (?, ?, ?, ?)", digest, record.key, record.size, now);
+      this.mark("link", digest);
+    }
+    const replaced = this.sql.exec<{ seq: number }>("SELECT seq FROM link_seqs WHERE digest = ?", digest).toArray()[0]?.seq;
+    if (replaced !== undefined && replaced !== record.seq) this.sql.exec("INSERT OR IGNORE INTO pending_unlinks (digest, seq) VALUES (?, ?)", digest, replaced);
+    this.sql.exec("INSERT OR REPLACE INTO link_seqs (digest, seq) VALUES (?, ?)", digest, record.seq);
+  }
+
+  /** Inside a transaction: unlinks a blob, unpublishes its link and queues the blob-index unlink. */
+  private removeLink(digest: string): void {
+    const seq = this.sql.exec<{ seq: number }>("SELECT seq FROM link_seqs WHERE digest = ?", digest).toArray()[0]?.seq ?? 0;
+    this.sql.exec("DELETE FROM blob_links WHERE digest = ?", digest);
+    this.sql.exec("DELETE FROM link_seqs WHERE digest = ?", digest);
+    this.sql.exec("INSERT OR IGNORE INTO pending_unlinks (digest, seq) VALUES (?, ?)", digest, seq);
+    this.mark("link", digest);
+  }
+
+  /** When the oldest unreferenced link passes the grace period, if any. */
+  private nextLinkCollection(): number | null {
+    const oldest = this.sql.exec<{ t: string | null }>(`SELECT MIN(linked_at) AS t ${UNREFERENCED_LINKS}`).toArray()[0]?.t ?? null;
+    return oldest === null ? null : Date.parse(oldest) + lifecycleConfig(this.env).gcGraceMs;
+  }
+
   // ---- namespace immutable-tag rules ----
   //
   // A namespace's rules live in one ledger instance of its own (objectNames.namespacePolicy: no repository
@@ -537,6 +675,19 @@ export class RepositoryLedger extends DurableObject<Env> {
     this.scheduleAlarm(Date.now() + 5_000);
     const pending = await this.deliverNamespacePolicy();
     return { ...result, pending };
+  }
+
+  /** Holder: drops every rule (the namespace is deleted), delivered to the members like any change. */
+  async clearNamespacePolicy(): Promise<{ removed: number; pending: number }> {
+    if (!this.ready) return { removed: 0, pending: 0 };
+    const removed = this.ctx.storage.transactionSync(() => {
+      const count = this.sql.exec("DELETE FROM policy_rules").rowsWritten;
+      if (count > 0) this.sql.exec("INSERT INTO meta (key, value) VALUES ('policy_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
+      return count;
+    });
+    if (removed === 0) return { removed, pending: 0 };
+    this.scheduleAlarm(Date.now() + 5_000);
+    return { removed, pending: await this.deliverNamespacePolicy() };
   }
 
   /** Holder: records a repository as a member and returns the rules it must enforce, with their version. */
@@ -617,10 +768,11 @@ export class RepositoryLedger extends DurableObject<Env> {
    * Forgets tag moves older than the retention window, then (bounded) the retained manifests no remaining
    * move names. Run by the alarm; reads filter by the window, so a late sweep never widens what is shown.
    */
-  sweepTagHistory(now = Date.now()): { moves: number; manifests: number } {
+  sweepTagHistory(now = Date.now(), before?: string): { moves: number; manifests: number } {
     if (!this.ready) return { moves: 0, manifests: 0 };
     return this.ctx.storage.transactionSync(() => {
-      const cutoff = this.historyCutoff(now);
+      const windowStart = this.historyCutoff(now);
+      const cutoff = before !== undefined && before > windowStart ? before : windowStart;
       const moves = this.sql.exec("DELETE FROM tag_history WHERE time < ?", cutoff).rowsWritten;
       const unnamed = this.sql
         .exec<{ digest: string }>(
@@ -635,19 +787,23 @@ export class RepositoryLedger extends DurableObject<Env> {
     });
   }
 
-  /** Links a blob into the repository (upload finish, mount); the first link of a digest stays. */
-  linkBlob(repository: string, digest: string, record: BlobRecord): void {
-    this.change(repository, () => {
-      if (this.getBlobLink(digest)) return;
-      this.sql.exec(
-        "INSERT INTO blob_links (digest, object_key, size, linked_at) VALUES (?, ?, ?, ?)",
-        digest,
-        record.key,
-        record.size,
-        new Date().toISOString(),
-      );
-      this.mark("link", digest);
-    });
+  /**
+   * Links a blob into the repository (upload finish, mount), after the blob index recorded this repository's
+   * link `record.seq`; the first link of a digest stays, and linking again restarts its grace clock.
+   */
+  linkBlob(repository: string, digest: string, record: LinkedBlobRecord): void {
+    this.change(repository, () => this.insertLink(digest, record));
+  }
+
+  /**
+   * Cross-repository mount (spec.md "Mounting a blob"): links `from`'s bytes if the blob index still names
+   * them, adding this repository to its links first; null when they were collected meanwhile.
+   */
+  async mountBlob(repository: string, digest: string, from: BlobRecord): Promise<BlobRecord | null> {
+    const linked = await blobIndexFor(this.env.BLOB_INDEX, digest).link(repository, from.key);
+    if (!linked) return null;
+    this.linkBlob(repository, digest, linked);
+    return { key: linked.key, size: linked.size };
   }
 
   /** Unlinks a blob unless a manifest of the repository references it (spec.md "Deleting Blobs"). */
@@ -659,8 +815,7 @@ export class RepositoryLedger extends DurableObject<Env> {
         .toArray()
         .map((row) => row.manifest);
       if (manifests.length > 0) return { ok: false, reason: "referenced", manifests };
-      this.sql.exec("DELETE FROM blob_links WHERE digest = ?", digest);
-      this.mark("link", digest);
+      this.removeLink(digest);
       return { ok: true };
     });
   }
@@ -740,18 +895,13 @@ export class RepositoryLedger extends DurableObject<Env> {
    * A session whose row is gone links nothing: its repository was deleted (or the alarm settled it, which
    * links it itself).
    */
-  finishUpload(repository: string, id: string, digest: string, record: BlobRecord): void {
+  finishUpload(repository: string, id: string, digest: string, record: LinkedBlobRecord): void {
     this.change(repository, () => {
-      if (this.sql.exec("DELETE FROM uploads WHERE id = ?", id).rowsWritten === 0) return;
-      if (this.getBlobLink(digest)) return;
-      this.sql.exec(
-        "INSERT INTO blob_links (digest, object_key, size, linked_at) VALUES (?, ?, ?, ?)",
-        digest,
-        record.key,
-        record.size,
-        new Date().toISOString(),
-      );
-      this.mark("link", digest);
+      const open = this.sql.exec("DELETE FROM uploads WHERE id = ?", id).rowsWritten > 0;
+      // A session whose row is gone (its repository was deleted) links nothing, and the blob index's row of
+      // this claim is taken back; a link the repository holds anyway (the alarm settled it) keeps this number.
+      if (open || this.getBlobLink(digest)) this.insertLink(digest, record);
+      else this.sql.exec("INSERT OR IGNORE INTO pending_unlinks (digest, seq) VALUES (?, ?)", digest, record.seq);
     });
   }
 
@@ -785,6 +935,8 @@ export class RepositoryLedger extends DurableObject<Env> {
     await this.deliverNamespacePolicy();
     await this.settleAbandonedUploads();
     this.sweepTagHistory();
+    await this.collectLinks({ graceMs: lifecycleConfig(this.env).gcGraceMs, dryRun: false });
+    await this.sendUnlinks();
     this.scheduleNext();
   }
 
@@ -802,7 +954,7 @@ export class RepositoryLedger extends DurableObject<Env> {
       try {
         const completed = finishingDigest === null ? null : await bucket.head(state.blobKey);
         if (finishingDigest !== null && completed?.size === state.offset) {
-          const record = await blobIndexFor(this.env.BLOB_INDEX, finishingDigest).claim({ key: state.blobKey, size: state.offset });
+          const record = await blobIndexFor(this.env.BLOB_INDEX, finishingDigest).claim({ key: state.blobKey, size: state.offset }, repository);
           this.linkBlob(repository, finishingDigest, record);
           if (record.key !== state.blobKey) await bucket.delete(state.blobKey);
         } else {
@@ -916,6 +1068,10 @@ export class RepositoryLedger extends DurableObject<Env> {
       this.scheduleAlarm(Date.now() + 5_000);
       this.ctx.waitUntil(this.publish());
     }
+    if (this.sql.exec("SELECT 1 FROM pending_unlinks LIMIT 1").toArray().length > 0) {
+      this.scheduleAlarm(Date.now() + 5_000);
+      this.ctx.waitUntil(this.sendUnlinks());
+    }
     return result;
   }
 
@@ -977,6 +1133,7 @@ export class RepositoryLedger extends DurableObject<Env> {
       row.created_at,
       now,
     );
+    this.sql.exec("INSERT OR IGNORE INTO retained_blobs (manifest, blob) SELECT manifest, blob FROM manifest_blobs WHERE manifest = ?", digest);
   }
 
   /** Drops a retained manifest and its bytes (never a live manifest's: putManifest calls it before inserting). */
@@ -984,6 +1141,8 @@ export class RepositoryLedger extends DurableObject<Env> {
     if (this.sql.exec("DELETE FROM retained_manifests WHERE digest = ?", digest).rowsWritten > 0 && !this.hasManifest(digest)) {
       this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
     }
+    this.sql.exec("UPDATE blob_links SET linked_at = ? WHERE digest IN (SELECT blob FROM retained_blobs WHERE manifest = ?)", new Date().toISOString(), digest);
+    this.sql.exec("DELETE FROM retained_blobs WHERE manifest = ?", digest);
   }
 
   /**
@@ -1023,6 +1182,7 @@ export class RepositoryLedger extends DurableObject<Env> {
       this.sql.exec("INSERT OR REPLACE INTO referrers (subject, digest, descriptor) VALUES (?, ?, ?)", row.subject, digest, row.referrer);
     }
     this.sql.exec("DELETE FROM retained_manifests WHERE digest = ?", digest);
+    this.sql.exec("DELETE FROM retained_blobs WHERE manifest = ?", digest);
     this.mark("manifest", digest);
   }
 
@@ -1089,18 +1249,23 @@ export class RepositoryLedger extends DurableObject<Env> {
   private scheduleNext(): void {
     if (!this.ready) return;
     const nextPublication = this.sql.exec<{ t: number | null }>("SELECT MIN(not_before) AS t FROM outbox").toArray()[0]?.t ?? null;
-    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep()].filter((time): time is number => time !== null);
+    const unlinks = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pending_unlinks").one().n > 0 ? Date.now() + 5_000 : null;
+    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks].filter((time): time is number => time !== null);
     if (times.length > 0) this.scheduleAlarm(Math.max(Math.min(...times), Date.now() + 100));
   }
 
+  /** Moves the one alarm earlier if `time` is sooner; serialized, so two callers never overwrite each other. */
   private scheduleAlarm(time: number): void {
-    this.ctx.waitUntil(
-      (async () => {
+    this.alarmScheduling = this.alarmScheduling
+      .then(async () => {
         const current = await this.ctx.storage.getAlarm();
         if (current === null || current > time) await this.ctx.storage.setAlarm(time);
-      })(),
-    );
+      })
+      .catch((error: unknown) => console.error(JSON.stringify({ event: "ledger_alarm_not_set", error: String(error).slice(0, 200) })));
+    this.ctx.waitUntil(this.alarmScheduling);
   }
+
+  private alarmScheduling: Promise<void> = Promise.resolve();
 }
 
 /**

@@ -8,7 +8,7 @@
  * KV's propagation time (docs/storage-schema.md "Consistency"). Reads whose answer decides a write, and
  * lists (a KV list cannot tell a miss), go to the ledger.
  */
-import type { BlobRecord } from "./blob-index";
+import { blobIndexFor, type BlobIndex, type BlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
 import { listAll } from "./kv-list";
 import {
@@ -62,7 +62,27 @@ interface TagMetadata {
 export interface RepositoryStoreOptions {
   /** Read tags through the ledger on every pull (consistent everywhere, one Durable Object request each). */
   consistentTagReads: boolean;
+  /** The blob index and the default grace period (GC_GRACE_HOURS), for garbage collection runs (collectGarbage). */
+  blobIndex?: DurableObjectNamespace<BlobIndex>;
+  gcGraceMs?: number;
 }
+
+/** What an on-demand garbage collection run removed (or, in a dry run, would remove). */
+export interface GarbageCollectionReport {
+  dryRun: boolean;
+  gracePeriodSeconds: number;
+  repositories: number;
+  /** Blob links no manifest references, past the grace period, removed from their repositories. */
+  links: number;
+  /** Blobs whose bytes were deleted (no repository links them any more), and their bytes. */
+  blobs: number;
+  bytes: number;
+  /** Some repository had more links than one batch: run again to continue. */
+  more: boolean;
+}
+
+/** Ledgers and blob indexes asked at once in a collection run (platform.md §3: six connections). */
+const GC_PARALLEL = 6;
 
 export class RepositoryStore {
   constructor(
@@ -158,6 +178,10 @@ export class RepositoryStore {
     return this.ledger(repository).tagHistoryPage(tag, before, limit);
   }
 
+  async purgeTagHistory(repository: string, before: string): Promise<{ moves: number; manifests: number }> {
+    return this.ledger(repository).purgeTagHistory(before);
+  }
+
   async restoreTag(repository: string, tag: string, target: RestoreTarget, actor: string): Promise<RestoreResult> {
     return this.ledger(repository).restoreTag(repository, tag, target, actor);
   }
@@ -179,6 +203,11 @@ export class RepositoryStore {
     return this.policyHolder(namespace).changeNamespacePolicy(change, actor);
   }
 
+  /** Drops a deleted namespace's rules, so a namespace created later under the name starts without them. */
+  async clearNamespaceImmutableRules(namespace: string): Promise<{ removed: number; pending: number }> {
+    return this.policyHolder(namespace).clearNamespacePolicy();
+  }
+
   private policyHolder(namespace: string) {
     return ledgerFor(this.ledgers, objectNames.namespacePolicy(namespace), true);
   }
@@ -195,10 +224,47 @@ export class RepositoryStore {
     return this.ledger(repository).deleteBlobLink(repository, digest);
   }
 
+  /**
+   * An on-demand garbage collection run (docs/lifecycle.md), bounded to one batch of links per repository:
+   * each repository's ledger removes its unreferenced links past the grace period, then each blob whose last
+   * link went is collected by its index if nothing linked it for the grace period. A dry run changes nothing
+   * and reports what the same run would free. Repositories come from the catalog (a KV list), or the one
+   * named; one missing from the catalog is collected by its own ledger's alarm.
+   */
+  async collectGarbage(request: { dryRun: boolean; graceMs?: number; repository?: string }): Promise<GarbageCollectionReport> {
+    const blobIndex = this.options.blobIndex;
+    const graceMs = request.graceMs ?? this.options.gcGraceMs;
+    if (!blobIndex || graceMs === undefined) throw new Error("RepositoryStore: garbage collection needs the blob index binding and GC_GRACE_HOURS");
+    const options = { dryRun: request.dryRun, graceMs };
+    const repositories = request.repository !== undefined ? [request.repository] : await this.listRepositories();
+    const unlinking = new Map<string, string[]>();
+    let links = 0;
+    let more = false;
+    await inBatches(repositories, async (repository) => {
+      const collected = await this.ledger(repository).collectLinks(options);
+      links += collected.links.length;
+      more ||= collected.more;
+      for (const { digest } of collected.links) unlinking.set(digest, [...(unlinking.get(digest) ?? []), repository]);
+    });
+    let blobs = 0;
+    let bytes = 0;
+    await inBatches([...unlinking.entries()], async ([digest, from]) => {
+      const result = await blobIndexFor(blobIndex, digest).collect({ graceMs: options.graceMs, dryRun: options.dryRun, unlinking: from });
+      if (result.freed) {
+        blobs += 1;
+        bytes += result.bytes;
+      }
+    });
+    return { dryRun: options.dryRun, gracePeriodSeconds: options.graceMs / 1000, repositories: repositories.length, links, blobs, bytes, more };
+  }
+
   /** Links a blob of `from` into `repository` (spec.md "Mounting a blob"); null when `from` lacks it. */
   async mountBlob(repository: string, from: string, digest: string): Promise<BlobRecord | null> {
     const record = await this.ledger(from).getBlobLink(digest);
-    if (record) await this.ledger(repository).linkBlob(repository, digest, record);
-    return record;
+    return record ? this.ledger(repository).mountBlob(repository, digest, record) : null;
   }
+}
+
+async function inBatches<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  for (let start = 0; start < items.length; start += GC_PARALLEL) await Promise.all(items.slice(start, start + GC_PARALLEL).map(work));
 }

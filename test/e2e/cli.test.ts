@@ -95,7 +95,8 @@ describe("edge-registry CLI", () => {
     expect(cliOk(["service-accounts", "delete", pullUser])).toContain("deleted");
     expect(inspect()).not.toBe(0);
     const audit = JSON.parse(cliOk(["--json", "audit", "--actor", "admin", "--limit", "1000"])) as { action: string; target?: string }[];
-    const actions = audit.filter((event) => event.target === pullUser).map((event) => event.action);
+    // The audit log answers newest first.
+    const actions = audit.filter((event) => event.target === pullUser).map((event) => event.action).reverse();
     expect(actions).toEqual(["service-account.create", "service-account.rotate", "service-account.update", "service-account.update", "service-account.delete"]);
   });
 

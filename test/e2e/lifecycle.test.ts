@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error: plain ESM helper shared with the benchmark
 import { writeOciLayout } from "../support/oci-image.mjs";
-import { TLS, adminOk, adminPassword, creds, httpsRequest, registryHost, registryHostB, registryUrl, run, runOk, tempDir } from "./support";
+import { TLS, adminOk, adminPassword, creds, httpsRequest, registryHost, registryHostB, registryUrl, run, runAsync, runOk, tempDir } from "./support";
 
 const PROJECT = join(__dirname, "..", "..");
 const NS = "lifens";
@@ -19,6 +19,8 @@ type Account = { username: string; secret: string };
 let pusher: Account;
 let sourceA: string;
 let sourceB: string;
+/** Image A's manifest digest as pushed (skopeo may rewrite the layout's manifest; the same way every time). */
+let digestA: string;
 
 function cli(args: string[]) {
   const env = { ...process.env, EDGE_REGISTRY_URL: registryUrl(), EDGE_REGISTRY_PASSWORD: adminPassword() };
@@ -47,14 +49,9 @@ async function ledgerTag(tag: string): Promise<string | null> {
   return response.headers["docker-content-digest"] as string;
 }
 
-/** skopeo copy without recompression: the manifest is pushed as the layout holds it (same digest every time). */
+/** skopeo copy without recompression, so pushing the same layout again gives the same manifest digest. */
 function copyIn(source: string, tag: string) {
   return run("skopeo", ["copy", "--dest-tls-verify=false", "--dest-compress=false", "--dest-creds", creds(pusher), `oci:${source}:v1`, ref(tag)]);
-}
-
-/** The manifest digest of a layout's image (its index entry). */
-function manifestDigest(source: string): string {
-  return JSON.parse(readFileSync(join(source, "index.json"), "utf8")).manifests[0].digest;
 }
 
 beforeAll(async () => {
@@ -69,13 +66,14 @@ beforeAll(async () => {
 
 describe("tag history, restore, immutable tags, repository deletion", () => {
   it("history shows skopeo and podman pushes; restore brings the previous image back and podman pulls it", async () => {
-    const digestA = manifestDigest(sourceA);
     expect(copyIn(sourceA, "v1").code).toBe(0);
-    expect(await ledgerTag("v1")).toBe(digestA);
-    // podman moves the tag: it takes image B from its layout and pushes it over v1.
-    const id = runOk("podman", ["pull", "-q", `oci:${sourceB}:v1`]).stdout.trim().split("\n").at(-1)!;
+    digestA = (await ledgerTag("v1"))!;
+    expect(digestA).toMatch(/^sha256:/);
+    // podman moves the tag: image B (pushed under another tag by skopeo) is pulled and pushed over v1.
+    expect(copyIn(sourceB, "staging").code).toBe(0);
+    runOk("podman", ["pull", TLS, "--creds", creds(pusher), `${registryHost()}/${REPO}:staging`]);
     const digestFile = join(tempDir("life-podman"), "digest");
-    runOk("podman", ["push", TLS, "--creds", creds(pusher), "--digestfile", digestFile, id, `${registryHost()}/${REPO}:v1`]);
+    runOk("podman", ["push", TLS, "--creds", creds(pusher), "--digestfile", digestFile, `${registryHost()}/${REPO}:staging`, `${registryHost()}/${REPO}:v1`]);
     const podmanDigest = readFileSync(digestFile, "utf8").trim();
     expect(podmanDigest).not.toBe(digestA);
     expect(await ledgerTag("v1")).toBe(podmanDigest);
@@ -107,7 +105,7 @@ describe("tag history, restore, immutable tags, repository deletion", () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/denied/i);
     expect(refused.stderr).toContain("immutable");
-    expect(await ledgerTag("v1")).toBe(manifestDigest(sourceA));
+    expect(await ledgerTag("v1")).toBe(digestA);
     const deleteRefused = run("skopeo", ["delete", TLS, "--creds", creds(pusher), ref("v1")]);
     expect(deleteRefused.code).not.toBe(0);
     // Pushing the image v1 already holds is no move: allowed. A new tag matching the rule: created once.
@@ -117,14 +115,14 @@ describe("tag history, restore, immutable tags, repository deletion", () => {
     // A namespace rule reaches the repository too.
     cliOk(["immutable-tags", "remove", REPO, "v*"]);
     cliOk(["immutable-tags", "add", NS, "v*"]);
-    expect(copyIn(sourceB, "v1").stderr).toMatch(/namespace rule "v\*"/);
+    expect(copyIn(sourceB, "v1").stderr).toMatch(/denied: tag v1 is immutable \(namespace rule/);
     cliOk(["immutable-tags", "remove", NS, "v*"]);
     expect(copyIn(sourceB, "v1").code).toBe(0);
   });
 
   it("repositories delete removes the repository: its tags and manifests are gone for writers at once", async () => {
     const output = cliOk(["repositories", "delete", REPO]);
-    expect(output).toMatch(/deleted repository lifens\/app: 2 tags, \d+ manifests/);
+    expect(output).toMatch(/deleted repository lifens\/app: 3 tags, \d+ manifests/);
     expect(await ledgerTag("v1")).toBeNull();
     expect(await ledgerTag("v2")).toBeNull();
     expect(cli(["repositories", "delete", REPO]).code).toBe(1);
@@ -132,6 +130,75 @@ describe("tag history, restore, immutable tags, repository deletion", () => {
     expect(audit.some((event) => event.target === REPO)).toBe(true);
     // The name can be pushed again.
     expect(copyIn(sourceA, "v1").code).toBe(0);
-    expect(await ledgerTag("v1")).toBe(manifestDigest(sourceA));
+    expect(await ledgerTag("v1")).toBe(digestA);
   });
 });
+
+describe("garbage collection with real clients", () => {
+  const GC_REPO = `${NS}/gc`;
+  const gcRef = (tag: string) => `docker://${registryHost()}/${GC_REPO}:${tag}`;
+  const push = (source: string, tag: string) =>
+    runOk("skopeo", ["copy", "--dest-tls-verify=false", "--dest-compress=false", "--dest-creds", creds(pusher), `oci:${source}:v1`, gcRef(tag)]);
+  const cliArgs = (args: string[]) => [join(PROJECT, "bin", "edge-registry.mjs"), ...args];
+
+  /** The blobs (config and layers) of an image as the registry stores it (skopeo may rewrite the layout's), with their sizes. */
+  function blobsOf(tag: string): Map<string, number> {
+    const manifest = JSON.parse(runOk("skopeo", ["inspect", TLS, "--raw", "--creds", creds(pusher), gcRef(tag)]).stdout);
+    return new Map([manifest.config, ...manifest.layers].map((blob: { digest: string; size: number }) => [blob.digest, blob.size]));
+  }
+
+  /** Pulls every blob of an image by tag with skopeo, which verifies each digest as it downloads. */
+  function pullsAndVerifies(tag: string): void {
+    runOk("skopeo", ["copy", "--src-tls-verify=false", "--src-creds", creds(pusher), `docker://${registryHostB()}/${GC_REPO}:${tag}`, `oci:${tempDir("gc-pull")}:v1`]);
+  }
+
+  it("a dry run reports exactly the unreferenced blobs, the run frees exactly them, and every tagged image still pulls", async () => {
+    const keep = tempDir("gc-keep");
+    const drop = tempDir("gc-drop");
+    await writeOciLayout(keep, [{ seed: 151, layerSizes: [96 * 1024, 32 * 1024] }], "v1");
+    await writeOciLayout(drop, [{ seed: 152, layerSizes: [80 * 1024, 16 * 1024] }], "v1");
+    push(keep, "keep");
+    push(drop, "drop");
+    const keptBlobs = blobsOf("keep");
+    const droppedBlobs = blobsOf("drop");
+    // Delete the dropped image (skopeo deletes the manifest its tag names), and give up restoring it.
+    runOk("skopeo", ["delete", TLS, "--creds", creds(pusher), gcRef("drop")]);
+    cliOk(["tags", "purge-history", GC_REPO]);
+
+    // A push that reuses the now unreferenced blobs, racing a collection run with the default grace period:
+    // the grace protects it (its blobs were released just now), so the push and the pulled image are intact.
+    const [racingPush, racingGc] = await Promise.all([
+      runAsync("skopeo", ["copy", "--dest-tls-verify=false", "--dest-compress=false", "--dest-creds", creds(pusher), `oci:${drop}:v1`, gcRef("again")]),
+      runAsync("node", cliArgs(["--registry", registryUrl(), "--password", adminPassword(), "--json", "gc", "--repository", GC_REPO])),
+    ]);
+    expect(racingPush.code, racingPush.stderr).toBe(0);
+    expect(racingGc.code, racingGc.stderr).toBe(0);
+    expect(JSON.parse(racingGc.stdout)).toMatchObject({ blobs: 0, bytes: 0 });
+    pullsAndVerifies("again");
+    runOk("skopeo", ["delete", TLS, "--creds", creds(pusher), gcRef("again")]);
+    cliOk(["tags", "purge-history", GC_REPO]);
+
+    // Exactly the dropped image's blobs are unreferenced (none is shared with the kept image).
+    const unreferenced = [...droppedBlobs].filter(([digest]) => !keptBlobs.has(digest));
+    const expectedBytes = unreferenced.reduce((sum, [, size]) => sum + size, 0);
+    const dry = JSON.parse(cliOk(["--json", "gc", "--dry-run", "--grace", "0s", "--repository", GC_REPO]));
+    expect(dry).toMatchObject({ dryRun: true, blobs: unreferenced.length, bytes: expectedBytes, more: false });
+    expect(cliOk(["gc", "--dry-run", "--grace", "0s", "--repository", GC_REPO])).toContain(`would free ${unreferenced.length} blobs (${expectedBytes} bytes)`);
+    const freed = JSON.parse(cliOk(["--json", "gc", "--grace", "0s", "--repository", GC_REPO]));
+    expect(freed).toMatchObject({ dryRun: false, blobs: unreferenced.length, bytes: expectedBytes });
+    // Nothing is left to free, the kept image pulls and verifies, the freed blobs are gone.
+    expect(JSON.parse(cliOk(["--json", "gc", "--dry-run", "--grace", "0s", "--repository", GC_REPO]))).toMatchObject({ blobs: 0, bytes: 0 });
+    pullsAndVerifies("keep");
+    const basic = Buffer.from(`${pusher.username}:${pusher.secret}`).toString("base64");
+    const tokenResponse = await httpsRequest(`${registryUrl()}/token?service=edge-registry&scope=repository:${GC_REPO}:pull,push`, { headers: { Authorization: `Basic ${basic}` } });
+    const token = JSON.parse(tokenResponse.body.toString()).token as string;
+    for (const [digest] of unreferenced) {
+      const response = await httpsRequest(`${registryUrl()}/v2/${GC_REPO}/blobs/${digest}`, { method: "HEAD", headers: { Authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(404);
+    }
+    // The same image pushed again is stored afresh and pulls.
+    push(drop, "back");
+    pullsAndVerifies("back");
+  });
+});
+

@@ -534,3 +534,156 @@ describe("hostile-input corpus", () => {
     expect(after).toEqual(before);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// Workload identity federation (SECURITY.md "Workload identity federation"): OIDC tokens presented for a service
+// account with a trust policy. A refusal is the ordinary 401 (the rule goes to the audit log, which the storage
+// snapshot leaves aside); a malformed exchange is 400; a hostile policy body is 400 and stores nothing. The issuer
+// is the local one on 127.0.0.1 (test/support/oidc-issuer.mjs); its keys are made in the beforeAll below.
+const fed = {} as {
+  account: string;
+  issuer: string;
+  sign: (claims: Record<string, unknown>, options?: { kid?: string; header?: Record<string, unknown> }) => Promise<string>;
+  claims: (overrides?: Record<string, unknown>) => Record<string, unknown>;
+  publicJwk: JWK;
+  kid: string;
+  stranger: (claims: Record<string, unknown>) => Promise<string>;
+  /** A token accepted once already; its policy allows a single use. */
+  used: string;
+};
+const FED_AUDIENCE = "https://registry.test";
+const fedGet = (secret: () => Promise<string> | string, username = () => fed.account) => async (): Promise<[string, RequestInit]> => [
+  `/token?service=${SERVICE}`,
+  { headers: { Authorization: basic(username(), await secret()) } },
+];
+const exchange = (fields: () => Promise<Record<string, string>> | Record<string, string>) => async (): Promise<[string, RequestInit]> => [
+  "/token",
+  {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ service: SERVICE, grant_type: "urn:ietf:params:oauth:grant-type:token-exchange", ...(await fields()) }).toString(),
+  },
+];
+const fedNow = () => Math.floor(Date.now() / 1000);
+const federationRefusals: [string, () => Promise<string> | string][] = [
+  ["alg none", () => `${b64url({ alg: "none", typ: "JWT", kid: fed.kid })}.${b64url(fed.claims())}.`],
+  ["alg none with a signature", () => `${b64url({ alg: "none", kid: fed.kid })}.${b64url(fed.claims())}.c2ln`],
+  ["HS256 keyed with the JWKS's JSON", () => new SignJWT(fed.claims()).setProtectedHeader({ alg: "HS256", kid: fed.kid }).sign(new TextEncoder().encode(JSON.stringify(fed.publicJwk)))],
+  ["HS256 keyed with the modulus", () => new SignJWT(fed.claims()).setProtectedHeader({ alg: "HS256", kid: fed.kid }).sign(new TextEncoder().encode(fed.publicJwk.n!))],
+  ["PS256", async () => new SignJWT(fed.claims()).setProtectedHeader({ alg: "PS256", kid: fed.kid }).sign((await generateKeyPair("PS256")).privateKey)],
+  ["EdDSA", async () => new SignJWT(fed.claims()).setProtectedHeader({ alg: "EdDSA", kid: fed.kid }).sign((await generateKeyPair("EdDSA")).privateKey)],
+  ["unknown kid", () => fed.sign(fed.claims(), { kid: "no-such-kid" })],
+  ["kid of 1,000 characters", () => fed.sign(fed.claims(), { kid: "k".repeat(1000) })],
+  ["jku header naming the signer's own key set", async () => new SignJWT(fed.claims()).setProtectedHeader({ alg: "RS256", kid: fed.kid, jku: "https://attacker.example/jwks.json" }).sign((await generateKeyPair("RS256")).privateKey)],
+  ["crit header naming an unknown extension", () => fed.sign(fed.claims()).then((jwt) => `${b64url({ alg: "RS256", kid: fed.kid, crit: ["x-ext"], "x-ext": 1 })}.${jwt.split(".")[1]}.${jwt.split(".")[2]}`)],
+  ["another issuer", () => fed.stranger(fed.claims({ iss: "https://token.actions.githubusercontent.com" }))],
+  ["the trusted issuer named, another issuer's key", () => fed.stranger(fed.claims())],
+  ["iss as an object", () => fed.sign(fed.claims({ iss: { url: fed.issuer } }))],
+  ["iss with a trailing slash", () => fed.sign(fed.claims({ iss: `${fed.issuer}/` }))],
+  ["another audience", () => fed.sign(fed.claims({ aud: "https://elsewhere.example" }))],
+  ["aud as a number", () => fed.sign(fed.claims({ aud: 42 }))],
+  ["aud array of 300", () => fed.sign(fed.claims({ aud: Array.from({ length: 300 }, (_, i) => `a${i}`) }))],
+  ["sub as an array", () => fed.sign(fed.claims({ sub: ["repo:octo-org/octo-repo:ref:refs/heads/main"] }))],
+  ["another subject", () => fed.sign(fed.claims({ sub: "repo:octo-org/octo-repo:ref:refs/heads/evil" }))],
+  ["subject glob metacharacters", () => fed.sign(fed.claims({ sub: "repo:*:ref:refs/heads/*" }))],
+  ["expired", () => fed.sign(fed.claims({ iat: fedNow() - 600, exp: fedNow() - 120 }))],
+  ["exp as a string", () => fed.sign(fed.claims({ exp: String(fedNow() + 300) }))],
+  ["not yet valid", () => fed.sign(fed.claims({ nbf: fedNow() + 600, exp: fedNow() + 900 }))],
+  ["issued in the future", () => fed.sign(fed.claims({ iat: fedNow() + 3600, exp: fedNow() + 7200 }))],
+  ["too old though unexpired", () => fed.sign(fed.claims({ iat: fedNow() - 7200, exp: fedNow() + 300 }))],
+  ["replayed past its window", () => fed.used],
+  ["truncated", () => fed.sign(fed.claims()).then((jwt) => jwt.slice(0, -10))],
+  ["payload not JSON", () => `${b64url({ alg: "RS256", kid: fed.kid })}.${btoa("not json").replace(/=+$/, "")}.AAAA`],
+  ["payload a JSON array", () => `${b64url({ alg: "RS256", kid: fed.kid })}.${b64url([1, 2])}.AAAA`],
+  ["header with alg only, garbage parts", () => `${b64url({ alg: "RS256" })}.!!!.???`],
+  ["four parts", () => fed.sign(fed.claims()).then((jwt) => `${jwt}.AAAA`)],
+];
+for (const [label, secret] of federationRefusals) {
+  add({ name: `federation, Basic: ${label}`, request: fedGet(secret), status: 401, code: "invalid_grant" });
+}
+for (const [label, secret] of federationRefusals.filter(([label]) => /none|HS256|unknown kid|another issuer|another audience|expired|replayed/.test(label))) {
+  add({
+    name: `federation, password grant: ${label}`,
+    request: async () => ["/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ service: SERVICE, grant_type: "password", username: fed.account, password: await secret() }).toString() }],
+    status: 401,
+    code: "invalid_grant",
+  });
+  const idTokenType = "urn:ietf:params:oauth:token-type:id_token";
+  add({ name: `federation, token exchange: ${label}`, request: exchange(async () => ({ subject_token: await secret(), subject_token_type: idTokenType, account: fed.account })), status: [400, 401] });
+}
+add({
+  name: "federation, password grant: 8 KiB of claims",
+  request: async () => ["/token", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ service: SERVICE, grant_type: "password", username: fed.account, password: await fed.sign(fed.claims({ padding: "p".repeat(8000) })) }).toString() }],
+  status: 401,
+  code: "invalid_grant",
+});
+add({ name: "federation: a valid ID token for an unknown account", request: fedGet(() => fed.sign(fed.claims()), () => "12345678|nobody-here"), status: 401, code: "invalid_grant" });
+add({ name: "federation: a valid ID token for a web user", request: fedGet(() => fed.sign(fed.claims()), () => "someuser"), status: 401, code: "invalid_grant" });
+const exchangeAbuse: [string, () => Promise<Record<string, string>> | Record<string, string>, number, string][] = [
+  ["no subject_token", () => ({ subject_token_type: "urn:ietf:params:oauth:token-type:id_token", account: fed.account }), 400, "invalid_request"],
+  ["no account", async () => ({ subject_token: await fed.sign(fed.claims()), subject_token_type: "urn:ietf:params:oauth:token-type:id_token" }), 400, "invalid_request"],
+  ["a SAML subject type", async () => ({ subject_token: await fed.sign(fed.claims()), subject_token_type: "urn:ietf:params:oauth:token-type:saml2", account: fed.account }), 400, "invalid_request"],
+  ["an account outside the grammar", async () => ({ subject_token: await fed.sign(fed.claims()), subject_token_type: "urn:ietf:params:oauth:token-type:jwt", account: `x|${"y".repeat(3000)}` }), 400, "invalid_request"],
+  ["a subject_token that is not a JWT", () => ({ subject_token: "opaque-token", subject_token_type: "urn:ietf:params:oauth:token-type:jwt", account: fed.account }), 400, "invalid_request"],
+  ["an actor token", async () => ({ subject_token: await fed.sign(fed.claims()), subject_token_type: "urn:ietf:params:oauth:token-type:jwt", account: fed.account, actor_token: "x" }), 400, "invalid_request"],
+  ["a valid ID token for an unknown account", async () => ({ subject_token: await fed.sign(fed.claims()), subject_token_type: "urn:ietf:params:oauth:token-type:jwt", account: "12345678|nobody-here" }), 401, "invalid_grant"],
+];
+for (const [label, fields, status, code] of exchangeAbuse) add({ name: `federation, token exchange: ${label}`, request: exchange(fields), status, code });
+const policyPath = () => `/admin/v1/service-accounts/${encodeURIComponent(fed.account)}/trust-policies`;
+const policyBodies: [string, () => unknown][] = [
+  ["javascript: issuer", () => ({ issuer: "javascript:alert(1)", audiences: ["a"], subject: "s" })],
+  ["issuer with credentials", () => ({ issuer: "https://user:pw@issuer.example", audiences: ["a"], subject: "s" })],
+  ["http issuer off loopback", () => ({ issuer: "http://169.254.169.254/latest", audiences: ["a"], subject: "s" })],
+  ["file issuer", () => ({ issuer: "file:///etc/passwd", audiences: ["a"], subject: "s" })],
+  ["issuer of 10,000 characters", () => ({ issuer: `https://${"i".repeat(10000)}.example`, audiences: ["a"], subject: "s" })],
+  ["audiences not an array", () => ({ issuer: "https://issuer.example", audiences: "a", subject: "s" })],
+  ["1,000 audiences", () => ({ issuer: "https://issuer.example", audiences: Array.from({ length: 1000 }, (_, i) => `a${i}`), subject: "s" })],
+  ["subject of only wildcards", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "***" })],
+  ["subject missing", () => ({ issuer: "https://issuer.example", audiences: ["a"] })],
+  ["500 claim rules", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", claims: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`c${i}`, "v"])) })],
+  ["nested claim rule", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", claims: { a: { b: "c" } } })],
+  ["claims an array", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", claims: ["x"] })],
+  ["algorithm none", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", algorithms: ["none"] })],
+  ["algorithm HS256", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", algorithms: ["RS256", "HS256"] })],
+  ["negative token age", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", maxTokenAgeSeconds: -1 })],
+  ["fractional replay window", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", replayWindowSeconds: 1.5 })],
+  ["an id chosen by the caller", () => ({ id: "mine", issuer: "https://issuer.example", audiences: ["a"], subject: "s" })],
+  ["grants smuggled in", () => ({ issuer: "https://issuer.example", audiences: ["a"], subject: "s", grants: [{ namespace: "x", role: "admin" }] })],
+  ["a JSON array body", () => [{ issuer: "https://issuer.example", audiences: ["a"], subject: "s" }]],
+];
+for (const [label, body] of policyBodies) {
+  add({ name: `trust policy body: ${label}`, request: () => [policyPath(), { method: "PUT", headers: adminJson(), body: JSON.stringify(body()) }], status: 400, code: "invalid_request" });
+}
+add({ name: "trust policy: a form body", request: () => [policyPath(), { method: "PUT", headers: { ...adminJson(), "Content-Type": "application/x-www-form-urlencoded" }, body: "issuer=https://x" }], status: 415, code: "unsupported_media_type" });
+add({ name: "trust policy: unknown policy id", request: () => [`${policyPath()}/nope`, { method: "DELETE", headers: adminJson() }], status: 404, code: "not_found" });
+add({ name: "trust policy: index out of range", request: () => [`${policyPath()}/99`, { method: "PUT", headers: adminJson(), body: JSON.stringify({ issuer: "https://issuer.example", audiences: ["a"], subject: "s" }) }], status: 404, code: "not_found" });
+add({ name: "trust policy: another account's policies without credentials", request: () => [policyPath(), {}], status: 401, code: "unauthorized" });
+add({ name: "trust policy: as the account itself (not an administrator)", request: () => [policyPath(), { headers: { Authorization: basic(fx.writer.username, fx.writer.secret) } }], status: 403, code: "forbidden" });
+add({ name: "trust policy: unknown account", request: () => ["/admin/v1/service-accounts/12345678%7Cnobody/trust-policies", { headers: adminJson() }], status: 404, code: "not_found" });
+
+beforeAll(async () => {
+  const { TestIssuer, githubClaims } = await import("../helpers/oidc");
+  const issuer = await TestIssuer.create("RS256");
+  const stranger = await TestIssuer.create("RS256");
+  const account = await createServiceAccount(fx.a, "federated", [{ namespace: fx.a, role: "write" }]);
+  const headers = adminJson();
+  const put = (body: unknown) => call(`/admin/v1/service-accounts/${encodeURIComponent(account.username)}/trust-policies`, { method: "PUT", headers, body: JSON.stringify(body) });
+  const added = await put({ issuer: issuer.issuer, audiences: [FED_AUDIENCE], subject: "repo:octo-org/octo-repo:ref:refs/heads/main", replayWindowSeconds: 0, maxTokenAgeSeconds: 3600 });
+  if (added.status !== 201) throw new Error(`trust policy: ${added.status} ${await added.text()}`);
+  Object.assign(fed, {
+    account: account.username,
+    issuer: issuer.issuer,
+    kid: issuer.currentKid,
+    publicJwk: issuer.publicJwk(),
+    sign: (claims: Record<string, unknown>, options?: { kid?: string; header?: Record<string, unknown> }) => issuer.sign(claims, options),
+    claims: (overrides: Record<string, unknown> = {}) => githubClaims(issuer.issuer, FED_AUDIENCE, overrides),
+    stranger: (claims: Record<string, unknown>) => stranger.sign({ ...claims }, { kid: issuer.currentKid }),
+  });
+  // One accepted use, so that its replay is refused; wait until its first-use record is stored (written after
+  // the answer), so that no case's storage snapshot sees it appear.
+  fed.used = await issuer.sign(githubClaims(issuer.issuer, FED_AUDIENCE));
+  const first = await call(`/token?service=${SERVICE}`, { headers: { Authorization: basic(fed.account, fed.used) } });
+  if (first.status !== 200) throw new Error(`federated login: ${first.status} ${await first.text()}`);
+  for (let i = 0; i < 50 && (await env.REGISTRY_KV.list({ prefix: "oidc-token:" })).keys.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  if ((await env.REGISTRY_KV.list({ prefix: "oidc-token:" })).keys.length === 0) throw new Error("the first use was not recorded");
+});

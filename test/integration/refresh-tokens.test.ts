@@ -1,6 +1,9 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SERVICE, adminCall, basic, call, createNamespace, createUser, uniqueName } from "../helpers/registry";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { IDENTITY_LEDGER_NAME } from "../../src/storage/identity-ledger";
+import type { RefreshTokenRecord } from "../../src/storage/refresh-token-store";
+import { SERVICE, adminCall, basic, callAt, createNamespace, createUser, uniqueName } from "../helpers/registry";
 
 const PASSWORD = "a long web password 1";
 let ns: string;
@@ -15,15 +18,36 @@ async function newUser(): Promise<string> {
   return username;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ledgerStub = () => env.IDENTITY_LEDGER.get(env.IDENTITY_LEDGER.idFromName(IDENTITY_LEDGER_NAME));
+/** Requests at location A unless another is named (test/helpers/registry.ts `callAt`). */
+const call = (path: string, init?: RequestInit, location = "a") => callAt(location, path, init);
+
+/** Runs the ledger's alarm until `check` holds (publication waits out KV's one write per second per key). */
+async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("not published in time");
+    await runDurableObjectAlarm(ledgerStub());
+    await sleep(100);
+  }
+}
+
+/** The token's record as the ledger publishes it to KV (`refresh:<id>`), once published. */
+async function untilPublishedRecord(id: string): Promise<RefreshTokenRecord> {
+  await until(async () => (await env.REGISTRY_KV.get(`refresh:${id}`)) !== null);
+  return (await env.REGISTRY_KV.get<RefreshTokenRecord>(`refresh:${id}`, "json"))!;
+}
+
 /** docker login: GET with offline_token=true and client_id=docker. */
-async function dockerLogin(username: string, password = PASSWORD) {
+async function dockerLogin(username: string, password = PASSWORD, location = "a") {
   const response = await call(`/token?service=${SERVICE}&offline_token=true&client_id=docker&account=${username}`, {
     headers: { Authorization: basic(username, password) },
-  });
+  }, location);
   return { status: response.status, body: (await response.json()) as Record<string, string> };
 }
 
-function refresh(refreshToken: string, extra: [string, string][] = []) {
+function refresh(refreshToken: string, extra: [string, string][] = [], location = "a") {
   return call("/token", {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
@@ -35,7 +59,7 @@ function refresh(refreshToken: string, extra: [string, string][] = []) {
       ["scope", `repository:${ns}/app:pull,push`],
       ...extra,
     ]).toString(),
-  });
+  }, location);
 }
 
 describe("refresh tokens (identity tokens)", () => {
@@ -122,15 +146,55 @@ describe("refresh tokens (identity tokens)", () => {
     expect((await refresh(afterEnable)).status).toBe(401);
   });
 
-  it("a token the per-user index does not list is ended by a disable too (the epoch, not the list, ends it)", async () => {
+  it("a token record KV still serves after a disable and re-enable stays ended (the user's epoch, not the record, ends it)", async () => {
     const username = await newUser();
     const token = (await dockerLogin(username)).body.refresh_token!;
-    // Simulate KV's eventually consistent list: the index entry is not visible when the user is disabled.
-    await env.REGISTRY_KV.delete(`user-refresh:${username}:${token.split(".")[0]}`);
+    const id = token.split(".")[0]!;
     expect((await refresh(token)).status).toBe(200);
+    const published = await untilPublishedRecord(id);
+    expect(published).toMatchObject({ id, username, service: SERVICE });
     await adminCall("PATCH", `/users/${username}`, { disabled: true });
     await adminCall("PATCH", `/users/${username}`, { disabled: false });
+    // The ledger deleted the token with the disable, in the same transaction.
+    const listed = (await (await adminCall("GET", `/users/${username}/refresh-tokens`)).json()) as { refreshTokens: unknown[] };
+    expect(listed.refreshTokens).toEqual([]);
+    // A location whose KV copy of the token's record is stale still serves it (platform.md §1): put it back.
+    await env.REGISTRY_KV.put(`refresh:${id}`, JSON.stringify(published));
     expect((await refresh(token)).status).toBe(401);
+    // Elsewhere too, once the user's record with its new epoch is published (before that, the documented
+    // revocation window applies: SECURITY.md).
+    await until(async () => {
+      const user = await env.REGISTRY_KV.get<{ disabled: boolean; refreshEpoch?: string }>(`user:${username}`, "json");
+      return user !== null && !user.disabled && user.refreshEpoch !== published.epoch;
+    });
+    await env.REGISTRY_KV.put(`refresh:${id}`, JSON.stringify(published));
+    expect((await refresh(token, [], "b")).status).toBe(401);
+  });
+
+  it("a token issued at one location redeems at another at once, and is listed at once", async () => {
+    const username = await newUser();
+    // Location B looks the user up first (KV caches what it read, misses included).
+    expect((await refresh(`${"A".repeat(16)}.${"B".repeat(43)}`, [], "b")).status).toBe(401);
+    const token = (await dockerLogin(username)).body.refresh_token!;
+    expect((await refresh(token, [], "b")).status).toBe(200);
+    const own = await callAt("b", "/account/v1/refresh-tokens", { headers: { Authorization: basic(username, PASSWORD) } });
+    expect(((await own.json()) as { refreshTokens: { id: string }[] }).refreshTokens.map((entry) => entry.id)).toEqual([token.split(".")[0]]);
+  });
+
+  it("a login that raced a disable gets no refresh token; after the re-enable a login anywhere gets one that works at once", async () => {
+    const username = await newUser();
+    // Location B has the user's enabled record cached (KV and its login cache).
+    expect((await dockerLogin(username, PASSWORD, "b")).status).toBe(200);
+    expect((await adminCall("PATCH", `/users/${username}`, { disabled: true })).status).toBe(200);
+    // B may still accept the password within the revocation window, but the ledger issues no token.
+    const raced = await dockerLogin(username, PASSWORD, "b");
+    expect([200, 401]).toContain(raced.status);
+    expect(raced.body.refresh_token).toBeUndefined();
+    expect((await adminCall("PATCH", `/users/${username}`, { disabled: false })).status).toBe(200);
+    const login = await dockerLogin(username, PASSWORD, "b");
+    expect(login.status).toBe(200);
+    expect((await refresh(login.body.refresh_token!, [], "b")).status).toBe(200);
+    expect((await refresh(login.body.refresh_token!)).status).toBe(200);
   });
 
   it.each([["garbage"], ["a.b.c"], ["x".repeat(300)], [""]])("malformed refresh token %j → 400/401 JSON", async (token) => {

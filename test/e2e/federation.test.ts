@@ -1,0 +1,149 @@
+/**
+ * Workload identity federation with a real client: `podman login -u '<org|name>' -p <OIDC token>` then
+ * `podman push`, as a GitHub Actions job would (README "Workload identity federation"). The OIDC issuer runs
+ * in this process on 127.0.0.1 (test/support/oidc-issuer.mjs); the registry is a `wrangler dev` of this
+ * file's own, started with ALLOW_INSECURE_OIDC_ISSUERS=true so that a policy may name that loopback issuer
+ * (the suite's shared server runs with production's configuration, which refuses it).
+ */
+import https from "node:https";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error: plain ESM helper shared with `npm start`
+import { ensureSecretsFile } from "../../scripts/local-secrets.mjs";
+// @ts-expect-error: plain ESM helper shared with `npm start`
+import { startWranglerDev } from "../../scripts/wrangler-dev.mjs";
+// @ts-expect-error: plain ESM helper shared with the benchmark
+import { writeOciLayout } from "../support/oci-image.mjs";
+// @ts-expect-error: plain ESM helper shared with the workers suites
+import { startOidcIssuer } from "../support/oidc-issuer.mjs";
+import { TLS, run, runOk } from "./support";
+
+const AUDIENCE = "https://registry.example.com";
+const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
+
+let workDir: string;
+let server: { url: string; stop: () => void };
+let issuerServer: { url: string; close: () => Promise<void> };
+let issuer: string;
+let adminPassword: string;
+let signingKey: CryptoKey;
+let kid: string;
+let account: string;
+const NS = "fed";
+
+function admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = https.request(
+      new URL(`/admin/v1${path}`, server.url),
+      { method, agent, auth: `admin:${adminPassword}`, headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {} },
+      (response) => {
+        let text = "";
+        response.on("data", (chunk) => (text += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+      },
+    );
+    request.on("error", reject);
+    request.end(payload);
+  });
+}
+
+async function adminOk(method: string, path: string, body?: unknown): Promise<any> {
+  const response = await admin(method, path, body);
+  if (response.status >= 300) throw new Error(`${method} ${path} → ${response.status}: ${JSON.stringify(response.json)}`);
+  return response.json;
+}
+
+/** A GitHub Actions-shaped ID token (what `ACTIONS_ID_TOKEN_REQUEST_URL` hands a job), for `ref`. */
+function githubToken(ref = "refs/heads/main"): Promise<string> {
+  const iat = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    jti: crypto.randomUUID(),
+    sub: `repo:octo-org/octo-repo:ref:${ref}`,
+    aud: AUDIENCE,
+    ref,
+    repository: "octo-org/octo-repo",
+    repository_owner: "octo-org",
+    event_name: "push",
+    ref_type: "branch",
+    workflow_ref: `octo-org/octo-repo/.github/workflows/release.yml@${ref}`,
+    runner_environment: "github-hosted",
+    iss: issuer,
+    nbf: iat - 600,
+    iat,
+    exp: iat + 300,
+  })
+    .setProtectedHeader({ alg: "RS256", typ: "JWT", kid })
+    .sign(signingKey);
+}
+
+beforeAll(async () => {
+  workDir = mkdtempSync(join(tmpdir(), "edge-registry-federation-"));
+  issuerServer = await startOidcIssuer();
+  issuer = (await (await fetch(`${issuerServer.url}/issuers`, { method: "POST" })).json()).issuer;
+  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  signingKey = privateKey;
+  kid = `gh-${crypto.randomUUID().slice(0, 8)}`;
+  await fetch(`${issuer}/_control`, { method: "PUT", body: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] }) });
+
+  const secrets = (await ensureSecretsFile(join(workDir, "dev.vars"))) as Record<string, string>;
+  adminPassword = secrets.BOOTSTRAP_ADMIN_PASSWORD!;
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  server = await startWranglerDev({
+    port,
+    persistTo: join(workDir, "state"),
+    envFile: join(workDir, "dev.vars"),
+    logFile: join(workDir, "server.log"),
+    vars: { ALLOW_INSECURE_OIDC_ISSUERS: "true" },
+  });
+  await adminOk("POST", "/namespaces", { name: NS });
+  account = (await adminOk("POST", "/service-accounts", { namespace: NS, name: "release", grants: [{ namespace: NS, role: "write" }] })).username;
+  await adminOk("PUT", `/service-accounts/${encodeURIComponent(account)}/trust-policies`, {
+    issuer,
+    audiences: [AUDIENCE],
+    subject: "repo:octo-org/octo-repo:ref:refs/heads/main",
+    claims: { workflow_ref: "octo-org/octo-repo/.github/workflows/release.yml@refs/heads/main" },
+  });
+});
+
+afterAll(async () => {
+  server?.stop();
+  await issuerServer?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe("podman with an OIDC token as the password", () => {
+  it("podman login -u '<org|name>' -p <GitHub Actions token>, then podman push and pull", async () => {
+    const host = new URL(server.url).host;
+    const source = join(workDir, "layout");
+    await writeOciLayout(source, [{ seed: 17, layerSizes: [256 * 1024, 64 * 1024] }], "v1");
+    const authfile = join(workDir, "auth.json");
+    const idToken = await githubToken();
+    const login = run("podman", ["login", TLS, "--authfile", authfile, "-u", account, "-p", idToken, host]);
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toContain("Login Succeeded");
+    const image = `${host}/${NS}/app:v1`;
+    // podman pull prints the stored image's id last.
+    const id = runOk("podman", ["pull", `oci:${source}:v1`]).stdout.trim().split("\n").at(-1)!;
+    runOk("podman", ["tag", id, image]);
+    // podman push sends the stored password (the ID token) again, within the policy's replay window.
+    const push = run("podman", ["push", TLS, "--authfile", authfile, image]);
+    expect(push.code, push.stderr).toBe(0);
+    runOk("podman", ["rmi", "-f", image, id]);
+    const pull = run("podman", ["pull", TLS, "--authfile", authfile, image]);
+    expect(pull.code, pull.stderr).toBe(0);
+    runOk("podman", ["rmi", "-f", image]);
+  });
+
+  it("refuses a token for another branch: podman login fails, and the audit log says why", async () => {
+    const host = new URL(server.url).host;
+    const authfile = join(workDir, "auth-refused.json");
+    const login = run("podman", ["login", TLS, "--authfile", authfile, "-u", account, "-p", await githubToken("refs/heads/feature"), host]);
+    expect(login.code).not.toBe(0);
+    const audit = await adminOk("GET", `/audit?action=auth.failure&actor=${encodeURIComponent(account)}`);
+    expect(audit.events.map((event: { detail: string }) => event.detail).join("\n")).toMatch(/subject does not match/);
+  });
+});
