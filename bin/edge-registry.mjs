@@ -25,6 +25,8 @@ commands:
   tags purge-history REPO [--before TIME]             forget tag moves (no restore to them; frees kept manifests)
   immutable-tags list TARGET | add TARGET PATTERN | remove TARGET PATTERN
         TARGET is a repository (ns/app) or a namespace (ns); PATTERN a tag glob such as v* or release-?
+  retention list REPO | add REPO PATTERN [--keep N] [--expire-after DURATION] | remove REPO PATTERN
+        | run REPO [--dry-run]      keep the newest N matching tags and/or expire them after a duration
   gc [--dry-run] [--grace DURATION] [--repository REPO]
         garbage-collect blob bytes no manifest references (default grace GC_GRACE_HOURS, 24h); --dry-run
         reports the count and bytes the run would free; run again while it reports more
@@ -289,6 +291,30 @@ async function run(argv) {
       const { purged } = await api("DELETE", `/repositories/${args[0]}/tags/history`, flags.before ? { before: flags.before } : {});
       if (flags.json) return console.log(JSON.stringify(purged, null, 2));
       return console.log(`forgot ${purged.moves} tag moves of ${args[0]} and ${purged.manifests} manifests kept for restores`);
+    }
+    case "retention list": {
+      need(1);
+      const { rules } = await api("GET", `/repositories/${args[0]}/retention`);
+      return print(rules, rules, ["pattern", "keepNewest", "expireAfterSeconds", "createdBy", "createdAt"]);
+    }
+    case "retention add": {
+      need(2);
+      const body = {
+        pattern: args[1],
+        ...(flags.keep !== undefined ? { keepNewest: Number(flags.keep) } : {}),
+        ...(flags["expire-after"] !== undefined ? { expireAfterSeconds: durationSeconds(flags["expire-after"]) } : {}),
+      };
+      const { rules } = await api("POST", `/repositories/${args[0]}/retention`, body);
+      return print(rules, rules, ["pattern", "keepNewest", "expireAfterSeconds"]);
+    }
+    case "retention remove":
+      need(2);
+      await api("DELETE", `/repositories/${args[0]}/retention`, { pattern: args[1] });
+      return console.log(`removed retention rule ${args[1]} from ${args[0]}`);
+    case "retention run": {
+      need(1);
+      const { removed } = await api("POST", `/repositories/${args[0]}/retention/run`, { dryRun: Boolean(flags["dry-run"]) });
+      return print(removed, removed, ["tag", "digest", "reason"]);
     }
     case "gc": {
       const body = {

@@ -29,6 +29,7 @@ const benchDir = join(projectRoot, ".bench");
 const port = Number(process.env.BENCH_PORT ?? 28787);
 const dockerRegistryPorts = { tls: port + 1, http: port + 2 };
 const COSTS_ONLY = process.env.BENCH_ONLY === "costs";
+const IDLE_TIMEOUT_MS = 120_000;
 
 function need(command, pkg) {
   if (spawnSync("sh", ["-c", `command -v ${command}`]).status === 0) return;
@@ -60,6 +61,8 @@ function request(url, { method = "GET", headers = {}, body } = {}) {
       res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
     });
     req.on("error", reject);
+    // A connection idle this long has hung (seen once under load): fail the run instead of waiting forever.
+    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${url}: no activity for ${IDLE_TIMEOUT_MS / 1000} s`)));
     if (body && typeof body.pipe === "function") body.pipe(req);
     else req.end(body);
   });
@@ -75,7 +78,10 @@ function download(url, headers = {}) {
         res.on("data", (chunk) => (bytes += chunk.length));
         res.on("end", () => resolve({ status: res.statusCode, bytes, seconds: (performance.now() - started) / 1000, encoding: res.headers["content-encoding"] }));
       })
-      .on("error", reject);
+      .on("error", reject)
+      .setTimeout(IDLE_TIMEOUT_MS, function () {
+        this.destroy(new Error(`GET ${url}: no activity for ${IDLE_TIMEOUT_MS / 1000} s`));
+      });
   });
 }
 

@@ -187,3 +187,50 @@ export async function purgeTagHistory(ctx: AdminContext, request: Request, name:
   );
   return jsonResponse({ name: repository, purged });
 }
+
+/** GET /admin/v1/repositories/<name>/retention */
+export async function listRetentionRules(ctx: AdminContext, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  return jsonResponse({ name: repository, rules: await ctx.repositories.retentionRules(repository) });
+}
+
+/** Longest expiry a rule may set (10 years), and most tags a rule may keep. */
+const MAX_EXPIRE_AFTER_SECONDS = 10 * 365 * 24 * 3600;
+const MAX_KEEP_NEWEST = 100_000;
+
+/** POST /admin/v1/repositories/<name>/retention `{"pattern","keepNewest"?,"expireAfterSeconds"?}` (adds or replaces). */
+export async function setRetentionRule(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const body = await readJson(request);
+  const pattern = rulePattern(body);
+  const keepNewest = optionalInteger(body, "keepNewest", 0, MAX_KEEP_NEWEST) ?? null;
+  const expireAfterSeconds = optionalInteger(body, "expireAfterSeconds", 60, MAX_EXPIRE_AFTER_SECONDS) ?? null;
+  if (keepNewest === null && expireAfterSeconds === null) throw badRequest("give keepNewest, expireAfterSeconds or both");
+  const detail = `pattern=${pattern} keepNewest=${keepNewest ?? "-"} expireAfterSeconds=${expireAfterSeconds ?? "-"}`;
+  const saved = await auditedChange(ctx, { action: "retention.set", target: repository, detail }, () =>
+    ctx.repositories.setRetentionRule(repository, { pattern, keepNewest, expireAfterSeconds }, ctx.actor),
+  );
+  if (!saved) throw new AdminApiError(409, "conflict", `a repository holds at most ${MAX_IMMUTABLE_RULES} retention rules`);
+  return jsonResponse({ name: repository, rules: await ctx.repositories.retentionRules(repository) }, 201);
+}
+
+/** DELETE /admin/v1/repositories/<name>/retention `{"pattern"}` */
+export async function removeRetentionRule(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const pattern = rulePattern(await readJson(request));
+  const removed = await auditedChange(ctx, { action: "retention.remove", target: repository, detail: `pattern=${pattern}` }, () =>
+    ctx.repositories.removeRetentionRule(repository, pattern),
+  );
+  if (!removed) throw new AdminApiError(404, "not_found", `no retention rule ${JSON.stringify(pattern)} on ${repository}`);
+  return new Response(null, { status: 204 });
+}
+
+/**
+ * POST /admin/v1/repositories/<name>/retention/run `{"dryRun"?}`: applies retention now, as the ledger's alarm
+ * does when a tag is due (each removal is audited as `tag.expire` by the ledger before it is made).
+ */
+export async function runRetention(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const dryRun = optionalBoolean(await readJson(request), "dryRun") ?? false;
+  return jsonResponse({ name: repository, dryRun, removed: await ctx.repositories.applyRetention(repository, dryRun) });
+}

@@ -18,6 +18,8 @@ export interface ManifestDocument {
   mediaType: string;
   /** Blobs that must be in the repository: config and layers. */
   blobs: Descriptor[];
+  /** An image manifest's config (its labels may set the tag's expiry: registry/manifests.ts). */
+  config?: Descriptor;
   /** Manifests that must be in the repository: an index's children. */
   children: Descriptor[];
   subject?: Descriptor;
@@ -93,6 +95,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | null): Ma
     return {
       mediaType,
       blobs: [config, ...layers],
+      config,
       children: [],
       subject,
       // image-spec manifest.md: artifactType, else the config's mediaType.

@@ -47,6 +47,33 @@ export async function getManifest(ctx: RegistryContext, req: RepositoryRequest, 
   return new Response(req.request.method === "HEAD" ? null : manifest.bytes, { status: 200, headers });
 }
 
+/** Largest image config read for its labels (real configs are a few KiB). */
+const MAX_LABEL_CONFIG_BYTES = 1024 * 1024;
+const EXPIRES_AFTER_LABEL = "quay.expires-after";
+const EXPIRY_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/**
+ * The tag's expiry from the image config's `quay.expires-after` label (Quay's format: a number and one of
+ * s, m, h, d, w, e.g. `2w`), as docs/lifecycle.md "Retention" describes; nothing when the label is absent
+ * or malformed, or the config cannot be read (the push's blob check then decides).
+ */
+async function labelExpiry(ctx: RegistryContext, req: RepositoryRequest, config: { digest: string; size: number }): Promise<{ expiresAt?: number }> {
+  if (config.size > MAX_LABEL_CONFIG_BYTES) return {};
+  let labels: unknown;
+  try {
+    // One ledger read (the writer's consistent view) and one R2 read per push by tag of an image manifest.
+    const link = await ctx.repositories.getBlobLink(req.repository, config.digest, true);
+    const object = link ? await ctx.objects.read(link.key) : null;
+    if (!object) return {};
+    labels = (JSON.parse(await object.text()) as { config?: { Labels?: unknown } }).config?.Labels;
+  } catch {
+    return {};
+  }
+  const value = typeof labels === "object" && labels !== null ? (labels as Record<string, unknown>)[EXPIRES_AFTER_LABEL] : undefined;
+  const match = typeof value === "string" ? /^(\d{1,6})([smhdw])$/.exec(value.trim()) : null;
+  return match ? { expiresAt: Date.now() + Number(match[1]) * EXPIRY_UNITS[match[2]!]! * 1000 } : {};
+}
+
 /**
  * Most blobs plus child manifests one manifest may reference: the ledger checks each, and a 4 MiB manifest
  * could otherwise list ~40,000 of them. Real images have tens of layers, indexes tens of platforms.
@@ -92,6 +119,7 @@ export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, 
         }
       : {}),
     ...(parsed.kind === "tag" ? { tag: parsed.tag } : {}),
+    ...(parsed.kind === "tag" && document.config ? await labelExpiry(ctx, req, document.config) : {}),
     actor: req.actor,
   });
   if (!result.ok && "denied" in result) throw immutableTagDenied(result.denied);

@@ -15,6 +15,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
 import { lifecycleConfig } from "../config/config";
+import { AuditLog } from "./audit-log";
 import { blobIndexFor, type BlobRecord, type LinkedBlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
 import { discardUploadBytes, type UploadState } from "./upload-state";
@@ -53,6 +54,8 @@ export interface ManifestPush {
   tag?: string;
   /** Who pushed, for the tag history. */
   actor: string;
+  /** When the tag expires (ms): the image's `quay.expires-after` label (docs/lifecycle.md "Retention"). */
+  expiresAt?: number;
 }
 
 /** A tag move refused because the tag is immutable: the tag and the rule (glob pattern) that protects it. */
@@ -157,7 +160,30 @@ CREATE TABLE IF NOT EXISTS retained_blobs (manifest TEXT NOT NULL, blob TEXT NOT
 CREATE INDEX IF NOT EXISTS retained_blobs_by_blob ON retained_blobs (blob);
 CREATE TABLE IF NOT EXISTS link_seqs (digest TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pending_unlinks (digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (digest, seq));
+CREATE TABLE IF NOT EXISTS retention_rules (pattern TEXT PRIMARY KEY, keep_newest INTEGER, expire_after_seconds INTEGER, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tag_expiry (tag TEXT PRIMARY KEY, digest TEXT NOT NULL, expires_at INTEGER NOT NULL);
 `;
+
+/** A retention rule: of the tags matching `pattern`, keep the newest `keepNewest`, and/or none older than `expireAfterSeconds`. */
+export interface RetentionRule {
+  pattern: string;
+  keepNewest: number | null;
+  expireAfterSeconds: number | null;
+  createdAt: string;
+  createdBy: string;
+}
+
+/** A tag removed (or to be removed) by retention, and why. */
+export interface RetentionRemoval {
+  tag: string;
+  digest: string;
+  reason: string;
+}
+
+/** The actor retention's tag moves are recorded under (tag history, audit log). */
+export const RETENTION_ACTOR = "retention";
+/** Tags removed per retention run (bounded work per alarm); the rest follow in the next run. */
+const RETENTION_BATCH = 200;
 
 /** A link that garbage collection removed (or, in a dry run, would remove). */
 export interface CollectedLink {
@@ -340,7 +366,15 @@ export class RepositoryLedger extends DurableObject<Env> {
         }
         this.mark("manifest", push.digest);
       }
-      if (push.tag !== undefined) this.moveTag(push.tag, push.digest, push.actor, now);
+      if (push.tag !== undefined) {
+        this.moveTag(push.tag, push.digest, push.actor, now);
+        // The image's `quay.expires-after` label (or its absence) decides the tag's expiry, as on Quay.
+        this.sql.exec("DELETE FROM tag_expiry WHERE tag = ?", push.tag);
+        if (push.expiresAt !== undefined) {
+          this.sql.exec("INSERT INTO tag_expiry (tag, digest, expires_at) VALUES (?, ?, ?)", push.tag, push.digest, push.expiresAt);
+          this.scheduleAlarm(push.expiresAt);
+        }
+      }
       this.ensureRepository();
       return { ok: true };
     });
@@ -422,7 +456,7 @@ export class RepositoryLedger extends DurableObject<Env> {
         .exec<{ state: string }>("SELECT state FROM uploads WHERE status = 'open'")
         .toArray()
         .map((row) => JSON.parse(row.state) as UploadState);
-      for (const table of ["tags", "manifests", "manifest_chunks", "manifest_blobs", "manifest_children", "blob_links", "link_seqs", "referrers", "tag_history", "retained_manifests", "retained_blobs", "immutable_rules", "uploads", "repository"]) {
+      for (const table of ["tags", "manifests", "manifest_chunks", "manifest_blobs", "manifest_children", "blob_links", "link_seqs", "referrers", "tag_history", "retained_manifests", "retained_blobs", "immutable_rules", "retention_rules", "tag_expiry", "uploads", "repository"]) {
         this.sql.exec(`DELETE FROM ${table}`);
       }
       return { deletion, sessions };
@@ -534,6 +568,125 @@ export class RepositoryLedger extends DurableObject<Env> {
       if (swept.manifests < RETAINED_SWEEP_BATCH) break;
     }
     return total;
+  }
+
+  // ---- retention (docs/lifecycle.md "Retention") ----
+
+  retentionRules(): RetentionRule[] {
+    if (!this.ready) return [];
+    return this.sql
+      .exec<{ pattern: string; keep_newest: number | null; expire_after_seconds: number | null; created_at: string; created_by: string }>(
+        "SELECT * FROM retention_rules ORDER BY pattern",
+      )
+      .toArray()
+      .map((row) => ({ pattern: row.pattern, keepNewest: row.keep_newest, expireAfterSeconds: row.expire_after_seconds, createdAt: row.created_at, createdBy: row.created_by }));
+  }
+
+  /** Adds or replaces the rule of `pattern`; false when the repository holds MAX_IMMUTABLE_RULES rules already. */
+  setRetentionRule(repository: string, rule: { pattern: string; keepNewest: number | null; expireAfterSeconds: number | null }, actor: string): boolean {
+    const saved = this.change(repository, () => {
+      const exists = this.sql.exec("SELECT 1 FROM retention_rules WHERE pattern = ?", rule.pattern).toArray().length > 0;
+      if (!exists && this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM retention_rules").one().n >= MAX_IMMUTABLE_RULES) return false;
+      this.sql.exec(
+        "INSERT OR REPLACE INTO retention_rules (pattern, keep_newest, expire_after_seconds, created_at, created_by) VALUES (?, ?, ?, ?, ?)",
+        rule.pattern,
+        rule.keepNewest,
+        rule.expireAfterSeconds,
+        new Date().toISOString(),
+        actor,
+      );
+      return true;
+    });
+    if (saved) this.scheduleAlarm(Date.now() + 1000);
+    return saved;
+  }
+
+  removeRetentionRule(repository: string, pattern: string): boolean {
+    return this.change(repository, () => this.sql.exec("DELETE FROM retention_rules WHERE pattern = ?", pattern).rowsWritten > 0);
+  }
+
+  /**
+   * Removes the tags retention names at `now` (at most RETENTION_BATCH): expired `quay.expires-after`
+   * labels, tags past a rule's `expireAfterSeconds` (by the time of their last move), and tags beyond a rule's
+   * `keepNewest` (newest by last move). Immutable tags are never removed. Each removal is audited first, then
+   * made in one transaction that re-checks it (the tag still points where it did), and recorded in the tag
+   * history under the actor `retention`. A dry run only lists them.
+   */
+  async applyRetention(options: { now?: number; dryRun?: boolean } = {}): Promise<RetentionRemoval[]> {
+    const repository = this.repositoryName();
+    if (repository === null) return [];
+    const now = options.now ?? Date.now();
+    const planned = this.planRetention(now);
+    if (options.dryRun || planned.length === 0) return planned;
+    const audit = new AuditLog(this.env.REGISTRY_KV);
+    for (const removal of planned) {
+      await audit.record({ actor: RETENTION_ACTOR, action: "tag.expire", target: `${repository}:${removal.tag}`, detail: `${removal.reason}; was ${removal.digest}` });
+    }
+    return this.change(repository, () => {
+      const time = new Date(now).toISOString();
+      const done: RetentionRemoval[] = [];
+      for (const removal of planned) {
+        if (this.getTag(removal.tag) !== removal.digest || this.immutableDenial(removal.tag, null)) continue;
+        this.moveTag(removal.tag, null, RETENTION_ACTOR, time);
+        this.sql.exec("DELETE FROM tag_expiry WHERE tag = ?", removal.tag);
+        done.push(removal);
+      }
+      return done;
+    });
+  }
+
+  /** The tags retention would remove at `now` (immutable ones excluded), bounded. */
+  private planRetention(now: number): RetentionRemoval[] {
+    const planned = new Map<string, RetentionRemoval>();
+    const add = (tag: string, digest: string, reason: string) => {
+      if (planned.size < RETENTION_BATCH && !planned.has(tag) && !this.immutableDenial(tag, null)) planned.set(tag, { tag, digest, reason });
+    };
+    for (const row of this.sql
+      .exec<{ tag: string; digest: string; expires_at: number }>(
+        "SELECT tag_expiry.tag, tag_expiry.digest, expires_at FROM tag_expiry JOIN tags ON tags.tag = tag_expiry.tag AND tags.digest = tag_expiry.digest WHERE expires_at <= ? LIMIT ?",
+        now,
+        RETENTION_BATCH,
+      )
+      .toArray()) {
+      add(row.tag, row.digest, "quay.expires-after label");
+    }
+    const rules = this.retentionRules();
+    if (rules.length === 0) return [...planned.values()];
+    const tags = this.sql.exec<{ tag: string; digest: string; updated_at: string }>("SELECT tag, digest, updated_at FROM tags ORDER BY updated_at DESC, tag").toArray();
+    for (const rule of rules) {
+      const pattern = immutablePatternRegExp(rule.pattern);
+      const matching = tags.filter((row) => pattern.test(row.tag));
+      matching.forEach((row, index) => {
+        if (rule.keepNewest !== null && index >= rule.keepNewest) add(row.tag, row.digest, `rule ${rule.pattern}: keep newest ${rule.keepNewest}`);
+        if (rule.expireAfterSeconds !== null && Date.parse(row.updated_at) <= now - rule.expireAfterSeconds * 1000) {
+          add(row.tag, row.digest, `rule ${rule.pattern}: expire after ${rule.expireAfterSeconds}s`);
+        }
+      });
+    }
+    return [...planned.values()];
+  }
+
+  /** When retention next has work: the earliest label expiry or rule expiry; now when a rule is exceeded. */
+  private nextRetention(): number | null {
+    const times: number[] = [];
+    const label = this.sql.exec<{ t: number | null }>("SELECT MIN(expires_at) AS t FROM tag_expiry").toArray()[0]?.t ?? null;
+    if (label !== null) times.push(label);
+    const rules = this.retentionRules();
+    if (rules.length > 0) {
+      const tags = this.sql.exec<{ tag: string; updated_at: string }>("SELECT tag, updated_at FROM tags ORDER BY updated_at DESC, tag").toArray();
+      for (const rule of rules) {
+        const pattern = immutablePatternRegExp(rule.pattern);
+        // As planRetention: immutable tags count among the newest kept, and are never removed.
+        const matching = tags.filter((row) => pattern.test(row.tag));
+        const removable = (row: { tag: string }) => !this.immutableDenial(row.tag, null);
+        if (rule.keepNewest !== null && matching.slice(rule.keepNewest).some(removable)) times.push(Date.now());
+        const expiring = matching.filter(removable);
+        if (rule.expireAfterSeconds !== null && expiring.length > 0) {
+          times.push(Math.min(...expiring.map((row) => Date.parse(row.updated_at))) + rule.expireAfterSeconds * 1000);
+        }
+      }
+    }
+    return times.length === 0 ? null : Math.min(...times);
   }
 
   // ---- garbage collection of blob links (docs/lifecycle.md) ----
@@ -935,6 +1088,7 @@ export class RepositoryLedger extends DurableObject<Env> {
     await this.deliverNamespacePolicy();
     await this.settleAbandonedUploads();
     this.sweepTagHistory();
+    await this.applyRetention();
     await this.collectLinks({ graceMs: lifecycleConfig(this.env).gcGraceMs, dryRun: false });
     await this.sendUnlinks();
     this.scheduleNext();
@@ -1250,7 +1404,9 @@ export class RepositoryLedger extends DurableObject<Env> {
     if (!this.ready) return;
     const nextPublication = this.sql.exec<{ t: number | null }>("SELECT MIN(not_before) AS t FROM outbox").toArray()[0]?.t ?? null;
     const unlinks = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pending_unlinks").one().n > 0 ? Date.now() + 5_000 : null;
-    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks].filter((time): time is number => time !== null);
+    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks, this.nextRetention()].filter(
+      (time): time is number => time !== null,
+    );
     if (times.length > 0) this.scheduleAlarm(Math.max(Math.min(...times), Date.now() + 100));
   }
 

@@ -25,6 +25,8 @@ import {
   type RepositoryRecord,
   type RestoreResult,
   type RestoreTarget,
+  type RetentionRemoval,
+  type RetentionRule,
   type StoredManifest,
   type TagDeleteResult,
   type TagHistoryPage,
@@ -42,6 +44,8 @@ export type {
   RepositoryRecord,
   RestoreResult,
   RestoreTarget,
+  RetentionRemoval,
+  RetentionRule,
   StoredManifest,
   TagDeleteResult,
   TagHistoryPage,
@@ -188,6 +192,23 @@ export class RepositoryStore {
 
   async immutableRules(repository: string): Promise<ImmutableRule[]> {
     return this.ledger(repository).immutableRules();
+  }
+
+  async retentionRules(repository: string): Promise<RetentionRule[]> {
+    return this.ledger(repository).retentionRules();
+  }
+
+  async setRetentionRule(repository: string, rule: { pattern: string; keepNewest: number | null; expireAfterSeconds: number | null }, actor: string): Promise<boolean> {
+    return this.ledger(repository).setRetentionRule(repository, rule, actor);
+  }
+
+  async removeRetentionRule(repository: string, pattern: string): Promise<boolean> {
+    return this.ledger(repository).removeRetentionRule(repository, pattern);
+  }
+
+  /** Applies the repository's retention now (as its alarm does); a dry run lists what it would remove. */
+  async applyRetention(repository: string, dryRun: boolean): Promise<RetentionRemoval[]> {
+    return this.ledger(repository).applyRetention({ dryRun });
   }
 
   /** A namespace's immutable-tag rules, from the ledger instance that holds them (objectNames.namespacePolicy). */

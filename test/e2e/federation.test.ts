@@ -6,7 +6,7 @@
  * (the suite's shared server runs with production's configuration, which refuses it).
  */
 import https from "node:https";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
@@ -19,7 +19,7 @@ import { startWranglerDev } from "../../scripts/wrangler-dev.mjs";
 import { writeOciLayout } from "../support/oci-image.mjs";
 // @ts-expect-error: plain ESM helper shared with the workers suites
 import { startOidcIssuer } from "../support/oidc-issuer.mjs";
-import { TLS, run, runOk } from "./support";
+import { TLS, runAsync, runOk } from "./support";
 
 const AUDIENCE = "https://registry.example.com";
 const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
@@ -81,7 +81,9 @@ function githubToken(ref = "refs/heads/main"): Promise<string> {
 }
 
 beforeAll(async () => {
-  workDir = mkdtempSync(join(tmpdir(), "edge-registry-federation-"));
+  // Lowercase only: podman names an image pulled from `oci:<dir>` after the directory's path.
+  workDir = join(tmpdir(), `edge-registry-federation-${crypto.randomUUID()}`);
+  mkdirSync(workDir);
   issuerServer = await startOidcIssuer();
   issuer = (await (await fetch(`${issuerServer.url}/issuers`, { method: "POST" })).json()).issuer;
   const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
@@ -122,7 +124,8 @@ describe("podman with an OIDC token as the password", () => {
     await writeOciLayout(source, [{ seed: 17, layerSizes: [256 * 1024, 64 * 1024] }], "v1");
     const authfile = join(workDir, "auth.json");
     const idToken = await githubToken();
-    const login = run("podman", ["login", TLS, "--authfile", authfile, "-u", account, "-p", idToken, host]);
+    // Never spawnSync here: the issuer answers from this process's event loop while the registry asks it.
+    const login = await runAsync("podman", ["login", TLS, "--authfile", authfile, "-u", account, "-p", idToken, host]);
     expect(login.code, login.stderr).toBe(0);
     expect(login.stdout).toContain("Login Succeeded");
     const image = `${host}/${NS}/app:v1`;
@@ -130,18 +133,32 @@ describe("podman with an OIDC token as the password", () => {
     const id = runOk("podman", ["pull", `oci:${source}:v1`]).stdout.trim().split("\n").at(-1)!;
     runOk("podman", ["tag", id, image]);
     // podman push sends the stored password (the ID token) again, within the policy's replay window.
-    const push = run("podman", ["push", TLS, "--authfile", authfile, image]);
+    const push = await runAsync("podman", ["push", TLS, "--authfile", authfile, image]);
     expect(push.code, push.stderr).toBe(0);
     runOk("podman", ["rmi", "-f", image, id]);
-    const pull = run("podman", ["pull", TLS, "--authfile", authfile, image]);
+    const pull = await runAsync("podman", ["pull", TLS, "--authfile", authfile, image]);
     expect(pull.code, pull.stderr).toBe(0);
     runOk("podman", ["rmi", "-f", image]);
+  });
+
+  it("the admin CLI adds, lists and removes trust policies", async () => {
+    const cli = (...args: string[]) => runOk("node", ["bin/edge-registry.mjs", ...args, "--registry", server.url, "--password-stdin"], { input: adminPassword });
+    const added = JSON.parse(
+      cli("service-accounts", "trust", "add", account, "--issuer", issuer, "--audience", AUDIENCE, "--subject", "system:serviceaccount:apps:pusher",
+        "--claim", "kubernetes.io/namespace=apps", "--algorithm", "ES256", "--max-token-age", "1h", "--replay-window", "1h", "--json").stdout,
+    );
+    expect(added).toMatchObject({ issuer, audiences: [AUDIENCE], claims: { "kubernetes.io/namespace": "apps" }, algorithms: ["ES256"], maxTokenAgeSeconds: 3600, replayWindowSeconds: 3600 });
+    const listed = JSON.parse(cli("service-accounts", "trust", "list", account, "--json").stdout) as { id: string }[];
+    expect(listed.map((policy) => policy.id)).toContain(added.id);
+    expect(cli("service-accounts", "trust", "list", account).stdout).toContain("system:serviceaccount:apps:pusher");
+    cli("service-accounts", "trust", "remove", account, added.id);
+    expect((JSON.parse(cli("service-accounts", "trust", "list", account, "--json").stdout) as { id: string }[]).map((policy) => policy.id)).not.toContain(added.id);
   });
 
   it("refuses a token for another branch: podman login fails, and the audit log says why", async () => {
     const host = new URL(server.url).host;
     const authfile = join(workDir, "auth-refused.json");
-    const login = run("podman", ["login", TLS, "--authfile", authfile, "-u", account, "-p", await githubToken("refs/heads/feature"), host]);
+    const login = await runAsync("podman", ["login", TLS, "--authfile", authfile, "-u", account, "-p", await githubToken("refs/heads/feature"), host]);
     expect(login.code).not.toBe(0);
     const audit = await adminOk("GET", `/audit?action=auth.failure&actor=${encodeURIComponent(account)}`);
     expect(audit.events.map((event: { detail: string }) => event.detail).join("\n")).toMatch(/subject does not match/);

@@ -36,11 +36,11 @@ function cliOk(args: string[]): string {
 const ref = (tag: string, host = registryHost()) => `docker://${host}/${REPO}:${tag}`;
 
 /** The digest a tag points at, read from the ledger (a token that may push reads it, never KV). */
-async function ledgerTag(tag: string): Promise<string | null> {
+async function ledgerTag(tag: string, repository = REPO): Promise<string | null> {
   const basic = Buffer.from(`${pusher.username}:${pusher.secret}`).toString("base64");
-  const tokenResponse = await httpsRequest(`${registryUrl()}/token?service=edge-registry&scope=repository:${REPO}:pull,push`, { headers: { Authorization: `Basic ${basic}` } });
+  const tokenResponse = await httpsRequest(`${registryUrl()}/token?service=edge-registry&scope=repository:${repository}:pull,push`, { headers: { Authorization: `Basic ${basic}` } });
   const token = JSON.parse(tokenResponse.body.toString()).token as string;
-  const response = await httpsRequest(`${registryUrl()}/v2/${REPO}/manifests/${tag}`, {
+  const response = await httpsRequest(`${registryUrl()}/v2/${repository}/manifests/${tag}`, {
     method: "HEAD",
     headers: { Authorization: `Bearer ${token}`, Accept: "application/vnd.oci.image.manifest.v1+json" },
   });
@@ -199,6 +199,28 @@ describe("garbage collection with real clients", () => {
     // The same image pushed again is stored afresh and pulls.
     push(drop, "back");
     pullsAndVerifies("back");
+  });
+});
+
+describe("retention with real clients", () => {
+  it("a keep-newest rule removes exactly the tags it names, recorded in the tag history", async () => {
+    const repository = `${NS}/ret`;
+    const tags = ["rc-1", "rc-2", "stable", "rc-3"];
+    for (const tag of tags) {
+      runOk("skopeo", ["copy", "--dest-tls-verify=false", "--dest-compress=false", "--dest-creds", creds(pusher), `oci:${sourceA}:v1`, `docker://${registryHost()}/${repository}:${tag}`]);
+    }
+    cliOk(["retention", "add", repository, "rc-*", "--keep", "1"]);
+    expect(cliOk(["retention", "list", repository])).toMatch(/rc-\*\s+1/);
+    const planned = JSON.parse(cliOk(["--json", "retention", "run", repository, "--dry-run"])) as { tag: string }[];
+    const removed = JSON.parse(cliOk(["--json", "retention", "run", repository])) as { tag: string }[];
+    // Whichever ran first (the ledger's alarm may apply the rule by itself), rc-1 and rc-2 are gone, nothing else.
+    expect([...planned, ...removed].map((removal) => removal.tag).every((tag) => tag === "rc-1" || tag === "rc-2")).toBe(true);
+    for (const tag of ["rc-1", "rc-2"]) expect(await ledgerTag(tag, repository)).toBeNull();
+    for (const tag of ["rc-3", "stable"]) expect(await ledgerTag(tag, repository)).not.toBeNull();
+    const history = JSON.parse(cliOk(["--json", "tags", "history", `${repository}:rc-1`])) as { to: string | null; actor: string }[];
+    expect(history[0]).toMatchObject({ to: null, actor: "retention" });
+    const list = JSON.parse(runOk("skopeo", ["list-tags", TLS, "--creds", creds(pusher), `docker://${registryHost()}/${repository}`]).stdout);
+    expect(list.Tags.sort()).toEqual(["rc-3", "stable"]);
   });
 });
 
