@@ -13,6 +13,11 @@ import type { PrincipalId } from "../storage/keys";
 /** A hash no token matches, compared against when there is nothing stored, to keep timing uniform. */
 const NO_HASH = "0".repeat(64);
 
+/** Whether a record confirmed with the ledger is the one the login already checked (JSON of the same writer). */
+function sameRecord(confirmed: object | null, checked: object): boolean {
+  return confirmed !== null && JSON.stringify(confirmed) === JSON.stringify(checked);
+}
+
 export interface AuthenticatedIdentity {
   /** The token subject: the username. */
   subject: string;
@@ -63,6 +68,15 @@ export class CredentialVerifier {
     if (federation && this.federation && record?.trustPolicies?.length && looksLikeJwt(token)) {
       return this.federated(username, record, token, now, federation);
     }
+    const result = await this.serviceAccountToken(username, record, token, now);
+    if (result.ok || !record) return result;
+    // The record came from KV or the login cache and may predate a rotation or a re-enable (platform.md §1:
+    // no read-your-writes, up to 60 s elsewhere): a refusal stands only if the ledger's record agrees.
+    const confirmed = await this.identities.confirmServiceAccountForLogin(username);
+    return sameRecord(confirmed, record) ? result : this.serviceAccountToken(username, confirmed, token, now);
+  }
+
+  private async serviceAccountToken(username: string, record: ServiceAccountRecord | null, token: string, now: Date): Promise<AuthenticationResult> {
     // The comparison always runs (an unknown account against a hash that matches nothing), so timing does
     // not tell whether the account exists. The previous token is checked only during a rotation overlap:
     // whether one is open is not secret, and it keeps the common path at one HMAC.
@@ -105,6 +119,15 @@ export class CredentialVerifier {
       await this.passwords.burn(password);
       return { ok: false, reason: "unknown-account" };
     }
+    const result = await this.userPassword(record, password);
+    if (result.ok) return result;
+    // As for service accounts: a new password or a re-enable works at once, whatever KV still says.
+    const confirmed = await this.identities.confirmUserForLogin(username);
+    if (!confirmed || sameRecord(confirmed, record)) return confirmed ? result : { ok: false, reason: "unknown-account" };
+    return this.userPassword(confirmed, password);
+  }
+
+  private async userPassword(record: UserRecord, password: string): Promise<AuthenticationResult> {
     if (!(await this.passwords.verify(password, record.password))) return { ok: false, reason: "wrong-secret" };
     if (record.disabled) return { ok: false, reason: "disabled" };
     return { ok: true, identity: this.userIdentity(record) };

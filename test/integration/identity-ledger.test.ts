@@ -5,6 +5,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { CredentialVerifier } from "../../src/auth/credentials";
+import { Hmac, PasswordHasher } from "../../src/crypto/secrets";
 import { IDENTITY_LEDGER_NAME, type IdentityLedger } from "../../src/storage/identity-ledger";
 import { IdentityRefusedError, IdentityStore, type ServiceAccountRecord, type UserRecord } from "../../src/storage/identity-store";
 import { SERVICE, adminCall, basic, call, createNamespace, createServiceAccount, createUser, uniqueName } from "../helpers/registry";
@@ -301,5 +303,36 @@ describe("publication", () => {
     expect(await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json")).toMatchObject({ disabled: false });
     expect((await outboxKeys()).map((row) => row.key)).toContain(`user:${username}`);
     await untilPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.disabled === true);
+  });
+});
+
+describe("a refusal on a stale record is confirmed with the ledger", () => {
+  /** The credential check as another isolate runs it: its own login cache, read before the change. */
+  async function otherIsolateVerifier() {
+    const tokens = await Hmac.create(env.SECRET_PEPPER, "credential-token");
+    const passwords = new PasswordHasher(await Hmac.create(env.SECRET_PEPPER, "password"));
+    return new CredentialVerifier(otherIsolate(), tokens, passwords, undefined);
+  }
+
+  it("a rotated service-account token works at once where the old record is still cached", async () => {
+    const ns = await createNamespace();
+    const account = await createServiceAccount(ns.name, "rotating", [{ namespace: ns.name, role: "read" }]);
+    const verifier = await otherIsolateVerifier();
+    expect((await verifier.check(account.username, account.token)).ok).toBe(true);
+    const rotated = (await (await adminCall("POST", `/service-accounts/${encodeURIComponent(account.username)}/rotate`, {})).json()) as { token: string };
+    // The isolate's cached record still holds the old token's hash: the new token is refused by it, then
+    // accepted once the ledger's record is checked. The old token (no overlap) is refused by both.
+    expect((await verifier.check(account.username, rotated.token)).ok).toBe(true);
+    expect(await verifier.check(account.username, account.token)).toMatchObject({ ok: false, reason: "wrong-secret" });
+  });
+
+  it("a new password works at once where the old record is still cached", async () => {
+    const username = uniqueName("pw");
+    await createUser(username, PASSWORD);
+    const verifier = await otherIsolateVerifier();
+    expect((await verifier.check(username, PASSWORD)).ok).toBe(true);
+    expect((await adminCall("PUT", `/users/${username}/password`, { password: `${PASSWORD} changed` })).status).toBe(204);
+    expect((await verifier.check(username, `${PASSWORD} changed`)).ok).toBe(true);
+    expect(await verifier.check(username, PASSWORD)).toMatchObject({ ok: false, reason: "wrong-secret" });
   });
 });
