@@ -98,16 +98,19 @@ export async function buildServices(env: Env): Promise<Services> {
   };
 }
 
-let cache: { env: Env; services: Promise<Services> } | undefined;
+/** Built services per env object: production has one per isolate; the test entries build one per location. */
+const built = new WeakMap<Env, Promise<Services>>();
 
-/** Services for this isolate's env, built on first use; a failed build is retried on the next request. */
+/** Services for this env, built on first use; a failed build is retried on the next request. */
 export function servicesFor(env: Env): Promise<Services> {
-  if (cache?.env !== env) {
-    const services = buildServices(env);
-    cache = { env, services };
-    services.catch(() => {
-      if (cache?.services === services) cache = undefined;
+  let services = built.get(env);
+  if (!services) {
+    services = buildServices(env);
+    built.set(env, services);
+    const attempt = services;
+    attempt.catch(() => {
+      if (built.get(env) === attempt) built.delete(env);
     });
   }
-  return cache.services;
+  return services;
 }

@@ -15,7 +15,7 @@
  * only objects no record names; see storage/blob-uploads.ts); records are never rewritten. The only deletion
  * of a record's bytes is `collect`: with no repository linking the digest for the grace period, one
  * transaction removes the record (a later claim wins a fresh record with its own bytes; a mount finds
- * nothing), and only then are the bytes deleted.
+ * nothing), and only then are the bytes deleted — once KV can no longer serve a `link:` value naming them.
  */
 import { DurableObject } from "cloudflare:workers";
 import { lifecycleConfig } from "../config/config";
@@ -39,10 +39,18 @@ export interface BlobCollection {
   bytes: number;
 }
 
+/**
+ * How long collected bytes outlive their record: a location may serve a `link:` value (naming the bytes' key)
+ * read before its repository unlinked the blob for up to KV's cache time (platform.md §1: 60 s, "or more"),
+ * so the bytes stay twice that, and a pull there never gets a redirect to deleted bytes.
+ */
+export const KV_STALE_LINK_MS = 120_000;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS blob (id INTEGER PRIMARY KEY CHECK (id = 1), object_key TEXT NOT NULL, size INTEGER NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS links (repository TEXT NOT NULL, seq INTEGER NOT NULL, linked_at INTEGER NOT NULL, PRIMARY KEY (repository, seq));
 CREATE TABLE IF NOT EXISTS index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_deletes (object_key TEXT PRIMARY KEY, delete_after INTEGER NOT NULL);
 `;
 
 export class BlobIndex extends DurableObject<Env> {
@@ -108,13 +116,12 @@ export class BlobIndex extends DurableObject<Env> {
   }
 
   /**
-   * Deletes the bytes if no repository has linked the digest for `graceMs` (docs/lifecycle.md). In a dry run
-   * nothing changes, and the repositories in `unlinking` count as gone (their ledgers would unlink them in the
-   * same run): the answer is what the real run frees.
+   * Frees the bytes if no repository has linked the digest for `graceMs` (docs/lifecycle.md): the record goes
+   * now, the bytes after KV_STALE_LINK_MS. In a dry run nothing changes, and the repositories in `unlinking`
+   * count as gone (their ledgers would unlink them in the same run): the answer is what the real run frees.
    */
   async collect(options: { graceMs: number; dryRun: boolean; unlinking?: string[]; now?: number }): Promise<BlobCollection> {
     const now = options.now ?? Date.now();
-    if (!options.dryRun) await this.finishPendingDelete();
     const record = this.get();
     if (!record || this.meta("untracked") !== null) return { freed: false, bytes: 0 };
     if (options.dryRun) {
@@ -131,32 +138,36 @@ export class BlobIndex extends DurableObject<Env> {
       // bytes, and a mount finds nothing, so no link is ever made to the bytes deleted below.
       this.sql.exec("DELETE FROM blob");
       this.sql.exec("DELETE FROM index_meta WHERE key = 'unlinked_at'");
-      this.setMeta("pending_delete", record.key);
+      this.sql.exec("INSERT OR REPLACE INTO pending_deletes (object_key, delete_after) VALUES (?, ?)", record.key, now + KV_STALE_LINK_MS);
       return record;
     });
     if (!taken) return { freed: false, bytes: 0 };
-    await this.finishPendingDelete();
+    await this.ctx.storage.setAlarm(now + KV_STALE_LINK_MS);
     return { freed: true, bytes: taken.size };
   }
 
-  /** Collects past the configured grace period (GC_GRACE_HOURS); retries a bytes delete that failed. */
+  /** Collects past the configured grace period (GC_GRACE_HOURS) and deletes collected bytes that are due. */
   override async alarm(): Promise<void> {
     const graceMs = lifecycleConfig(this.env).gcGraceMs;
     await this.collect({ graceMs, dryRun: false });
-    const due = this.collectableAt(graceMs);
-    if (due !== null) await this.ctx.storage.setAlarm(due);
+    await this.deleteCollectedBytes();
+    const next = [this.collectableAt(graceMs), this.sql.exec<{ t: number | null }>("SELECT MIN(delete_after) AS t FROM pending_deletes").toArray()[0]?.t ?? null];
+    const due = next.filter((time): time is number => time !== null);
+    if (due.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...due), Date.now() + 1000));
   }
 
-  /** Deletes the bytes of a record already removed (idempotent; retried by the alarm if R2 fails). */
-  private async finishPendingDelete(): Promise<void> {
-    const key = this.meta("pending_delete");
-    if (key === null) return;
+  /** Deletes collected bytes whose KV_STALE_LINK_MS has passed (idempotent; retried by the alarm). Returns how many. */
+  async deleteCollectedBytes(now = Date.now()): Promise<number> {
+    const due = this.sql.exec<{ object_key: string }>("SELECT object_key FROM pending_deletes WHERE delete_after <= ?", now).toArray().map((row) => row.object_key);
+    if (due.length === 0) return 0;
     try {
-      await this.env.REGISTRY_BUCKET.delete(key);
-      this.sql.exec("DELETE FROM index_meta WHERE key = 'pending_delete' AND value = ?", key);
+      await this.env.REGISTRY_BUCKET.delete(due);
+      for (const key of due) this.sql.exec("DELETE FROM pending_deletes WHERE object_key = ?", key);
+      return due.length;
     } catch (error) {
       console.error(JSON.stringify({ event: "blob_bytes_delete_failed", error: String(error).slice(0, 200) }));
       await this.ctx.storage.setAlarm(Date.now() + 60_000);
+      return 0;
     }
   }
 

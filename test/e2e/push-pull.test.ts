@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error: plain ESM helper shared with the benchmark
 import { writeOciLayout } from "../support/oci-image.mjs";
-import { TLS, adminOk, creds, registryHost, run, runOk, tempDir } from "./support";
+import { TLS, adminOk, creds, productionKvTtlMs, registryHost, run, runOk, tempDir } from "./support";
 
 type Account = { username: string; secret: string };
 let pusher: Account;
@@ -74,9 +74,13 @@ describe("skopeo", () => {
     // The puller cannot delete; the admin-role account can (skopeo asks for `*`).
     expect(run("skopeo", ["delete", TLS, "--creds", creds(puller), ref(`${NS}/small`, "v2")]).code).not.toBe(0);
     runOk("skopeo", ["delete", TLS, "--creds", creds(pusher), ref(`${NS}/small`, "v2")]);
-    const after = run("skopeo", ["inspect", TLS, "--creds", creds(puller), ref(`${NS}/small`, "v2")]);
-    expect(after.code).not.toBe(0);
-    expect(after.stderr).toMatch(/manifest unknown/i);
+    // The deleting account reads the ledger: gone at once. A pull-only account reads KV, which the ledger
+    // updates after the commit, at most once a second per key (docs/storage-schema.md "Consistency").
+    const inspectAs = (account: { username: string; token: string }) => run("skopeo", ["inspect", TLS, "--creds", creds(account), ref(`${NS}/small`, "v2")]);
+    const byDeleter = inspectAs(pusher);
+    expect(byDeleter.code).not.toBe(0);
+    expect(byDeleter.stderr).toMatch(/manifest unknown/i);
+    await expect.poll(() => inspectAs(puller).stderr, { timeout: productionKvTtlMs() + 5_000, interval: 500 }).toMatch(/manifest unknown/i);
   });
 
   it("a pull-only service account cannot push, with a clear error", async () => {
