@@ -76,7 +76,7 @@ describe("skopeo", () => {
     runOk("skopeo", ["delete", TLS, "--creds", creds(pusher), ref(`${NS}/small`, "v2")]);
     // The deleting account reads the ledger: gone at once. A pull-only account reads KV, which the ledger
     // updates after the commit, at most once a second per key (docs/storage-schema.md "Consistency").
-    const inspectAs = (account: { username: string; token: string }) => run("skopeo", ["inspect", TLS, "--creds", creds(account), ref(`${NS}/small`, "v2")]);
+    const inspectAs = (account: Account) => run("skopeo", ["inspect", TLS, "--creds", creds(account), ref(`${NS}/small`, "v2")]);
     const byDeleter = inspectAs(pusher);
     expect(byDeleter.code).not.toBe(0);
     expect(byDeleter.stderr).toMatch(/manifest unknown/i);
