@@ -18,6 +18,7 @@ import { IdentityStore } from "./storage/identity-store";
 import { RepositoryStore } from "./storage/repository-store";
 import { BlobObjects } from "./storage/blob-objects";
 import { BlobUploads } from "./storage/blob-uploads";
+import { RecentWrites } from "./storage/recent-writes";
 import type { AdminServices } from "./admin/context";
 import { GuardedLogin } from "./auth/guarded-login";
 import { LastUsedTracker } from "./auth/last-used";
@@ -80,6 +81,7 @@ export async function buildServices(env: Env): Promise<Services> {
       repositories,
       uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX),
       objects: new BlobObjects(env.REGISTRY_BUCKET),
+      recentWrites: new RecentWrites(caches.default),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
     },

@@ -34,8 +34,13 @@ function repositoryRoute(handler: RepositoryHandler) {
     if (from !== null) requireRepositoryName(from);
     const token = await scope.services.access.authorize(request, scope.realm, requiredAccess(request.method, repository));
     const mayPull = (name: string) => tokenAllows(token, { type: "repository", name, actions: ["pull"] });
-    const writer = ["push", "delete"].some((action) => tokenAllows(token, { type: "repository", name: repository, actions: [action] }));
-    return handler({ request, url, repository, origin: scope.origin, mayPull, writer, actor: token.subject }, request.params, scope);
+    const recentWrites = scope.services.registry.recentWrites;
+    const tokenWrites = ["push", "delete"].some((action) => tokenAllows(token, { type: "repository", name: repository, actions: [action] }));
+    const readsOwnWrites = tokenWrites || (await recentWrites.has(repository));
+    const response = await handler({ request, url, repository, origin: scope.origin, mayPull, readsOwnWrites, actor: token.subject }, request.params, scope);
+    // Before the answer: the client's next request in this location must find the marker.
+    if (request.method !== "GET" && request.method !== "HEAD" && response.status < 300) await recentWrites.mark(repository);
+    return response;
   };
 }
 

@@ -2,6 +2,7 @@
 import type { BlobObjects } from "../storage/blob-objects";
 import type { BlobUploads } from "../storage/blob-uploads";
 import type { BlobUrlSigner } from "../storage/blob-urls";
+import type { RecentWrites } from "../storage/recent-writes";
 import type { RepositoryStore } from "../storage/repository-store";
 
 export interface RegistryContext {
@@ -10,6 +11,7 @@ export interface RegistryContext {
   /** Stored bytes, read by key for Worker-signed downloads. */
   objects: BlobObjects;
   blobUrls: BlobUrlSigner;
+  recentWrites: RecentWrites;
   /** Largest upload request body accepted (config MAX_REQUEST_BODY_BYTES); larger ones get 413. */
   maxRequestBodyBytes: number;
 }
@@ -24,10 +26,11 @@ export interface RepositoryRequest {
   /** Whether the request's token may pull from another repository (a mount's `from`). */
   mayPull: (repository: string) => boolean;
   /**
-   * Whether the token may push to or delete from this repository. Such a client reads through the ledger,
-   * never KV, so it sees its own writes at once (KV promises no read-your-writes, platform.md §1).
+   * Whether this request reads the ledger instead of KV: its token may push to or delete from the repository,
+   * or the repository was written in this location within KV's staleness window (storage/recent-writes.ts).
+   * A client thus sees its own writes at once; KV promises no read-your-writes (platform.md §1).
    */
-  writer: boolean;
+  readsOwnWrites: boolean;
   /** Who the token was issued to (`sub`), for the tag history. */
   actor: string;
 }

@@ -19,12 +19,12 @@ async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha
 async function findManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string) {
   const parsed = requireLookupReference(reference);
   if (parsed.kind === "tag") {
-    const tagged = await ctx.repositories.getTaggedManifest(req.repository, parsed.tag, req.writer);
+    const tagged = await ctx.repositories.getTaggedManifest(req.repository, parsed.tag, req.readsOwnWrites);
     if (!tagged) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
     return tagged;
   }
   const digest = parsed.digest.value;
-  const manifest = await ctx.repositories.getManifest(req.repository, digest, req.writer);
+  const manifest = await ctx.repositories.getManifest(req.repository, digest, req.readsOwnWrites);
   if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
   return { ...manifest, digest };
 }

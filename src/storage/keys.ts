@@ -74,3 +74,9 @@ export const objectNames = {
   /** The one identity ledger. */
   identityLedger: "identities",
 } as const;
+
+/** Cache API keys (per data center, never replicated): a URL on a host that never resolves. */
+export const cacheKeys = {
+  /** A repository was written in this location within RECENT_WRITE_SECONDS (storage/recent-writes.ts). */
+  recentWrite: (repository: string) => `https://edge-registry.internal/recent-writes/${repository}`,
+} as const;

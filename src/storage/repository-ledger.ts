@@ -11,6 +11,12 @@
  * The outbox table is the ledger's memory of what is unpublished: a key is marked in the same transaction as
  * the change, published afterwards, and retried by the alarm until KV accepts it. KV takes one write per
  * second per key (platform.md §1), so a second write to a key within a second waits for the alarm.
+ *
+ * Lifecycle (docs/lifecycle.md) is decided here too, in the same transactions: immutable-tag rules inside the
+ * tag compare-and-set, tag history with its retention window and restores (deleted manifests a kept move
+ * names stay in `retained_manifests`), retention rules, repository deletion, and the first step of garbage
+ * collection (unreferenced links past the grace period; the blob index frees the bytes). One instance per
+ * namespace (objectNames.namespacePolicy) holds the namespace's immutable-tag rules and delivers them.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
@@ -529,7 +535,8 @@ export class RepositoryLedger extends DurableObject<Env> {
         return { ok: true, digest, from, changed: true };
       });
     } catch (error) {
-      // The transaction rolled back: nothing of the restore (reinstated manifests included) was kept.
+      // platform.md §2: a throw inside transactionSync rolls it back, so nothing of the restore (reinstated
+      // manifests included) was kept.
       if (error instanceof RestoreRefusal) return error.result;
       throw error;
     }
