@@ -12,6 +12,8 @@ const WORKERS_SUITE = ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"
 const WORKERS_PRODUCTION_KV_TTL_MS = 5_000;
 /** A local OIDC issuer on 127.0.0.1 for the federation tests; ALLOW_INSECURE_OIDC_ISSUERS lets policies name it. */
 const OIDC_ISSUER_SETUP = "test/support/oidc-issuer-setup.ts";
+/** Room for a test that waits for the rate limiters' next window (test/helpers/registry.ts withinOneRateWindow). */
+const WORKERS_TEST_TIMEOUT_MS = 60_000;
 /** The e2e suite keeps production's 60 s: real clients' operations span seconds. */
 const E2E_PRODUCTION_KV_TTL_MS = 60_000;
 
@@ -31,7 +33,7 @@ export default defineConfig(async () => {
               miniflare: { bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", ALLOW_INSECURE_OIDC_ISSUERS: "true" } },
             }),
           ],
-          test: { name: "workers", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP] },
+          test: { name: "workers", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP], testTimeout: WORKERS_TEST_TIMEOUT_MS },
         },
         {
           // The same suite with REGISTRY_KV behaving as production KV does (test/support/production-kv.ts):
@@ -47,7 +49,7 @@ export default defineConfig(async () => {
               },
             }),
           ],
-          test: { name: "workers-production-kv", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP] },
+          test: { name: "workers-production-kv", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP], testTimeout: WORKERS_TEST_TIMEOUT_MS },
         },
         {
           test: {

@@ -122,11 +122,7 @@ function request(conn, method, path, body) {
         auth: `${conn.user}:${conn.password}`,
         rejectUnauthorized: !conn.insecure,
         agent: false,
-        // A bodiless DELETE may reach the Worker with an empty body stream (wrangler dev's proxy forwards one),
-        // which the admin API accepts only as JSON (http/admin-router.ts refuseBrowserForgery): say so.
-        headers: payload
-          ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }
-          : method === "GET" || method === "HEAD" ? {} : { "Content-Type": "application/json" },
+        headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
       },
       (res) => {
         let text = "";

@@ -7,6 +7,7 @@
  * cache refresh at most once a minute per issuer (both per isolate and, through the Cache API entry's
  * fetch time, per data center); otherwise it is refused without a fetch.
  */
+import { readBodyLimited } from "../http/body";
 import { importJWK, type JWK } from "jose";
 import { issuerUrlProblem, type FederationAlgorithm } from "./oidc-policy";
 
@@ -160,7 +161,7 @@ export class IssuerKeys {
       await response.body?.cancel();
       throw new IssuerKeyError(`${what} fetch answered ${response.status}`);
     }
-    const bytes = await readLimited(response, MAX_DOCUMENT_BYTES);
+    const bytes = await readBodyLimited(response, MAX_DOCUMENT_BYTES);
     if (!bytes) throw new IssuerKeyError(`${what} document larger than ${MAX_DOCUMENT_BYTES} bytes`);
     let body: unknown;
     try {
@@ -227,31 +228,3 @@ function findKey(set: KeySet, kid: string, alg: FederationAlgorithm): JWK | unde
   return set.keys.find((key) => key.kid === kid && key.kty === kty);
 }
 
-async function readLimited(response: Response, limit: number): Promise<Uint8Array | undefined> {
-  const declared = Number(response.headers.get("Content-Length") ?? "0");
-  if (declared > limit) {
-    await response.body?.cancel();
-    return undefined;
-  }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}

@@ -1,9 +1,12 @@
-/** Reads a request body into memory up to `limit` bytes; undefined once it is longer. */
-export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array | undefined> {
-  const declared = request.headers.get("Content-Length");
-  if (declared !== null && Number(declared) > limit) return undefined;
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
+/** Reads a request or response body into memory up to `limit` bytes; undefined once it is longer. */
+export async function readBodyLimited(message: Request | Response, limit: number): Promise<Uint8Array | undefined> {
+  const declared = message.headers.get("Content-Length");
+  if (declared !== null && Number(declared) > limit) {
+    await message.body?.cancel();
+    return undefined;
+  }
+  if (!message.body) return new Uint8Array(0);
+  const reader = message.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -31,11 +31,11 @@ import { namespaceOf, type Grant, type GrantTarget, type Role } from "../auth/ac
 import type { Env } from "../config/env";
 import type { PasswordHash } from "../crypto/secrets";
 import type { NamespaceRecord, ServiceAccountRecord, UserRecord } from "./identity-store";
-import { kvKeys, type PrincipalId } from "./keys";
+import { kvKeys, objectNames, type PrincipalId } from "./keys";
 import type { RefreshTokenRecord, RefreshTokenSummary } from "./refresh-token-store";
 
 /** The one instance's name (`idFromName`). */
-export const IDENTITY_LEDGER_NAME = "identities";
+export const IDENTITY_LEDGER_NAME = objectNames.identityLedger;
 
 /** KV refuses a second write to a key within one second (platform.md §1). */
 const KV_KEY_WRITE_INTERVAL_MS = 1000;

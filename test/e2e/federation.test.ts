@@ -5,7 +5,6 @@
  * file's own, started with ALLOW_INSECURE_OIDC_ISSUERS=true so that a policy may name that loopback issuer
  * (the suite's shared server runs with production's configuration, which refuses it).
  */
-import https from "node:https";
 import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,10 +18,9 @@ import { startWranglerDev } from "../../scripts/wrangler-dev.mjs";
 import { writeOciLayout } from "../support/oci-image.mjs";
 // @ts-expect-error: plain ESM helper shared with the workers suites
 import { startOidcIssuer } from "../support/oidc-issuer.mjs";
-import { TLS, runAsync, runOk } from "./support";
+import { TLS, adminRequest, runAsync, runOk } from "./support";
 
 const AUDIENCE = "https://registry.example.com";
-const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
 
 let workDir: string;
 let server: { url: string; stop: () => void };
@@ -35,20 +33,7 @@ let account: string;
 const NS = "fed";
 
 function admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const request = https.request(
-      new URL(`/admin/v1${path}`, server.url),
-      { method, agent, auth: `admin:${adminPassword}`, headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {} },
-      (response) => {
-        let text = "";
-        response.on("data", (chunk) => (text += chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
-      },
-    );
-    request.on("error", reject);
-    request.end(payload);
-  });
+  return adminRequest(method, path, body, { url: server.url, password: adminPassword });
 }
 
 async function adminOk(method: string, path: string, body?: unknown): Promise<any> {

@@ -85,8 +85,14 @@ export function httpsRequest(
 }
 
 /** Calls the admin API over the local self-signed HTTPS. */
-export function adminRequest(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const url = new URL(`/admin/v1${path}`, registryUrl());
+/** `server`: another Worker a test started itself (its URL and admin password); the shared one by default. */
+export function adminRequest(
+  method: string,
+  path: string,
+  body?: unknown,
+  server: { url: string; password: string } = { url: registryUrl(), password: adminPassword() },
+): Promise<{ status: number; json: any }> {
+  const url = new URL(`/admin/v1${path}`, server.url);
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = https.request(
@@ -94,7 +100,7 @@ export function adminRequest(method: string, path: string, body?: unknown): Prom
       {
         method,
         agent,
-        auth: `admin:${adminPassword()}`,
+        auth: `admin:${server.password}`,
         headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
       },
       (response) => {

@@ -1,6 +1,8 @@
 /** Helpers for integration tests that call the Worker in workerd with real local KV and R2. */
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { IDENTITY_LEDGER_NAME } from "../../src/storage/identity-ledger";
 import { ledgerFor } from "../../src/storage/repository-ledger";
 
 export const ORIGIN = "https://registry.test";
@@ -165,4 +167,27 @@ export async function repositoryFixture(...siblings: string[]): Promise<{ ns: st
 /** The repository ledger (Durable Object) of a repository, called through the real binding. */
 export function ledgerOf(repository: string) {
   return ledgerFor(env.REPOSITORY_LEDGER, repository);
+}
+
+/** The identity ledger (Durable Object), called through the real binding. */
+export const identityLedger = () => env.IDENTITY_LEDGER.get(env.IDENTITY_LEDGER.idFromName(IDENTITY_LEDGER_NAME));
+
+/** Runs the identity ledger's alarm until `check` holds (publication waits out KV's one write per second per key). */
+export async function untilIdentityPublished(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("not published in time");
+    await runDurableObjectAlarm(identityLedger());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Waits, when needed, until the rate limiters' current window has `needMs` left. Local rate limiting counts in
+ * fixed 60 s windows that all reset together (platform.md §7), so a test that counts failures up to a limit
+ * must not straddle a reset; production counts per location, approximately, and is not what such tests check.
+ */
+export async function withinOneRateWindow(needMs = 20_000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
 }

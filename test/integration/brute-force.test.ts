@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SERVICE, adminCall, basic, call, createNamespace, createServiceAccount, createUser, uniqueName } from "../helpers/registry";
+import { SERVICE, adminCall, basic, call, createNamespace, createServiceAccount, createUser, uniqueName, withinOneRateWindow } from "../helpers/registry";
 
 const PASSWORD = "the right password";
 let ns: string;
@@ -17,6 +17,7 @@ function token(username: string, secret: string, client?: string) {
 
 describe("failed-login throttling", () => {
   it("per account: after 10 failures the account answers 429 + Retry-After, even to the right password; others are unaffected", async () => {
+    await withinOneRateWindow();
     const victim = uniqueName("victim");
     const bystander = uniqueName("bystander");
     await createUser(victim, PASSWORD);
@@ -38,6 +39,7 @@ describe("failed-login throttling", () => {
   });
 
   it("per client address: 30 failures across accounts lock that address only", async () => {
+    await withinOneRateWindow();
     const attacker = "203.0.113.7";
     const statuses: number[] = [];
     for (let i = 0; i < 32; i++) statuses.push((await token(uniqueName("spray"), "guess", attacker)).status);
@@ -50,6 +52,7 @@ describe("failed-login throttling", () => {
   });
 
   it("the admin API is throttled the same way, with a JSON 429", async () => {
+    await withinOneRateWindow();
     const target = uniqueName("adm");
     await createUser(target, PASSWORD, [], true);
     let last: Response | undefined;
@@ -82,6 +85,7 @@ function refreshForm(refreshToken: string, client: string) {
 // Issue 10, defect 8: no client can switch off another client's correct credential.
 describe("lockout policy", () => {
   it("a service account's correct token is never refused because of other clients' failures", async () => {
+    await withinOneRateWindow();
     const robot = await createServiceAccount(ns, uniqueName("ci"), [{ namespace: ns, role: "read" }]);
     // Many more failures than the per-account limit (10), from one address and from none.
     for (let i = 0; i < 15; i++) expect((await token(robot.username, `wrong-${i}`, "203.0.113.40")).status).toBe(401);
@@ -91,6 +95,7 @@ describe("lockout policy", () => {
   });
 
   it("service-account failures still lock the address that makes them", async () => {
+    await withinOneRateWindow();
     const robot = await createServiceAccount(ns, uniqueName("ci"), [{ namespace: ns, role: "read" }]);
     const attacker = "203.0.113.41";
     await failUntilLocked(() => token(robot.username, "guess", attacker), 65);
@@ -99,6 +104,7 @@ describe("lockout policy", () => {
   });
 
   it("a locked password account still admits the addresses that signed in as it before, and only them", async () => {
+    await withinOneRateWindow();
     const user = uniqueName("dev");
     await createUser(user, PASSWORD);
     const laptop = "198.51.100.42";
@@ -119,6 +125,7 @@ describe("lockout policy", () => {
 // Issue 10, defect 6: a bad refresh token is a failed credential like a wrong password.
 describe("failed refresh-token redemptions", () => {
   it("count against the client address: the address is then locked for passwords too", async () => {
+    await withinOneRateWindow();
     const user = uniqueName("victim");
     await createUser(user, PASSWORD);
     const attacker = "203.0.113.43";
@@ -180,6 +187,7 @@ describe("oversized usernames", () => {
   }
 
   it("are throttled like any failure", async () => {
+    await withinOneRateWindow();
     const client = "203.0.113.44";
     await failUntilLocked(() => token("x".repeat(3000), "secret", client), 65);
     expect((await token("x".repeat(3000), "secret", client)).status).toBe(429);

@@ -6,7 +6,7 @@
  */
 import { SignJWT, decodeJwt } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SERVICE, adminAuthorization, adminCall, basic, bearer, call, callAt, createNamespace, createServiceAccount, pushImage, uniqueName } from "../helpers/registry";
+import { SERVICE, adminAuthorization, adminCall, basic, bearer, call, callAt, createNamespace, createServiceAccount, pushImage, uniqueName, withinOneRateWindow } from "../helpers/registry";
 import { TestIssuer, githubClaims, gitlabClaims, kubernetesClaims } from "../helpers/oidc";
 
 const AUDIENCE = "https://registry.test";
@@ -337,6 +337,7 @@ describe("refusals: the ordinary 401, the rule in the audit log", () => {
   });
 
   it("refused federated logins count against the client address like any failure (429 after 30)", async () => {
+    await withinOneRateWindow();
     const attacker = "203.0.113.77";
     const forged = await github.sign(githubClaims(github.issuer, "https://elsewhere.example"));
     const statuses: number[] = [];

@@ -7,11 +7,10 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { CredentialVerifier } from "../../src/auth/credentials";
 import { Hmac, PasswordHasher } from "../../src/crypto/secrets";
-import { IDENTITY_LEDGER_NAME, type IdentityLedger } from "../../src/storage/identity-ledger";
+import { type IdentityLedger } from "../../src/storage/identity-ledger";
 import { IdentityRefusedError, IdentityStore, type ServiceAccountRecord, type UserRecord } from "../../src/storage/identity-store";
-import { SERVICE, adminCall, basic, call, createNamespace, createServiceAccount, createUser, uniqueName } from "../helpers/registry";
+import { SERVICE, adminCall, basic, call, createNamespace, createServiceAccount, createUser, uniqueName, identityLedger, untilIdentityPublished } from "../helpers/registry";
 
-const ledgerStub = () => env.IDENTITY_LEDGER.get(env.IDENTITY_LEDGER.idFromName(IDENTITY_LEDGER_NAME));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const PASSWORD = "a long enough password";
 
@@ -33,18 +32,9 @@ async function grantedActions(username: string, secret: string, repository: stri
   return [...(claims.access[0]?.actions ?? [])].sort();
 }
 
-/** Runs the ledger's alarm until `check` holds (publication waits out KV's one write per second per key). */
-async function untilPublished(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("not published in time");
-    await runDurableObjectAlarm(ledgerStub());
-    await sleep(100);
-  }
-}
 
 function outboxKeys(): Promise<{ key: string; attempts: number }[]> {
-  return runInDurableObject(ledgerStub(), (_instance, state) =>
+  return runInDurableObject(identityLedger(), (_instance, state) =>
     state.storage.sql.exec<{ key: string; attempts: number }>("SELECT key, attempts FROM outbox ORDER BY key").toArray(),
   );
 }
@@ -52,7 +42,7 @@ function outboxKeys(): Promise<{ key: string; attempts: number }[]> {
 /** Records every KV write the ledger publishes (key, completion time); `fail` makes matching puts throw. */
 async function instrumentPublication(fail: (key: string) => boolean = () => false): Promise<{ writes: { key: string; at: number }[]; restore: () => Promise<void> }> {
   const writes: { key: string; at: number }[] = [];
-  await runInDurableObject(ledgerStub(), (instance) => {
+  await runInDurableObject(identityLedger(), (instance) => {
     const ledger = instance as IdentityLedger;
     ledger.kv = new Proxy(ledger.kv, {
       get(target, property) {
@@ -72,7 +62,7 @@ async function instrumentPublication(fail: (key: string) => boolean = () => fals
   return {
     writes,
     restore: () =>
-      runInDurableObject(ledgerStub(), (instance) => {
+      runInDurableObject(identityLedger(), (instance) => {
         (instance as IdentityLedger).kv = env.REGISTRY_KV;
       }),
   };
@@ -94,7 +84,7 @@ describe("identity ledger: creation is visible at once", () => {
     expect(await otherIsolate().getServiceAccountForLogin(account.username)).toMatchObject({ username: account.username, namespace: ns });
     expect(await tokenStatus(account.username, account.token, `repository:${ns}/app:push`)).toBe(200);
     // The ledger wrote the record back to KV, same value shape as before.
-    await untilPublished(async () => (await env.REGISTRY_KV.get(`sa:${account.username}`)) !== null);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get(`sa:${account.username}`)) !== null);
     const published = await env.REGISTRY_KV.get<ServiceAccountRecord>(`sa:${account.username}`, "json");
     expect(published).toMatchObject({ username: account.username, namespace: ns, grants: [{ target: { kind: "namespace", name: ns }, role: "write" }], disabled: false });
     expect(typeof published?.tokenHash).toBe("string");
@@ -124,7 +114,7 @@ describe("identity ledger: concurrent edits", () => {
       const { grants } = (await (await adminCall("GET", `/users/${username}/grants`)).json()) as { grants: { target: { name: string } }[] };
       expect(grants.map((grant) => grant.target.name).sort()).toEqual(namespaces.map((ns) => ns.name).sort());
       for (const ns of namespaces) expect(await grantedActions(username, PASSWORD, `${ns.name}/app`)).toEqual(["pull", "push"]);
-      await untilPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.grants.length === 8);
+      await untilIdentityPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.grants.length === 8);
       const times = publication.writes.filter((write) => write.key === `user:${username}`).map((write) => write.at);
       expect(times.length).toBeGreaterThan(0);
       // platform.md §1: at most one write per second per key.
@@ -218,8 +208,8 @@ describe("namespace deletion (issue 10, defect 3)", () => {
     expect(await grantedActions(outsider.username, outsider.token, `${ns}/app`)).toEqual([]);
 
     // KV follows: the account's record is unpublished, the user's record republished without the grants.
-    await untilPublished(async () => (await env.REGISTRY_KV.get(`sa:${ci.username}`)) === null);
-    await untilPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.grants.length === 1);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get(`sa:${ci.username}`)) === null);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.grants.length === 1);
     expect(await otherIsolate().getServiceAccountForLogin(ci.username)).toBeNull();
 
     // A service account of the new namespace with the old name is a different account.
@@ -283,13 +273,13 @@ describe("publication", () => {
       // The alarm retries (a second after the failed attempt, which may have landed), and a write that
       // fails again stays queued: one attempt per alarm, no loop.
       await sleep(1100);
-      expect(await runDurableObjectAlarm(ledgerStub())).toBe(true);
+      expect(await runDurableObjectAlarm(identityLedger())).toBe(true);
       expect(await outboxKeys()).toContainEqual({ key: `user:${username}`, attempts: 2 });
       expect(await env.REGISTRY_KV.get(`user:${username}`)).toBeNull();
     } finally {
       await publication.restore();
     }
-    await untilPublished(async () => (await env.REGISTRY_KV.get(`user:${username}`)) !== null);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get(`user:${username}`)) !== null);
     expect(await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json")).toMatchObject({ username, grants: [], disabled: false });
     expect((await outboxKeys()).map((row) => row.key)).not.toContain(`user:${username}`);
   });
@@ -302,7 +292,7 @@ describe("publication", () => {
     expect((await (await adminCall("GET", `/users/${username}`)).json()) as object).toMatchObject({ disabled: true });
     expect(await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json")).toMatchObject({ disabled: false });
     expect((await outboxKeys()).map((row) => row.key)).toContain(`user:${username}`);
-    await untilPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.disabled === true);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get<UserRecord>(`user:${username}`, "json"))?.disabled === true);
   });
 });
 

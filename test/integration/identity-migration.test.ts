@@ -4,12 +4,10 @@
  * `beforeAll` writes, as a deployment from before the ledger would).
  */
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Hmac, PasswordHasher } from "../../src/crypto/secrets";
-import { IDENTITY_LEDGER_NAME } from "../../src/storage/identity-ledger";
 import type { NamespaceRecord, ServiceAccountRecord, UserRecord } from "../../src/storage/identity-store";
-import { SERVICE, adminCall, basic, call, createNamespace } from "../helpers/registry";
+import { SERVICE, adminCall, basic, call, createNamespace, identityLedger, untilIdentityPublished } from "../helpers/registry";
 
 const PASSWORD = "a legacy password of some length";
 const TOKEN = "legacy-service-account-token-0000000000000";
@@ -19,17 +17,7 @@ const DELETED_ORG = "27182818";
 
 let legacyPasswordHash: string;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ledgerStub = () => env.IDENTITY_LEDGER.get(env.IDENTITY_LEDGER.idFromName(IDENTITY_LEDGER_NAME));
 
-async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await runDurableObjectAlarm(ledgerStub());
-    await sleep(100);
-  }
-}
 
 async function tokenStatus(username: string, secret: string, scope?: string): Promise<number> {
   const query = new URLSearchParams({ service: SERVICE });
@@ -89,8 +77,8 @@ describe("records from before the identity ledger", () => {
     const grants = (await (await adminCall("GET", "/users/olduser/grants")).json()) as { grants: unknown[] };
     expect(grants.grants).toEqual([{ target: { kind: "namespace", name: "legacy" }, role: "write" }]);
     expect((await adminCall("GET", `/service-accounts/${encodeURIComponent(`${DELETED_ORG}|ci`)}`)).status).toBe(404);
-    await until(async () => (await env.REGISTRY_KV.get(`sa:${DELETED_ORG}|ci`)) === null);
-    await until(async () => (await env.REGISTRY_KV.get<UserRecord>("user:olduser", "json"))?.grants.length === 1);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get(`sa:${DELETED_ORG}|ci`)) === null);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get<UserRecord>("user:olduser", "json"))?.grants.length === 1);
     expect(await tokenStatus(`${DELETED_ORG}|ci`, TOKEN)).toBe(401);
   });
 
@@ -98,7 +86,7 @@ describe("records from before the identity ledger", () => {
     const ns = (await createNamespace()).name;
     expect((await adminCall("PUT", "/users/olduser/grants", { namespace: ns, role: "read" })).status).toBe(200);
     expect(await tokenStatus("olduser", PASSWORD, `repository:${ns}/app:pull`)).toBe(200);
-    await until(async () => (await env.REGISTRY_KV.get<UserRecord>("user:olduser", "json"))?.grants.length === 2);
+    await untilIdentityPublished(async () => (await env.REGISTRY_KV.get<UserRecord>("user:olduser", "json"))?.grants.length === 2);
     expect((await env.REGISTRY_KV.get<UserRecord>("user:olduser", "json"))?.password.hash).toBe(legacyPasswordHash);
   });
 
@@ -109,7 +97,7 @@ describe("records from before the identity ledger", () => {
     expect(await tokenStatus(`${LEGACY_ORG}|ci`, TOKEN)).toBe(401);
     const grants = (await (await adminCall("GET", "/users/olduser/grants")).json()) as { grants: { target: { name: string } }[] };
     expect(grants.grants.map((grant) => grant.target.name)).not.toContain("legacy");
-    const ledgerKnowsId = await ledgerStub().isOrganizationIdTaken(LEGACY_ORG);
+    const ledgerKnowsId = await identityLedger().isOrganizationIdTaken(LEGACY_ORG);
     expect(ledgerKnowsId).toBe(true);
   });
 });

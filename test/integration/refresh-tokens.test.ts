@@ -1,9 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runDurableObjectAlarm } from "cloudflare:test";
-import { IDENTITY_LEDGER_NAME } from "../../src/storage/identity-ledger";
 import type { RefreshTokenRecord } from "../../src/storage/refresh-token-store";
-import { SERVICE, adminCall, basic, callAt, createNamespace, createUser, uniqueName } from "../helpers/registry";
+import { SERVICE, adminCall, basic, callAt, createNamespace, createUser, uniqueName, untilIdentityPublished } from "../helpers/registry";
 
 const PASSWORD = "a long web password 1";
 let ns: string;
@@ -18,24 +16,13 @@ async function newUser(): Promise<string> {
   return username;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ledgerStub = () => env.IDENTITY_LEDGER.get(env.IDENTITY_LEDGER.idFromName(IDENTITY_LEDGER_NAME));
 /** Requests at location A unless another is named (test/helpers/registry.ts `callAt`). */
 const call = (path: string, init?: RequestInit, location = "a") => callAt(location, path, init);
 
-/** Runs the ledger's alarm until `check` holds (publication waits out KV's one write per second per key). */
-async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("not published in time");
-    await runDurableObjectAlarm(ledgerStub());
-    await sleep(100);
-  }
-}
 
 /** The token's record as the ledger publishes it to KV (`refresh:<id>`), once published. */
 async function untilPublishedRecord(id: string): Promise<RefreshTokenRecord> {
-  await until(async () => (await env.REGISTRY_KV.get(`refresh:${id}`)) !== null);
+  await untilIdentityPublished(async () => (await env.REGISTRY_KV.get(`refresh:${id}`)) !== null);
   return (await env.REGISTRY_KV.get<RefreshTokenRecord>(`refresh:${id}`, "json"))!;
 }
 
@@ -163,7 +150,7 @@ describe("refresh tokens (identity tokens)", () => {
     expect((await refresh(token)).status).toBe(401);
     // Elsewhere too, once the user's record with its new epoch is published (before that, the documented
     // revocation window applies: SECURITY.md).
-    await until(async () => {
+    await untilIdentityPublished(async () => {
       const user = await env.REGISTRY_KV.get<{ disabled: boolean; refreshEpoch?: string }>(`user:${username}`, "json");
       return user !== null && !user.disabled && user.refreshEpoch !== published.epoch;
     });
