@@ -320,7 +320,9 @@ export class IdentityStore {
 
   private async loginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<R | null>): Promise<R | null> {
     const key = principalKey(id);
-    if (this.caches.written.get(key)) return (await this.ledger.getPrincipal(id)) as R | null;
+    // Changed through this isolate lately: KV may still serve the old record (platform.md §1), so the ledger
+    // answers, at most once per login-cache lifetime (a later write through this isolate clears the cache).
+    if (this.caches.written.get(key)) return cache.getOrLoad(key, async () => (await this.ledger.getPrincipal(id)) as R | null);
     const cached = await cache.getOrLoad(key, () => this.kv.get<R>(key, "json"));
     // A record that refuses every secret (disabled, expired) may be older than the ledger's (platform.md §1:
     // KV serves a cached value up to 60 s): the ledger confirms it, so re-enabling an account or clearing its
