@@ -93,7 +93,6 @@ export async function buildServices(env: Env): Promise<Services> {
       visibility: new Visibility(edgeIdentities, repositories),
       refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
       lastUsed: new LastUsedTracker(edgeIdentities),
-      audit,
     }),
     admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
     workerUrls,

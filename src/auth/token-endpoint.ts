@@ -10,7 +10,6 @@ import { looksLikeJwt } from "./federation";
 import { BOOTSTRAP_ADMIN_USERNAME, parseServiceAccountUsername } from "./identity-grammar";
 import type { LastUsedTracker } from "./last-used";
 import type { RefreshTokens } from "./refresh-tokens";
-import type { AuditLog } from "../storage/audit-log";
 import type { RegistryTokens } from "./registry-token";
 import { formatScope, parseScopes, type RequestedScope } from "./scope";
 import type { Visibility } from "./visibility";
@@ -39,7 +38,6 @@ export interface TokenEndpointDeps {
   visibility: Visibility;
   refreshTokens: RefreshTokens;
   lastUsed: LastUsedTracker;
-  audit: AuditLog;
 }
 
 /** Runs work after the response is sent (ctx.waitUntil). */
