@@ -208,7 +208,7 @@ export class BlobUploads {
 
   /**
    * Records closed bytes in the blob index and links the blob: the first complete upload of a digest wins;
-   * bytes that lose are deleted (no record names them). Also used by the ledger's janitor.
+   * bytes that lose are deleted (no record names them). Public so tests can force interleavings with GC.
    */
   async settle(repository: string, id: string, digest: string, candidate: BlobRecord): Promise<BlobRecord> {
     // The blob index lists this repository among the digest's links before the ledger commits the link, so
