@@ -1,8 +1,7 @@
-/** Worker entry point: builds services from env once per isolate and hands each request to the router. */
+/** Worker entry point: wires the handlers (src/worker.ts) to the platform Workers provide. */
 import type { Env } from "./config/env";
-import { errorToResponse } from "./http/error-response";
-import { handleRequest } from "./http/router";
-import { servicesFor } from "./services";
+import { workersPlatform } from "./services";
+import { runScheduled, serve } from "./worker";
 
 // Durable Object classes (wrangler.toml [[durable_objects.bindings]]) are exported by the entry point.
 export { BlobIndex } from "./storage/blob-index";
@@ -10,24 +9,6 @@ export { IdentityLedger } from "./storage/identity-ledger";
 export { RepositoryLedger } from "./storage/repository-ledger";
 
 export default {
-  async fetch(request, env, ctx): Promise<Response> {
-    let services;
-    try {
-      services = await servicesFor(env);
-    } catch (error) {
-      // Missing or malformed secrets: refuse to serve (503), and say why in the logs.
-      return errorToResponse(error, request);
-    }
-    return handleRequest(request, services, (work) => ctx.waitUntil(work));
-  },
-
-  /**
-   * Cron trigger (wrangler.toml `[triggers]`): deletes orphaned upload tails. Abandoned sessions themselves
-   * are settled by their repository ledger's alarm.
-   */
-  async scheduled(_controller, env): Promise<void> {
-    const services = await servicesFor(env);
-    const deleted = await services.registry.uploads.sweepOrphanTails();
-    if (deleted > 0) console.log(JSON.stringify({ event: "orphan_upload_tails_deleted", count: deleted }));
-  },
+  fetch: (request, env, ctx) => serve(request, env, ctx, workersPlatform()),
+  scheduled: (_controller, env) => runScheduled(env, workersPlatform()),
 } satisfies ExportedHandler<Env>;

@@ -37,7 +37,18 @@ export interface Services {
   workerUrls: WorkerSignedUrls;
 }
 
-export async function buildServices(env: Env): Promise<Services> {
+/** What the runtime provides besides env: the data center's cache (Cache API, platform.md §6). */
+export interface Platform {
+  /** Per location, shared by its isolates; the test entry gives each modelled location its own. */
+  locationCache: Cache;
+}
+
+/** The platform as Workers provide it. */
+export function workersPlatform(): Platform {
+  return { locationCache: caches.default };
+}
+
+export async function buildServices(env: Env, platform: Platform): Promise<Services> {
   const config = parseConfig(env);
   const keys = await loadSigningKeys(config.signingKeysJson);
   const tokenHmac = await Hmac.create(config.pepper, "credential-token");
@@ -45,8 +56,12 @@ export async function buildServices(env: Env): Promise<Services> {
   const workerUrls = new WorkerSignedUrls(await Hmac.create(config.pepper, "blob-url"), config.blobUrlLifetimeSeconds);
   // Admin reads and writes go to the identity ledger (refusals answered in the admin format); the token
   // endpoint reads the ledger's KV publication first (`forEdge`), sharing the per-isolate login caches.
+  // Changes are marked in the location's cache so every isolate of the location where the admin API
+  // acknowledged one honours it at once.
+  const dataCenterCache = platform.locationCache;
   const identities = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER, {
     refusal: (status, message) => new AdminApiError(status, status === 404 ? "not_found" : status === 409 ? "conflict" : "invalid_request", message),
+    locationCache: dataCenterCache,
   });
   const edgeIdentities = identities.forEdge();
   const repositories = new RepositoryStore(env.REGISTRY_KV, env.REPOSITORY_LEDGER, {
@@ -60,8 +75,7 @@ export async function buildServices(env: Env): Promise<Services> {
     lifetimeSeconds: config.tokenLifetimeSeconds,
   });
   // Workload identity federation: issuer keys and first uses cached in isolate memory and the data center's
-  // Cache API (platform.md §6; absent where the runtime has none), first uses also in KV (src/auth/oidc-replay.ts).
-  const dataCenterCache = typeof caches === "undefined" ? undefined : caches.default;
+  // Cache API, first uses also in KV (src/auth/oidc-replay.ts).
   const federation = new FederationVerifier({
     keys: new IssuerKeys({ allowInsecure: config.allowInsecureOidcIssuers, cache: dataCenterCache }),
     replay: new ReplayGuard(env.REGISTRY_KV, dataCenterCache),
@@ -81,7 +95,7 @@ export async function buildServices(env: Env): Promise<Services> {
       repositories,
       uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX),
       objects: new BlobObjects(env.REGISTRY_BUCKET),
-      recentWrites: new RecentWrites(caches.default),
+      recentWrites: new RecentWrites(dataCenterCache),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
       maxRequestBodyBytes: config.maxRequestBodyBytes,
     },
@@ -99,14 +113,17 @@ export async function buildServices(env: Env): Promise<Services> {
   };
 }
 
-/** Built services per env object: production has one per isolate; the test entries build one per location. */
+/**
+ * Built services per env object: production has one per isolate; the test entries build one per modelled
+ * location and isolate (one platform per env object).
+ */
 const built = new WeakMap<Env, Promise<Services>>();
 
 /** Services for this env, built on first use; a failed build is retried on the next request. */
-export function servicesFor(env: Env): Promise<Services> {
+export function servicesFor(env: Env, platform: Platform): Promise<Services> {
   let services = built.get(env);
   if (!services) {
-    services = buildServices(env);
+    services = buildServices(env, platform);
     built.set(env, services);
     const attempt = services;
     attempt.catch(() => {

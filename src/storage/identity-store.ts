@@ -20,6 +20,7 @@ import type { PasswordHash } from "../crypto/secrets";
 import type { TrustPolicy } from "../auth/oidc-policy";
 import { IDENTITY_LEDGER_NAME, principalKey, type FieldChange, type IdentityLedger, type LedgerResult, type NamespaceDeletion } from "./identity-ledger";
 import { kvKeys, type PrincipalId } from "./keys";
+import { RecentIdentityChanges } from "./recent-writes";
 import { RefreshTokenStore } from "./refresh-token-store";
 import { TtlCache } from "./ttl-cache";
 
@@ -27,13 +28,16 @@ export type { NamespaceDeletion } from "./identity-ledger";
 
 /**
  * How long a login may use a principal record it read before (per isolate). The token endpoint then
- * needs no KV read for a client that logs in again and again; a change made through this isolate is
- * seen at once, one made elsewhere adds at most this to KV's own propagation (SECURITY.md).
+ * needs no KV read for a client that logs in again and again; a change made in this location is seen at
+ * once, one made elsewhere adds at most this to KV's own propagation (SECURITY.md).
  */
 export const LOGIN_RECORD_TTL_MS = 10_000;
 const LOGIN_RECORD_CACHE_SIZE = 1024;
-/** KV's read cache (60 s, platform.md §1) plus the ledger's publication delay, with a margin. */
-const WRITTEN_RECORD_TTL_MS = 70_000;
+/**
+ * A ledger read that began this soon after a change marked by another isolate may predate it (clocks of a
+ * location's machines differ slightly); such a read is not trusted over the marker.
+ */
+const CLOCK_SKEW_MS = 1_000;
 
 export interface NamespaceRecord {
   name: string;
@@ -93,32 +97,44 @@ export class IdentityRefusedError extends Error {
 export interface IdentityStoreOptions {
   /** Makes the error a refused write is thrown as (the admin API passes its own, answered in its format). */
   refusal?: (status: 400 | 404 | 409, message: string) => Error;
+  /** The location's cache (Cache API), where changes are marked for the location's other isolates. */
+  locationCache?: Cache;
 }
 
 /** The record as read from the ledger, one JSON text per top-level field. */
 const READ_AS = Symbol("identity record as read");
 type Tracked = { [READ_AS]?: Record<string, string> };
 
+/** A record read for logins (null: absent), and when the ledger read it began, if it came from the ledger. */
+interface LoginEntry<R> {
+  record: R | null;
+  ledgerReadAt?: number;
+}
+
 /** Per-isolate caches, shared by both views so a write through this isolate is seen by its logins at once. */
 class IdentityCaches {
   /** Records read for logins (absent ones too, but an absent one is always checked with the ledger). */
-  readonly users = new TtlCache<UserRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
-  readonly serviceAccounts = new TtlCache<ServiceAccountRecord | null>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  readonly users = new TtlCache<LoginEntry<UserRecord>>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
+  readonly serviceAccounts = new TtlCache<LoginEntry<ServiceAccountRecord>>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
   /** Namespaces the ledger said do not exist: the public-pull check of anonymous requests asks it once per TTL. */
   readonly absentNamespaces = new TtlCache<true>(LOGIN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
-  /**
-   * KV keys of records this isolate changed lately: their edge reads go to the ledger meanwhile, since KV
-   * may not read its own writes, keeps serving a value read before for 60 s, and the ledger defers a second
-   * write of a key within a second (platform.md §1). So this isolate never sees a change it made undone.
-   */
-  readonly written = new TtlCache<true>(WRITTEN_RECORD_TTL_MS, LOGIN_RECORD_CACHE_SIZE);
 
-  /** After a write through this isolate: drop the cached record, and read it from the ledger for a while. */
-  changed(key: string): void {
-    this.users.delete(key);
-    this.serviceAccounts.delete(key);
-    this.absentNamespaces.delete(key);
-    this.written.set(key, true);
+  /**
+   * KV keys of records changed lately in this isolate or location: their edge reads go to the ledger
+   * meanwhile, since KV may not read its own writes, keeps serving a value read before for 60 s, and the
+   * ledger defers a second write of a key within a second (platform.md §1). So no login in the location
+   * where a change was acknowledged sees it undone.
+   */
+  constructor(readonly recent: RecentIdentityChanges) {}
+
+  /** After a write through this isolate: drop the cached records, and read them from the ledger for a while. */
+  async changed(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      this.users.delete(key);
+      this.serviceAccounts.delete(key);
+      this.absentNamespaces.delete(key);
+    }
+    await this.recent.mark(keys);
   }
 }
 
@@ -132,7 +148,7 @@ export class IdentityStore {
     private readonly edge = false,
     caches?: IdentityCaches,
   ) {
-    this.caches = caches ?? new IdentityCaches();
+    this.caches = caches ?? new IdentityCaches(new RecentIdentityChanges(options.locationCache));
   }
 
   /** A stub per use: a stub is an I/O object of the request that made it, and services outlive requests. */
@@ -147,14 +163,14 @@ export class IdentityStore {
 
   /** Web users' refresh tokens, kept by the same ledger; a revocation through this isolate is seen by it at once. */
   refreshTokens(): RefreshTokenStore {
-    return new RefreshTokenStore(this.kv, this.ledgers, this.caches.written);
+    return new RefreshTokenStore(this.kv, this.ledgers, this.caches.recent);
   }
 
   // ---- namespaces ----
 
   async getNamespace(name: string): Promise<NamespaceRecord | null> {
     const key = kvKeys.namespace(name);
-    if (!this.edge || this.caches.written.get(key)) return tracked(await this.ledger.getNamespace(name));
+    if (!this.edge || (await this.caches.recent.changedAt(key)) !== undefined) return tracked(await this.ledger.getNamespace(name));
     const published = await this.kv.get<NamespaceRecord>(key, "json");
     if (published) return published;
     if (this.caches.absentNamespaces.get(key)) return null;
@@ -166,7 +182,7 @@ export class IdentityStore {
   /** Creates a namespace with a fresh organization id (refused with 409 when the name exists). */
   async createNamespace(name: string, isPublic: boolean): Promise<NamespaceRecord> {
     const record = this.accept(await this.ledger.createNamespace({ name, public: isPublic, createdAt: new Date().toISOString() }));
-    this.caches.changed(kvKeys.namespace(name));
+    await this.caches.changed([kvKeys.namespace(name)]);
     return tracked(record);
   }
 
@@ -175,7 +191,7 @@ export class IdentityStore {
     const changes = changesOf(record);
     if (changes) this.accept(await this.ledger.patchNamespace(record.name, changes));
     else this.accept(await this.ledger.createNamespace(record));
-    this.caches.changed(kvKeys.namespace(record.name));
+    await this.caches.changed([kvKeys.namespace(record.name)]);
   }
 
   isOrganizationIdTaken(id: string): Promise<boolean> {
@@ -188,9 +204,11 @@ export class IdentityStore {
    */
   async deleteNamespace(record: NamespaceRecord): Promise<NamespaceDeletion> {
     const deletion = this.accept(await this.ledger.deleteNamespace(record.name, record.organizationId));
-    this.caches.changed(kvKeys.namespace(record.name));
-    for (const username of deletion.serviceAccounts) this.caches.changed(kvKeys.serviceAccount(username));
-    for (const principal of deletion.principalsUpdated) this.caches.changed(principalKey(principal));
+    await this.caches.changed([
+      ...deletion.serviceAccounts.map((username) => kvKeys.serviceAccount(username)),
+      ...deletion.principalsUpdated.map((principal) => principalKey(principal)),
+      kvKeys.namespace(record.name),
+    ]);
     return deletion;
   }
 
@@ -232,7 +250,7 @@ export class IdentityStore {
 
   async deleteUser(username: string): Promise<void> {
     this.accept(await this.ledger.deletePrincipal(`user/${username}`));
-    this.caches.changed(kvKeys.user(username));
+    await this.caches.changed([kvKeys.user(username)]);
   }
 
   async listUsers(): Promise<UserRecord[]> {
@@ -258,7 +276,7 @@ export class IdentityStore {
 
   async deleteServiceAccount(username: string): Promise<void> {
     this.accept(await this.ledger.deletePrincipal(`sa/${username}`));
-    this.caches.changed(kvKeys.serviceAccount(username));
+    await this.caches.changed([kvKeys.serviceAccount(username)]);
   }
 
   async listServiceAccounts(): Promise<ServiceAccountRecord[]> {
@@ -294,7 +312,7 @@ export class IdentityStore {
    */
   async updateGrant(principal: PrincipalId, target: GrantTarget, role: Role | undefined): Promise<boolean> {
     const changed = this.accept(await this.ledger.setGrant(principal, target, role));
-    this.caches.changed(principalKey(principal));
+    await this.caches.changed([principalKey(principal)]);
     return changed;
   }
 
@@ -306,38 +324,45 @@ export class IdentityStore {
       if (changes) this.accept(await this.ledger.patchPrincipal(id, changes));
       else this.accept(await this.ledger.createPrincipal(id, plain(record)));
     } finally {
-      this.caches.changed(principalKey(id));
+      await this.caches.changed([principalKey(id)]);
     }
   }
 
   /** The edge read: KV, then the ledger when KV has nothing (a cached miss is never an answer). */
   private async edgeRead(id: PrincipalId): Promise<UserRecord | ServiceAccountRecord | null> {
     const key = principalKey(id);
-    if (this.caches.written.get(key)) return this.ledger.getPrincipal(id);
+    if ((await this.caches.recent.changedAt(key)) !== undefined) return this.ledger.getPrincipal(id);
     const published = await this.kv.get<UserRecord | ServiceAccountRecord>(key, "json");
     return published ?? (await this.ledger.getPrincipalForEdge(id));
   }
 
-  private async loginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<R | null>): Promise<R | null> {
+  private async loginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<LoginEntry<R>>): Promise<R | null> {
     const key = principalKey(id);
-    // Changed through this isolate lately: KV may still serve the old record (platform.md §1), so the ledger
-    // answers, at most once per login-cache lifetime (a later write through this isolate clears the cache).
-    if (this.caches.written.get(key)) return cache.getOrLoad(key, async () => (await this.ledger.getPrincipal(id)) as R | null);
-    const cached = await cache.getOrLoad(key, () => this.kv.get<R>(key, "json"));
+    // Changed lately in this isolate or location: KV may still serve the old record (platform.md §1), so
+    // only a ledger read begun after the change answers, at most once per login-cache lifetime.
+    const changedAt = await this.caches.recent.changedAt(key);
+    if (changedAt !== undefined) {
+      const entry = cache.get(key)?.value;
+      if (entry?.ledgerReadAt !== undefined && entry.ledgerReadAt > changedAt + CLOCK_SKEW_MS) return entry.record;
+      return this.confirmLoginRecord(id, cache);
+    }
+    const { record: cached } = await cache.getOrLoad(key, async () => ({ record: await this.kv.get<R>(key, "json") }));
     // A record that refuses every secret (disabled, expired) may be older than the ledger's (platform.md §1:
     // KV serves a cached value up to 60 s): the ledger confirms it, so re-enabling an account or clearing its
     // expiry works the moment the admin API answers. A failed login costs this read; failures are throttled.
     if (cached && refusesAll(cached)) return this.confirmLoginRecord(id, cache);
     if (cached) return cached;
     // platform.md §1: KV caches misses ≥ 60 s and may not read its own writes; the ledger has the answer.
+    const ledgerReadAt = Date.now();
     const record = (await this.ledger.getPrincipalForEdge(id)) as R | null;
-    if (record) cache.set(key, record);
+    if (record) cache.set(key, { record, ledgerReadAt });
     return record;
   }
 
-  private async confirmLoginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<R | null>): Promise<R | null> {
+  private async confirmLoginRecord<R extends UserRecord | ServiceAccountRecord>(id: PrincipalId, cache: TtlCache<LoginEntry<R>>): Promise<R | null> {
+    const ledgerReadAt = Date.now();
     const record = (await this.ledger.getPrincipal(id)) as R | null;
-    if (record) cache.set(principalKey(id), record);
+    if (record) cache.set(principalKey(id), { record, ledgerReadAt });
     else cache.delete(principalKey(id));
     return record;
   }

@@ -14,7 +14,7 @@
 import type { PasswordHash } from "../crypto/secrets";
 import { IDENTITY_LEDGER_NAME, type IdentityLedger, type LedgerResult } from "./identity-ledger";
 import { kvKeys } from "./keys";
-import type { TtlCache } from "./ttl-cache";
+import type { RecentIdentityChanges } from "./recent-writes";
 
 export interface RefreshTokenRecord {
   id: string;
@@ -40,13 +40,14 @@ export function isValidRefreshTokenId(id: string): boolean {
 
 export class RefreshTokenStore {
   /**
-   * @param written KV keys this isolate changed lately (shared with the identity store): their reads go to
-   *   the ledger meanwhile, so this isolate never sees its own revocation undone by a stale KV copy.
+   * @param recent identity records changed lately in this isolate or location (shared with the identity
+   *   store): their reads go to the ledger meanwhile, so no redemption there sees a revocation undone by a
+   *   stale KV copy.
    */
   constructor(
     private readonly kv: KVNamespace,
     private readonly ledgers: DurableObjectNamespace<IdentityLedger>,
-    private readonly written: TtlCache<true>,
+    private readonly recent: RecentIdentityChanges,
   ) {}
 
   /** A stub per use: a stub is an I/O object of the request that made it, and services outlive requests. */
@@ -68,7 +69,7 @@ export class RefreshTokenStore {
   async getForRedemption(id: string): Promise<RefreshTokenRecord | null> {
     if (!isValidRefreshTokenId(id)) return null;
     const key = kvKeys.refreshToken(id);
-    if (this.written.get(key)) return this.ledger.getRefreshToken(id);
+    if ((await this.recent.changedAt(key)) !== undefined) return this.ledger.getRefreshToken(id);
     const published = await this.kv.get<RefreshTokenRecord>(key, "json");
     return published ?? (await this.ledger.getRefreshTokenForEdge(id));
   }
@@ -91,7 +92,7 @@ export class RefreshTokenStore {
   async revoke(username: string, id: string): Promise<boolean> {
     if (!isValidRefreshTokenId(id)) return false;
     const result = await this.ledger.revokeRefreshToken(username, id);
-    this.written.set(kvKeys.refreshToken(id), true);
+    await this.recent.mark([kvKeys.refreshToken(id)]);
     return result.ok && result.value;
   }
 }

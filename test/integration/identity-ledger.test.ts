@@ -326,3 +326,45 @@ describe("a refusal on a stale record is confirmed with the ledger", () => {
     expect(await verifier.check(username, PASSWORD)).toMatchObject({ ok: false, reason: "wrong-secret" });
   });
 });
+
+describe("a change holds at once in every isolate of the location that made it", () => {
+  /** Two isolates of one location (one data-center cache) and one elsewhere; each has its own memory. */
+  async function location(name: string) {
+    const cache = await caches.open(`identity-test-${name}`);
+    const tokens = await Hmac.create(env.SECRET_PEPPER, "credential-token");
+    const passwords = new PasswordHasher(await Hmac.create(env.SECRET_PEPPER, "password"));
+    const isolate = () => {
+      const store = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER, { locationCache: cache });
+      return { admin: store, verifier: new CredentialVerifier(store.forEdge(), tokens, passwords, undefined) };
+    };
+    return { isolate };
+  }
+
+  it("a disable made through one isolate refuses the account in the location's other isolates, whose login caches still hold it enabled", async () => {
+    const here = await location(uniqueName("loc"));
+    const [adminIsolate, edgeIsolate] = [here.isolate(), here.isolate()];
+    const ns = await createNamespace();
+    const account = await createServiceAccount(ns.name, "revoked", [{ namespace: ns.name, role: "read" }]);
+    // The edge isolate caches the enabled record for its logins (LOGIN_RECORD_TTL_MS).
+    expect((await edgeIsolate.verifier.check(account.username, account.token)).ok).toBe(true);
+    const record = (await adminIsolate.admin.getServiceAccount(account.username))!;
+    await adminIsolate.admin.putServiceAccount({ ...record, disabled: true });
+    expect(await edgeIsolate.verifier.check(account.username, account.token)).toMatchObject({ ok: false, reason: "disabled" });
+    await adminIsolate.admin.putServiceAccount({ ...(await adminIsolate.admin.getServiceAccount(account.username))!, disabled: false });
+    expect((await edgeIsolate.verifier.check(account.username, account.token)).ok).toBe(true);
+  });
+
+  it("a grant removed through one isolate is gone from the next login in another; a deleted account is refused there", async () => {
+    const here = await location(uniqueName("loc"));
+    const [adminIsolate, edgeIsolate] = [here.isolate(), here.isolate()];
+    const ns = await createNamespace();
+    const account = await createServiceAccount(ns.name, "narrowed", [{ namespace: ns.name, role: "write" }]);
+    const granted = await edgeIsolate.verifier.check(account.username, account.token);
+    expect(granted.ok && granted.identity.principal.grants).toHaveLength(1);
+    await adminIsolate.admin.updateGrant(`sa/${account.username}`, { kind: "namespace", name: ns.name }, undefined);
+    const narrowed = await edgeIsolate.verifier.check(account.username, account.token);
+    expect(narrowed.ok && narrowed.identity.principal.grants).toEqual([]);
+    await adminIsolate.admin.deleteServiceAccount(account.username);
+    expect(await edgeIsolate.verifier.check(account.username, account.token)).toMatchObject({ ok: false, reason: "unknown-account" });
+  });
+});

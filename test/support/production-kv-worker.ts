@@ -8,13 +8,19 @@
  *   RepositoryLedger, BlobIndex, IdentityLedger → location "durable-objects"
  *   scheduled (cron)                  → location "a"
  *
+ * Each location has its own data-center cache (Cache API, `caches.open("location-<x>")`) and two isolates:
+ * one serves the admin and account APIs, the other `/v2/` and `/token`. Production runs many isolates per
+ * location, so nothing may rely on an admin change and the login or pull after it meeting in one isolate.
+ *
  * `PRODUCTION_KV_TTL_MS` (a var) sets how long a location caches a read; default 60 s as in production.
- * env is never changed: each location gets its own env object, built once and reused, since the Worker builds
- * its services once per env object (src/services.ts). A Worker entry module may export only handlers and
- * classes (workerd refuses anything else), so the helpers below stay private.
+ * env is never changed: each location and isolate gets its own env object, built once and reused, since the
+ * Worker builds its services once per env object (src/services.ts). A Worker entry module may export only
+ * handlers and classes (workerd refuses anything else), so the helpers below stay private.
  */
-import registry, * as entry from "../../src/index";
+import * as entry from "../../src/index";
 import type { Env } from "../../src/config/env";
+import type { Platform } from "../../src/services";
+import { runScheduled, serve } from "../../src/worker";
 import { DEFAULT_TTL_MS, KvLocation, KvWriteRate, ProductionKv } from "./production-kv";
 
 type TestEnv = Env & { PRODUCTION_KV_TTL_MS?: string };
@@ -45,11 +51,22 @@ function locationOf(url: string): string {
   return named ? named[1]! : "a";
 }
 
-/** The env the Worker sees in `location`: a new object whose REGISTRY_KV is that location's view. */
-function envAt(env: TestEnv, location: string): Env {
+/** The isolate of its location that serves a request: the admin surfaces apart from the edge. */
+function isolateOf(url: string): string {
+  const { pathname } = new URL(url);
+  return pathname.startsWith("/admin/") || pathname.startsWith("/account/") ? "admin" : "edge";
+}
+
+/** The platform of a location: its own data-center cache. */
+async function platformAt(location: string): Promise<Platform> {
+  return { locationCache: await caches.open(`location-${location}`) };
+}
+
+/** The env the Worker sees in `location` (one isolate of it): a new object whose REGISTRY_KV is that location's view. */
+function envAt(env: TestEnv, location: string, isolate = "edge"): Env {
   let byLocation = world.envs.get(env);
   if (!byLocation) world.envs.set(env, (byLocation = new Map()));
-  let wrapped = byLocation.get(location);
+  let wrapped = byLocation.get(`${location}/${isolate}`);
   if (!wrapped) {
     let kvLocation = world.locations.get(location);
     if (!kvLocation) world.locations.set(location, (kvLocation = new KvLocation(location)));
@@ -60,18 +77,18 @@ function envAt(env: TestEnv, location: string): Env {
       ttlMs: Number.isFinite(ttl) && ttl >= 0 ? ttl : DEFAULT_TTL_MS,
     });
     wrapped = { ...env, REGISTRY_KV: kv };
-    byLocation.set(location, wrapped);
+    byLocation.set(`${location}/${isolate}`, wrapped);
   }
   return wrapped;
 }
 
 export default {
-  fetch(request, env, ctx) {
-    return registry.fetch(request, envAt(env, locationOf(request.url)), ctx);
+  async fetch(request, env, ctx) {
+    const location = locationOf(request.url);
+    return serve(request, envAt(env, location, isolateOf(request.url)), ctx, await platformAt(location));
   },
-  scheduled(controller, env, ctx) {
-    const scheduled: ExportedHandlerScheduledHandler<Env> = registry.scheduled;
-    return scheduled(controller, envAt(env, "a"), ctx);
+  async scheduled(_controller, env) {
+    return runScheduled(envAt(env, "a"), await platformAt("a"));
   },
 } satisfies ExportedHandler<TestEnv>;
 

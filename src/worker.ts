@@ -1,0 +1,29 @@
+/**
+ * The Worker's two handlers, given the platform they run on: the entry point (src/index.ts) passes the
+ * one Workers provide; the production-KV test entry passes one per modelled location.
+ */
+import type { Env } from "./config/env";
+import { errorToResponse } from "./http/error-response";
+import { handleRequest } from "./http/router";
+import { servicesFor, type Platform } from "./services";
+
+export async function serve(request: Request, env: Env, ctx: ExecutionContext, platform: Platform): Promise<Response> {
+  let services;
+  try {
+    services = await servicesFor(env, platform);
+  } catch (error) {
+    // Missing or malformed secrets: refuse to serve (503), and say why in the logs.
+    return errorToResponse(error, request);
+  }
+  return handleRequest(request, services, (work) => ctx.waitUntil(work));
+}
+
+/**
+ * Cron trigger (wrangler.toml `[triggers]`): deletes orphaned upload tails. Abandoned sessions themselves
+ * are settled by their repository ledger's alarm.
+ */
+export async function runScheduled(env: Env, platform: Platform): Promise<void> {
+  const services = await servicesFor(env, platform);
+  const deleted = await services.registry.uploads.sweepOrphanTails();
+  if (deleted > 0) console.log(JSON.stringify({ event: "orphan_upload_tails_deleted", count: deleted }));
+}
