@@ -64,6 +64,9 @@ beforeAll(async () => {
   await writeOciLayout(sourceB, [{ seed: 142, layerSizes: [48 * 1024] }], "v1");
 });
 
+/** The identity and repository ledgers publish a key to KV at most once a second (platform.md §1), plus a margin. */
+const TAG_PUBLICATION_SPACING_MS = 1_500;
+
 describe("tag history, restore, immutable tags, repository deletion", () => {
   it("history shows skopeo and podman pushes; restore brings the previous image back and podman pulls it", async () => {
     expect(copyIn(sourceA, "v1").code).toBe(0);
@@ -88,7 +91,10 @@ describe("tag history, restore, immutable tags, repository deletion", () => {
 
     expect(cliOk(["tags", "restore", `${REPO}:v1`, "--to", digestA])).toContain(`restored to ${digestA}`);
     expect(await ledgerTag("v1")).toBe(digestA);
-    // Location B never read v1 before: podman pulls the restored image by tag, skopeo verifies every blob.
+    // Location B never read v1 before, so it reads what KV holds: the restore is published at most a second
+    // after podman's move of the tag (one write per second per key, docs/storage-schema.md "Consistency").
+    await new Promise((resolve) => setTimeout(resolve, TAG_PUBLICATION_SPACING_MS));
+    // Podman pulls the restored image by tag at B, skopeo verifies every blob.
     runOk("podman", ["pull", TLS, "--creds", creds(pusher), `${registryHostB()}/${REPO}:v1`]);
     const pulled = JSON.parse(runOk("podman", ["image", "inspect", `${registryHostB()}/${REPO}:v1`]).stdout)[0];
     expect(pulled.Digest).toBe(digestA);
