@@ -5,6 +5,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { withSection } from "./markdown.mjs";
+
+export const COST_HEADING = "## Billable operations per user-level operation";
 
 export const COST_LAYERS = 3;
 const COLUMNS = [
@@ -51,9 +54,9 @@ export async function measureCosts({ url, host, basic, creds, request, skopeo, c
   };
 
   const tokenUrl = `${url}/token?service=edge-registry&scope=repository:${repository}:pull`;
-  // The account was just created through this isolate, which then reads it from the identity ledger for
-  // 70 s (src/storage/identity-store.ts: KV may not read its own writes); the steady state is measured last.
-  add("Token request (service account, 1 scope), within 70 s of the account's creation through this isolate", await measure(async () => ok(await request(tokenUrl, { headers: { Authorization: basic } }), 200, "token")));
+  // The account was just created in this location, which then reads it from the identity ledger for 70 s
+  // (src/storage/recent-writes.ts: KV may not read its own writes); the steady state is measured last.
+  add("Token request (service account, 1 scope), within 70 s of the account's creation in this location", await measure(async () => ok(await request(tokenUrl, { headers: { Authorization: basic } }), 200, "token")));
 
   add(`skopeo push of a ${COST_LAYERS}-layer image (login, blobs, manifest by tag)`, await measure(async () => {
     clearClientCaches();
@@ -109,7 +112,7 @@ export function costMarkdown(rows, note) {
       .map(([method, n]) => `${method} ${n}`)
       .join(", ");
   return [
-    "## Billable operations per user-level operation",
+    COST_HEADING,
     "",
     `${note} Each figure is counted by wrapping the bench Worker's bindings (bench/billing.ts): KV reads (misses included), writes, deletes and ` +
       "lists; Durable Object requests (every fetch or RPC call on a stub); R2 class A (put, list, multipart create, upload part, " +
@@ -125,8 +128,5 @@ export function costMarkdown(rows, note) {
 
 /** Puts `section` into `markdown` in place of its previous version, or at the end. */
 export function withCostSection(markdown, section) {
-  const start = markdown.indexOf("## Billable operations per user-level operation");
-  if (start < 0) return `${markdown.trimEnd()}\n\n${section}`;
-  const next = markdown.indexOf("\n## ", start + 1);
-  return `${markdown.slice(0, start)}${section}${next < 0 ? "" : `\n${markdown.slice(next + 1)}`}`;
+  return withSection(markdown, COST_HEADING, section);
 }

@@ -10,6 +10,9 @@
 //   0. first, the cost model: billable KV, Durable Object and R2 operations per user-level operation
 //      (bench/cost-model.mjs). `BENCH_ONLY=costs npm run bench` runs only that (about a minute) and replaces
 //      only its section of BENCHMARKS.md.
+//   `BENCH_ONLY=baseline npm run bench` instead compares this version with the one before the ledgers
+//      (bench/baseline.mjs: push, pull and request rates, two `wrangler dev` side by side) and replaces only
+//      its section of BENCHMARKS.md.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from "node:fs";
 import https from "node:https";
@@ -17,7 +20,9 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeOciLayout } from "../test/support/oci-image.mjs";
+import { BASELINE_HEADING, compareWithBaseline, withBaselineSection } from "../bench/baseline.mjs";
 import { COST_LAYERS, costMarkdown, measureCosts, withCostSection } from "../bench/cost-model.mjs";
+import { sectionOf } from "../bench/markdown.mjs";
 import { ensureSecretsFile } from "./local-secrets.mjs";
 import { OFFLINE_ENV, projectRoot, startWranglerDev } from "./wrangler-dev.mjs";
 
@@ -29,6 +34,7 @@ const benchDir = join(projectRoot, ".bench");
 const port = Number(process.env.BENCH_PORT ?? 28787);
 const dockerRegistryPorts = { tls: port + 1, http: port + 2 };
 const COSTS_ONLY = process.env.BENCH_ONLY === "costs";
+const BASELINE_ONLY = process.env.BENCH_ONLY === "baseline";
 const IDLE_TIMEOUT_MS = 120_000;
 
 function need(command, pkg) {
@@ -160,19 +166,19 @@ async function ensureImages() {
 }
 
 /**
- * Bundles bench/worker.ts once and returns a config that serves that fixed bundle: `wrangler dev` watches
- * its sources and would reload the Worker (a new workerd, failed requests) if a file changed mid-run.
+ * Bundles `<root>/bench/worker.ts` once and returns a config in `outDir` that serves that fixed bundle: `wrangler
+ * dev` watches its sources and would reload the Worker (a new workerd, failed requests) if a file changed mid-run.
  */
-function bundleOnce() {
-  const dist = join(benchDir, "dist");
+function bundleOnce(root = projectRoot, outDir = benchDir) {
+  const dist = join(outDir, "dist");
   rmSync(dist, { recursive: true, force: true });
-  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--config", join(projectRoot, "bench", "wrangler.toml"), "--outdir", dist], {
-    cwd: projectRoot,
+  execFileSync("npx", ["wrangler", "deploy", "--dry-run", "--config", join(root, "bench", "wrangler.toml"), "--outdir", dist], {
+    cwd: root,
     env: { ...process.env, ...OFFLINE_ENV },
     stdio: ["ignore", "ignore", "inherit"],
   });
-  const config = readFileSync(join(projectRoot, "bench", "wrangler.toml"), "utf8").replace(/^main = .*$/m, 'main = "dist/worker.js"');
-  const path = join(benchDir, "wrangler.toml");
+  const config = readFileSync(join(root, "bench", "wrangler.toml"), "utf8").replace(/^main = .*$/m, 'main = "dist/worker.js"');
+  const path = join(outDir, "wrangler.toml");
   writeFileSync(path, config);
   return path;
 }
@@ -238,6 +244,30 @@ function clearClientCaches() {
   }
 }
 
+/** Push attempts that failed and were retried, for the report. */
+const failedPushes = [];
+
+/**
+ * skopeo copy of `layout` to a fresh repository; seconds of the attempt that succeeded. A push that fails is
+ * counted and reported, then tried again (at most 3 more times) under a new name: local `wrangler dev`
+ * intermittently answers 503 after a long upload (README "Known local issue").
+ */
+async function pushWithRetries(layout, host, credsFlag, repository, label) {
+  for (let attempt = 0; ; attempt++) {
+    const started = performance.now();
+    const failure = await new Promise((resolve) => {
+      clearClientCaches();
+      const child = spawn("skopeo", ["copy", "--dest-tls-verify=false", ...credsFlag, layout, `docker://${host}/${repository}-${attempt}:v1`], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => (stderr += chunk));
+      child.on("exit", (code) => resolve(code === 0 ? undefined : stderr.trim().split("\n").at(-1)));
+    });
+    if (!failure) return { repository: `${repository}-${attempt}`, seconds: (performance.now() - started) / 1000 };
+    failedPushes.push(`${label}: ${/HTTP status: ([^"]+)/.exec(failure)?.[1] ?? failure.slice(-100)}`);
+    if (attempt === 3) throw new Error(`push of ${label} failed 4 times: ${failure}`);
+  }
+}
+
 function skopeoCopy(source, destination, credsFlag) {
   clearClientCaches();
   return sh("skopeo", ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", ...credsFlag, source, destination]).seconds;
@@ -253,7 +283,51 @@ async function ensureCostImage() {
   return dir;
 }
 
+/** Namespace `bench` and a service account that administers it, through the admin API of the server at `url`. */
+async function setUpAccount(url, adminPassword) {
+  const admin = { Authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString("base64")}`, "Content-Type": "application/json" };
+  await request(`${url}/admin/v1/namespaces`, { method: "POST", headers: admin, body: JSON.stringify({ name: "bench" }) });
+  const created = JSON.parse(
+    (await request(`${url}/admin/v1/service-accounts`, { method: "POST", headers: admin, body: JSON.stringify({ namespace: "bench", name: "ci", grants: [{ namespace: "bench", role: "admin" }] }) })).body,
+  );
+  const creds = `${created.username}:${created.token}`;
+  return { creds, basic: `Basic ${Buffer.from(creds).toString("base64")}`, credsFlag: ["--dest-creds", creds, "--src-creds", creds] };
+}
+
+/** `BENCH_ONLY=baseline`: this version beside the one before the ledgers (bench/baseline.mjs). */
+async function baselineOnly() {
+  for (const [command, pkg] of [["skopeo", "skopeo"], ["wrk", "wrk"]]) need(command, pkg);
+  mkdirSync(benchDir, { recursive: true });
+  const imageNames = await ensureImages();
+  const envFile = join(benchDir, "dev.vars");
+  const secrets = await ensureSecretsFile(envFile);
+  const { section, table } = await compareWithBaseline({
+    benchDir,
+    projectRoot,
+    port,
+    runs: RUNS,
+    imageNames,
+    median,
+    seconds: (value) => `${value.toFixed(2)} s`,
+    request,
+    wrk,
+    skopeoCopy,
+    pushWithRetries,
+    setUp: (url) => setUpAccount(url, secrets.BOOTSTRAP_ADMIN_PASSWORD),
+    startServer: (root, name, serverPort) => {
+      const dir = join(benchDir, "servers", name);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      return startWranglerDev({ port: serverPort, persistTo: join(dir, "state"), envFile, config: bundleOnce(root, dir), extraArgs: ["--no-bundle"] });
+    },
+  });
+  const path = join(projectRoot, "BENCHMARKS.md");
+  writeFileSync(path, withBaselineSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", section));
+  console.log(`\n${table}\n\nfailed push attempts (retried): ${failedPushes.length ? failedPushes.join("; ") : "none"}\nwritten to BENCHMARKS.md`);
+}
+
 async function main() {
+  if (BASELINE_ONLY) return baselineOnly();
   const tools = COSTS_ONLY ? [["skopeo", "skopeo"]] : [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]];
   for (const [command, pkg] of tools) need(command, pkg);
   mkdirSync(benchDir, { recursive: true });
@@ -273,20 +347,14 @@ async function main() {
   };
   try {
     const pids = workerdPids(server.child.pid);
-    const admin = { Authorization: `Basic ${Buffer.from(`admin:${secrets.BOOTSTRAP_ADMIN_PASSWORD}`).toString("base64")}`, "Content-Type": "application/json" };
-    await request(`${server.url}/admin/v1/namespaces`, { method: "POST", headers: admin, body: JSON.stringify({ name: "bench" }) });
-    const created = JSON.parse(
-      (await request(`${server.url}/admin/v1/service-accounts`, { method: "POST", headers: admin, body: JSON.stringify({ namespace: "bench", name: "ci", grants: [{ namespace: "bench", role: "admin" }] }) })).body,
-    );
-    const basic = `Basic ${Buffer.from(`${created.username}:${created.token}`).toString("base64")}`;
-    const credsFlag = ["--dest-creds", `${created.username}:${created.token}`, "--src-creds", `${created.username}:${created.token}`];
+    const { basic, creds, credsFlag } = await setUpAccount(server.url, secrets.BOOTSTRAP_ADMIN_PASSWORD);
 
     // 0. The cost model, each operation alone in the Worker.
     costRows = await measureCosts({
       url: server.url,
       host: `127.0.0.1:${port}`,
       basic,
-      creds: `${created.username}:${created.token}`,
+      creds,
       request,
       skopeo: (args) => sh("skopeo", args),
       clearClientCaches,
@@ -295,7 +363,7 @@ async function main() {
     if (COSTS_ONLY) return;
 
     // 1. Request rates, each beside the trivial route measured right before it.
-    sh("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", `${created.username}:${created.token}`, `oci:${join(benchDir, "images", "3x32MiB")}:v1`, `docker://127.0.0.1:${port}/bench/manifest:v1`]);
+    sh("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${join(benchDir, "images", "3x32MiB")}:v1`, `docker://127.0.0.1:${port}/bench/manifest:v1`]);
     const tokenUrl = `${server.url}/token?service=edge-registry&scope=repository:bench/app:pull`;
     const manifestToken = JSON.parse((await request(`${server.url}/token?service=edge-registry&scope=repository:bench/manifest:pull`, { headers: { Authorization: basic } })).body).token;
     wrk(`${server.url}/bench/ping`); // warm-up
@@ -349,7 +417,6 @@ async function main() {
     let rssGrowthMiB = 0;
     let edgeBigRepository;
     const repositoryUsed = {};
-    const failedPushes = [];
     for (const name of imageNames) {
       const layout = `oci:${join(benchDir, "images", name)}:v1`;
       for (const [registry, host, flags, serverPids] of [
@@ -366,26 +433,9 @@ async function main() {
           let peak = 0;
           const baseline = registry === "edge" ? rssKiB(pids) : 0;
           if (registry === "edge" && name === "1x512MiB") sampler = setInterval(() => (peak = Math.max(peak, rssKiB(pids))), 50);
-          // A push that fails is counted and reported, then tried again (at most 3 more times): local
-          // `wrangler dev` intermittently answers 503 after a long upload (README "Known local issue").
-          let started = performance.now();
-          for (let attempt = 0; ; attempt++) {
-            started = performance.now();
-            const failure = await new Promise((resolve) => {
-              clearClientCaches();
-              const child = spawn("skopeo", ["copy", "--dest-tls-verify=false", ...flags, layout, `docker://${host}/${repository}-${attempt}:v1`], { stdio: ["ignore", "ignore", "pipe"] });
-              let stderr = "";
-              child.stderr.on("data", (chunk) => (stderr += chunk));
-              child.on("exit", (code) => resolve(code === 0 ? undefined : stderr.trim().split("\n").at(-1)));
-            });
-            if (!failure) {
-              repositoryUsed[registry] = `${repository}-${attempt}`;
-              break;
-            }
-            failedPushes.push(`${registry} ${name}: ${/HTTP status: ([^"]+)/.exec(failure)?.[1] ?? failure.slice(-100)}`);
-            if (attempt === 3) throw new Error(`push to ${registry} failed 4 times: ${failure}`);
-          }
-          push.push((performance.now() - started) / 1000);
+          const pushed = await pushWithRetries(layout, host, flags, repository, `${registry} ${name}`);
+          repositoryUsed[registry] = pushed.repository;
+          push.push(pushed.seconds);
           if (registry === "edge" && name === "1x512MiB") edgeBigRepository = repositoryUsed.edge;
           if (sampler) {
             clearInterval(sampler);
@@ -501,7 +551,11 @@ async function main() {
     "- The Worker is served over TLS locally (clients probe HTTPS first), so docker-registry is measured over TLS too: the " +
     "client's TLS work is part of every pull. Its plain-HTTP figure is shown beside it.\n" +
     "- Failed push attempts are local `wrangler dev` proxy resets after long uploads (README, Known local issue); each was retried.\n";
-  writeFileSync(join(projectRoot, "BENCHMARKS.md"), withCostSection(markdown, costSection));
+  // The before/after section comes from its own mode (BENCH_ONLY=baseline) and is kept.
+  const previous = existsSync(join(projectRoot, "BENCHMARKS.md")) ? readFileSync(join(projectRoot, "BENCHMARKS.md"), "utf8") : "";
+  const baselineSection = sectionOf(previous, BASELINE_HEADING);
+  const written = withCostSection(markdown, costSection);
+  writeFileSync(join(projectRoot, "BENCHMARKS.md"), baselineSection ? withBaselineSection(written, baselineSection) : written);
   console.log(`\n${table}\n\n${costSection}\nwritten to BENCHMARKS.md`);
 }
 
