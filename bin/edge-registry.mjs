@@ -19,7 +19,8 @@ global options (or environment variables):
 
 commands:
   namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME [--force]
-  repositories set-public NAME true|false | delete NAME
+        | usage NAME | quota NAME (SIZE|--clear)      storage use; a quota refuses pushes past it (SIZE e.g. 10GiB, 500MB)
+  repositories set-public NAME true|false | delete NAME | usage NAME
   tags history REPO[:TAG] [--limit N] [--all]        tag moves within the retention window, newest first
   tags restore REPO:TAG --to (DIGEST|TIME|AGO)        e.g. --to sha256:…, --to 2026-05-01T12:00:00Z, --to 2h
   tags purge-history REPO [--before TIME]             forget tag moves (no restore to them; frees kept manifests)
@@ -58,7 +59,7 @@ exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach 
 class UsageError extends Error {}
 class ApiError extends Error {}
 
-const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force"]);
+const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force", "clear"]);
 const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm"]);
 
 function parseArgs(argv) {
@@ -88,6 +89,15 @@ function durationSeconds(text) {
   const match = /^(\d+)([smhd]?)$/.exec(text);
   if (!match) throw new UsageError(`not a duration: ${text} (use e.g. 90s, 15m, 12h, 30d)`);
   return Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2]];
+}
+
+/** `10GiB`, `500MB`, `2.5GB`, `1048576` → bytes (KB/MB/GB/TB powers of 1000, KiB/MiB/GiB/TiB powers of 1024). */
+function sizeBytes(text) {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$/i.exec(text);
+  if (!match) throw new UsageError(`not a size: ${text} (use e.g. 500MB, 10GiB or a number of bytes)`);
+  const unit = (match[2] ?? "B").toUpperCase();
+  const power = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit[0]];
+  return Math.round(Number(match[1]) * (unit.includes("I") ? 1024 : 1000) ** power);
 }
 
 function readStdin() {
@@ -244,6 +254,32 @@ async function run(argv) {
       need(1);
       await api("DELETE", `/namespaces/${enc(args[0])}${flags.force ? "?force=true" : ""}`);
       return console.log(`deleted namespace ${args[0]}${flags.force ? " and its repositories" : ""}`);
+    case "namespaces usage": {
+      need(1);
+      const usage = await api("GET", `/namespaces/${enc(args[0])}/usage`);
+      if (flags.json) return console.log(JSON.stringify(usage, null, 2));
+      console.log(
+        `namespace ${usage.namespace}: ${usage.usedBytes} bytes stored (deduplicated, ${usage.blobs} blobs), ${usage.logicalBytes} logical bytes, ` +
+          `${usage.reservedBytes} reserved by uploads in progress; quota ${usage.quotaBytes ?? "none"}`,
+      );
+      return console.log(table(usage.repositories, ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]));
+    }
+    case "namespaces quota": {
+      need(1);
+      if (flags.clear) {
+        await api("DELETE", `/namespaces/${enc(args[0])}/quota`);
+        return console.log(`namespace ${args[0]} has no quota`);
+      }
+      need(2);
+      const usage = await api("PUT", `/namespaces/${enc(args[0])}/quota`, { bytes: sizeBytes(args[1]) });
+      if (flags.json) return console.log(JSON.stringify(usage, null, 2));
+      return console.log(`namespace ${args[0]}: quota ${usage.quotaBytes} bytes; ${usage.usedBytes} bytes stored`);
+    }
+    case "repositories usage": {
+      need(1);
+      const usage = await api("GET", `/repositories/${args[0]}/usage`);
+      return print(usage, [usage], ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]);
+    }
     case "repositories delete": {
       need(1);
       const { deleted } = await api("DELETE", `/repositories/${args[0]}`);

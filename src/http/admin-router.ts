@@ -7,6 +7,7 @@ import * as grants from "../admin/grants";
 import * as namespaces from "../admin/namespaces";
 import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
+import * as usage from "../admin/usage";
 import * as users from "../admin/users";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
@@ -88,6 +89,10 @@ export function createAdminRouter() {
     .get("/namespaces/:name/immutable-tags", (r, ctx) => repositories.listNamespaceImmutableRules(ctx, param(r, "name")))
     .post("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), true))
     .delete("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), false))
+    .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsage(ctx, param(r, "name")))
+    .put("/namespaces/:name/quota", body("bytes"), (r, ctx) => usage.setNamespaceQuota(ctx, r, param(r, "name")))
+    .delete("/namespaces/:name/quota", (r, ctx) => usage.clearNamespaceQuota(ctx, param(r, "name")))
+    .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsage(ctx, param(r, "name")))
     .get("/repositories/:name+/tags/history", (r, ctx) => repositories.tagHistory(ctx, param(r, "name"), new URL(r.url)))
     .delete("/repositories/:name+/tags/history", body("before"), (r, ctx) => repositories.purgeTagHistory(ctx, r, param(r, "name")))
     .post("/repositories/:name+/tags/:tag/restore", body("digest", "time"), (r, ctx) => repositories.restoreTag(ctx, r, param(r, "name"), param(r, "tag")))

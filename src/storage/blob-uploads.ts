@@ -15,14 +15,16 @@
  *   the index deletes bytes only after removing the record, so a claim racing it wins a fresh record.
  */
 import { BlobIndex, blobIndexFor, type BlobRecord } from "./blob-index";
-import { BlobWriter, BodyReadError, PART_SIZE } from "./blob-writer";
+import { BlobTooLargeError, BlobWriter, BodyReadError, PART_SIZE } from "./blob-writer";
 import { r2Keys } from "./keys";
-import { ABANDONED_UPLOAD_MS, ledgerFor, type RepositoryLedger, type UploadChange } from "./repository-ledger";
+import { QuotaExceededError } from "./namespace-usage";
+import { ABANDONED_UPLOAD_MS, ledgerFor, namespaceHolderFor, type RepositoryLedger, type UploadChange } from "./repository-ledger";
 import { MAX_STREAMED_OBJECT_BYTES, putStreamedObject } from "./streamed-object";
 import { Sha256 } from "../crypto/sha256";
 import { discardUploadBytes, type UploadSession, type UploadState } from "./upload-state";
 
 export { BlobTooLargeError, BodyReadError } from "./blob-writer";
+export { QuotaExceededError } from "./namespace-usage";
 
 /** The session was finished, cancelled or never existed in this repository. */
 export class UploadUnknownError extends Error {
@@ -120,13 +122,46 @@ export class BlobUploads {
    * podman, skopeo, docker and containerd. Later requests go through BlobWriter's multipart parts and
    * resumable SHA-256; the first request's object is copied into a fresh multipart upload once.
    */
-  async receive(handle: UploadHandle, body: ReadableStream<Uint8Array> | null, limits: BodyLimits): Promise<void> {
+  async receive(handle: UploadHandle, body: ReadableStream<Uint8Array> | null, bodyLimits: BodyLimits, digest?: string): Promise<void> {
+    const hasBody = body !== null && bodyLimits.declaredLength !== 0;
+    // The namespace's quota, before a byte is stored (docs/lifecycle.md "Quotas and usage").
+    const limits = hasBody ? await this.reserve(handle, bodyLimits, digest) : { ...bodyLimits, beyond: undefined };
+    try {
+      await this.receiveBody(handle, body, limits, hasBody);
+    } catch (error) {
+      // A body of undeclared length capped at the quota's room: its next byte is the quota's refusal.
+      if (error instanceof BlobTooLargeError && limits.beyond) throw new QuotaExceededError(limits.beyond);
+      throw error;
+    }
+  }
+
+  /**
+   * Reserves the session's bytes after this body in its namespace's quota: exactly the declared length (the
+   * request is refused when it does not fit), or for a body of undeclared length as much as fits, the body
+   * being capped there. With the digest known (a single-request upload), bytes the namespace holds cost nothing.
+   */
+  private async reserve(handle: UploadHandle, limits: BodyLimits, digest?: string): Promise<BodyLimits & { beyond?: QuotaExceededError["denial"] }> {
+    const offset = handle.session.state.offset;
+    const declared = limits.declaredLength !== undefined;
+    const reserved = await this.holder(handle.repository).reserveNamespaceBytes({
+      repository: handle.repository,
+      id: handle.session.state.id,
+      minBytes: declared ? offset + limits.maxBytes : offset,
+      maxBytes: offset + limits.maxBytes,
+      ...(declared && digest !== undefined ? { digest } : {}),
+    });
+    if (!reserved.ok) throw new QuotaExceededError(reserved.denial);
+    if (reserved.grantedBytes >= offset + limits.maxBytes) return limits;
+    return { ...limits, maxBytes: reserved.grantedBytes - offset, beyond: reserved.beyond };
+  }
+
+  private async receiveBody(handle: UploadHandle, body: ReadableStream<Uint8Array> | null, limits: BodyLimits, hasBody: boolean): Promise<void> {
     const session = handle.session;
-    const hasBody = body !== null && limits.declaredLength !== 0;
+    // (hasBody implies a body: receive() decided it.)
     if (session.state.offset === 0 && session.state.wholeObjectSha256 === undefined && hasBody) {
       const blobKey = r2Keys.blobData(crypto.randomUUID());
       handle.written.push(blobKey);
-      const stored = await this.receiveOneObject(blobKey, body, limits);
+      const stored = await this.receiveOneObject(blobKey, body!, limits);
       handle.session = { state: { ...session.state, blobKey, offset: stored.size, wholeObjectSha256: stored.sha256 }, tail: new Uint8Array(0) };
       return;
     }
@@ -138,7 +173,7 @@ export class BlobUploads {
         writer = await this.copyIntoWriter(session);
       }
       if (hasBody) {
-        const received = await writer.append(body, limits.maxBytes);
+        const received = await writer.append(body!, limits.maxBytes);
         if (limits.declaredLength !== undefined && received < limits.declaredLength) {
           throw new BodyReadError(`got ${received} of ${limits.declaredLength} bytes`);
         }
@@ -180,6 +215,20 @@ export class BlobUploads {
     if (!handle.writer && state.wholeObjectSha256 === undefined) throw new Error("finish() needs receive() first");
     const actual = `sha256:${handle.writer ? await handle.writer.digestHex() : state.wholeObjectSha256}`;
     const { tailKey: _tail, ...finalState } = state;
+    if (actual === digest) {
+      // The final quota check: the blob's exact size, pinned to its digest (free if the namespace holds it).
+      const reserved = await this.holder(handle.repository).reserveNamespaceBytes({
+        repository: handle.repository,
+        id: state.id,
+        minBytes: state.offset,
+        maxBytes: state.offset,
+        digest,
+      });
+      if (!reserved.ok) {
+        await this.closeAndDiscard(handle);
+        throw new QuotaExceededError(reserved.denial);
+      }
+    }
     const finishing = actual === digest ? { digest, state: finalState } : undefined;
     const change = await this.ledger(handle.repository).closeUpload(state.id, handle.lease, finishing);
     if (change !== "ok") {
@@ -187,9 +236,7 @@ export class BlobUploads {
       throw changeError(change, state.id);
     }
     if (actual !== digest) {
-      // The session is closed: its bytes, old and new, are this request's alone to delete.
-      await handle.writer?.discard();
-      await this.deleteObjects([state.wholeObjectSha256 !== undefined ? state.blobKey : undefined, handle.replaced, handle.claimedTail, ...handle.written]);
+      await this.discardClosed(handle);
       throw new DigestMismatchError(actual);
     }
     await handle.writer?.commit(digest.slice("sha256:".length));
@@ -204,6 +251,25 @@ export class BlobUploads {
     const change = await this.ledger(repository).closeUpload(id, handle.lease);
     if (change !== "ok") throw changeError(change, id);
     await discardUploadBytes(this.bucket, handle.session.state);
+    await this.holder(repository).releaseNamespaceReservation(id);
+  }
+
+  /** Ends a received session without a blob (the quota refused its finish): closed, bytes deleted, reservation released. */
+  private async closeAndDiscard(handle: UploadHandle): Promise<void> {
+    const change = await this.ledger(handle.repository).closeUpload(handle.session.state.id, handle.lease);
+    if (change !== "ok") {
+      await this.dropWritten(handle);
+      throw changeError(change, handle.session.state.id);
+    }
+    await this.discardClosed(handle);
+  }
+
+  /** After this request closed its session without a blob: its bytes, old and new, are this request's alone to delete. */
+  private async discardClosed(handle: UploadHandle): Promise<void> {
+    const state = handle.session.state;
+    await handle.writer?.discard();
+    await this.deleteObjects([state.wholeObjectSha256 !== undefined ? state.blobKey : undefined, handle.replaced, handle.claimedTail, ...handle.written]);
+    await this.holder(handle.repository).releaseNamespaceReservation(state.id);
   }
 
   /**
@@ -214,6 +280,8 @@ export class BlobUploads {
     // The blob index lists this repository among the digest's links before the ledger commits the link, so
     // garbage collection never frees bytes a ledger links (storage/blob-index.ts).
     const record = await blobIndexFor(this.blobIndex, digest).claim(candidate, repository);
+    // Likewise the namespace's usage counts the link before the ledger commits it; its reservation goes.
+    await this.holder(repository).commitNamespaceLink(repository, digest, record.seq, record.size, id);
     await this.ledger(repository).finishUpload(repository, id, digest, record);
     if (record.key !== candidate.key) await this.bucket.delete(candidate.key);
     return { key: record.key, size: record.size };
@@ -240,6 +308,11 @@ export class BlobUploads {
 
   private ledger(repository: string): DurableObjectStub<RepositoryLedger> {
     return ledgerFor(this.ledgers, repository);
+  }
+
+  /** The holder of the repository's namespace: its storage use and quota (storage/namespace-usage.ts). */
+  private holder(repository: string): DurableObjectStub<RepositoryLedger> {
+    return namespaceHolderFor(this.ledgers, repository);
   }
 
   private async receiveOneObject(key: string, body: ReadableStream<Uint8Array>, limits: BodyLimits): Promise<{ sha256: string; size: number }> {

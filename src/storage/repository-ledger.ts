@@ -24,6 +24,7 @@ import { lifecycleConfig } from "../config/config";
 import { AuditLog } from "./audit-log";
 import { blobIndexFor, type BlobRecord, type LinkedBlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
+import { USAGE_SCHEMA, UsageTables, type NamespaceUsage, type QuotaDenial, type ReservationRequest, type ReservationResult } from "./namespace-usage";
 import { discardUploadBytes, type UploadState } from "./upload-state";
 
 /** An OCI descriptor as the referrers API lists it. */
@@ -168,7 +169,7 @@ CREATE TABLE IF NOT EXISTS link_seqs (digest TEXT PRIMARY KEY, seq INTEGER NOT N
 CREATE TABLE IF NOT EXISTS pending_unlinks (digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (digest, seq));
 CREATE TABLE IF NOT EXISTS retention_rules (pattern TEXT PRIMARY KEY, keep_newest INTEGER, expire_after_seconds INTEGER, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tag_expiry (tag TEXT PRIMARY KEY, digest TEXT NOT NULL, expires_at INTEGER NOT NULL);
-`;
+${USAGE_SCHEMA}`;
 
 /** A retention rule: of the tags matching `pattern`, keep the newest `keepNewest`, and/or none older than `expireAfterSeconds`. */
 export interface RetentionRule {
@@ -471,6 +472,10 @@ export class RepositoryLedger extends DurableObject<Env> {
       await discardUploadBytes(this.env.REGISTRY_BUCKET, state).catch((error: unknown) =>
         console.error(JSON.stringify({ event: "deleted_repository_upload_cleanup_failed", repository, upload: state.id, error: String(error).slice(0, 200) })),
       );
+      // Its quota reservation goes too (else it lapses: storage/namespace-usage.ts RESERVATION_TTL_MS).
+      await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository)
+        .releaseNamespaceReservation(state.id)
+        .catch(() => undefined);
     }
     return deletion;
   }
@@ -751,6 +756,8 @@ export class RepositoryLedger extends DurableObject<Env> {
         pending.slice(start, start + UNLINK_PARALLEL).map(async ({ digest, seq }) => {
           try {
             await blobIndexFor(this.env.BLOB_INDEX, digest).unlink(repository, seq);
+            // The namespace's usage row of this link number goes too (storage/namespace-usage.ts).
+            await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository).releaseNamespaceLink(repository, digest, seq);
             this.sql.exec("DELETE FROM pending_unlinks WHERE digest = ? AND seq = ?", digest, seq);
           } catch (error) {
             failed += 1;
@@ -837,10 +844,67 @@ export class RepositoryLedger extends DurableObject<Env> {
     return { ...result, pending };
   }
 
+  // ---- namespace storage use and quota (holder; storage/namespace-usage.ts, docs/lifecycle.md) ----
+
+  private usageTables(): UsageTables {
+    this.ensureSchema();
+    return new UsageTables(this.sql);
+  }
+
+  /** Holder: grants or refuses an upload's (or a mount's) reservation, in one transaction. */
+  reserveNamespaceBytes(request: ReservationRequest): ReservationResult {
+    return this.holderChange((usage) => usage.reserve(request, Date.now()));
+  }
+
+  /** Holder: a link a repository ledger is about to commit, replacing its reservation (never refused). */
+  commitNamespaceLink(repository: string, digest: string, seq: number, size: number, reservation: string | null): void {
+    this.holderChange((usage) => usage.commitLink(repository, digest, seq, size, reservation));
+  }
+
+  /** Holder: a link number a ledger no longer holds (sent after its commit, like the blob index's unlink). */
+  releaseNamespaceLink(repository: string, digest: string, seq: number): void {
+    this.holderChange((usage) => usage.releaseLink(repository, digest, seq));
+  }
+
+  releaseNamespaceReservation(id: string): void {
+    this.holderChange((usage) => usage.releaseReservation(id));
+  }
+
+  namespaceUsage(namespace: string): NamespaceUsage {
+    return this.usageTables().usage(namespace, Date.now());
+  }
+
+  /** Holder: sets (bytes) or clears (null) the namespace's quota; pushes after this commit are held to it. */
+  setNamespaceQuota(namespace: string, bytes: number | null): NamespaceUsage {
+    this.holderChange((usage) => usage.setQuota(bytes));
+    return this.namespaceUsage(namespace);
+  }
+
+  private holderChange<T>(work: (usage: UsageTables) => T): T {
+    const usage = this.usageTables();
+    return this.ctx.storage.transactionSync(() => work(usage));
+  }
+
+  /**
+   * The repository's storage use: `storedBytes` the blobs it links, each once (kept for restores or not yet
+   * collected included); `logicalBytes` the sum over its manifests of the blobs each references, as pushed.
+   */
+  repositoryUsage(): { storedBytes: number; blobs: number; logicalBytes: number; manifests: number } {
+    if (!this.ready) return { storedBytes: 0, blobs: 0, logicalBytes: 0, manifests: 0 };
+    const stored = this.sql.exec<{ bytes: number; n: number }>("SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS n FROM blob_links").one();
+    const logical = this.sql
+      .exec<{ bytes: number }>("SELECT COALESCE(SUM(blob_links.size), 0) AS bytes FROM manifest_blobs JOIN blob_links ON blob_links.digest = manifest_blobs.blob")
+      .one().bytes;
+    const manifests = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM manifests").one().n;
+    return { storedBytes: stored.bytes, blobs: stored.n, logicalBytes: logical, manifests };
+  }
+
   /** Holder: drops every rule (the namespace is deleted), delivered to the members like any change. */
   async clearNamespacePolicy(): Promise<{ removed: number; pending: number }> {
     if (!this.ready) return { removed: 0, pending: 0 };
     const removed = this.ctx.storage.transactionSync(() => {
+      // A namespace created later under the name starts without a quota.
+      new UsageTables(this.sql).setQuota(null);
       const count = this.sql.exec("DELETE FROM policy_rules").rowsWritten;
       if (count > 0) this.sql.exec("INSERT INTO meta (key, value) VALUES ('policy_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
       return count;
@@ -959,9 +1023,19 @@ export class RepositoryLedger extends DurableObject<Env> {
    * Cross-repository mount (spec.md "Mounting a blob"): links `from`'s bytes if the blob index still names
    * them, adding this repository to its links first; null when they were collected meanwhile.
    */
-  async mountBlob(repository: string, digest: string, from: BlobRecord): Promise<BlobRecord | null> {
+  async mountBlob(repository: string, digest: string, from: BlobRecord): Promise<BlobRecord | null | { denied: QuotaDenial }> {
+    // The namespace's quota (docs/lifecycle.md "Quotas and usage"): the mount reserves the blob, pinned to its
+    // digest (free when the namespace holds it already), before the blob index or this ledger record anything.
+    const holder = namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository);
+    const reservation = `mount:${crypto.randomUUID()}`;
+    const reserved = await holder.reserveNamespaceBytes({ repository, id: reservation, minBytes: from.size, maxBytes: from.size, digest });
+    if (!reserved.ok) return { denied: reserved.denial };
     const linked = await blobIndexFor(this.env.BLOB_INDEX, digest).link(repository, from.key);
-    if (!linked) return null;
+    if (!linked) {
+      await holder.releaseNamespaceReservation(reservation);
+      return null;
+    }
+    await holder.commitNamespaceLink(repository, digest, linked.seq, linked.size, reservation);
     this.linkBlob(repository, digest, linked);
     return { key: linked.key, size: linked.size };
   }
@@ -1116,10 +1190,13 @@ export class RepositoryLedger extends DurableObject<Env> {
         const completed = finishingDigest === null ? null : await bucket.head(state.blobKey);
         if (finishingDigest !== null && completed?.size === state.offset) {
           const record = await blobIndexFor(this.env.BLOB_INDEX, finishingDigest).claim({ key: state.blobKey, size: state.offset }, repository);
+          // The finish reserved the blob pinned to its digest before closing the session: the link takes it over.
+          await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository).commitNamespaceLink(repository, finishingDigest, record.seq, record.size, state.id);
           this.linkBlob(repository, finishingDigest, record);
           if (record.key !== state.blobKey) await bucket.delete(state.blobKey);
         } else {
           await discardUploadBytes(bucket, state);
+          await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository).releaseNamespaceReservation(state.id);
         }
       } catch (error) {
         console.error(JSON.stringify({ event: "abandoned_upload_cleanup_failed", repository, upload: state.id, error: String(error).slice(0, 200) }));
@@ -1435,6 +1512,11 @@ export class RepositoryLedger extends DurableObject<Env> {
  * The ledger object of one repository (name validated by the caller); with `exactName`, the instance of that
  * object name (a namespace's policy holder, objectNames.namespacePolicy).
  */
+/** The holder of a repository's namespace: its immutable-tag rules, storage use and quota. */
+export function namespaceHolderFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string): DurableObjectStub<RepositoryLedger> {
+  return ledgerFor(namespace, objectNames.namespacePolicy(repository.includes("/") ? repository.slice(0, repository.indexOf("/")) : repository), true);
+}
+
 export function ledgerFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string, exactName = false): DurableObjectStub<RepositoryLedger> {
   return namespace.get(namespace.idFromName(exactName ? repository : objectNames.repositoryLedger(repository)));
 }
