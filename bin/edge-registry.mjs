@@ -28,6 +28,8 @@ commands:
         TARGET is a repository (ns/app) or a namespace (ns); PATTERN a tag glob such as v* or release-?
   retention list REPO | add REPO PATTERN [--keep N] [--expire-after DURATION] | remove REPO PATTERN
         | run REPO [--dry-run]      keep the newest N matching tags and/or expire them after a duration
+  untagged-retention show TARGET | set TARGET DURATION | clear TARGET | run REPO [--dry-run]
+        remove manifests untagged for longer than DURATION (TARGET ns/app or ns; off by default)
   gc [--dry-run] [--grace DURATION] [--repository REPO]
         garbage-collect blob bytes no manifest references (default grace GC_GRACE_HOURS, 24h); --dry-run
         reports the count and bytes the run would free; run again while it reports more
@@ -347,6 +349,29 @@ async function run(argv) {
       need(1);
       const { removed } = await api("POST", `/repositories/${args[0]}/retention/run`, { dryRun: Boolean(flags["dry-run"]) });
       return print(removed, removed, ["tag", "digest", "reason"]);
+    }
+    case "untagged-retention show": {
+      need(1);
+      const result = await api("GET", `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`);
+      if (flags.json) return console.log(JSON.stringify(result, null, 2));
+      const seconds = result.effectiveExpireAfterSeconds ?? result.expireAfterSeconds;
+      return console.log(`${args[0]}: ${seconds === null ? "untagged manifests are kept" : `untagged manifests are removed after ${seconds}s`}`);
+    }
+    case "untagged-retention set": {
+      need(2);
+      const path = `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`;
+      await api("PUT", path, { expireAfterSeconds: durationSeconds(args[1]) });
+      return console.log(`${args[0]}: untagged manifests are removed after ${durationSeconds(args[1])}s`);
+    }
+    case "untagged-retention clear": {
+      need(1);
+      await api("DELETE", `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`);
+      return console.log(`${args[0]}: no untagged-manifest retention`);
+    }
+    case "untagged-retention run": {
+      need(1);
+      const { removed } = await api("POST", `/repositories/${args[0]}/untagged-retention/run`, { dryRun: Boolean(flags["dry-run"]) });
+      return print(removed, removed, ["digest", "untaggedSince", "retentionSeconds"]);
     }
     case "gc": {
       const body = {

@@ -32,6 +32,7 @@ import {
   type TagDeleteResult,
   type TagHistoryPage,
   type TagMove,
+  type UntaggedExpiry,
 } from "./repository-ledger";
 
 export type {
@@ -51,6 +52,7 @@ export type {
   TagDeleteResult,
   TagHistoryPage,
   TagMove,
+  UntaggedExpiry,
 };
 
 interface ManifestMetadata {
@@ -236,6 +238,29 @@ export class RepositoryStore {
   /** Applies the repository's retention now (as its alarm does); a dry run lists what it would remove. */
   async applyRetention(repository: string, dryRun: boolean): Promise<RetentionRemoval[]> {
     return this.ledger(repository).applyRetention({ dryRun });
+  }
+
+  /** The repository's own retention of untagged manifests and its namespace's copy (seconds; null: unset). */
+  async untaggedRetention(repository: string): Promise<{ repository: number | null; namespace: number | null }> {
+    return this.ledger(repository).untaggedRetention();
+  }
+
+  async setUntaggedRetention(repository: string, seconds: number | null): Promise<void> {
+    return this.ledger(repository).setUntaggedRetention(repository, seconds);
+  }
+
+  /** Applies untagged-manifest retention now (as the alarm does); a dry run lists what it would remove. */
+  async expireUntaggedManifests(repository: string, dryRun: boolean): Promise<UntaggedExpiry[]> {
+    return this.ledger(repository).expireUntaggedManifests({ dryRun });
+  }
+
+  async namespaceUntaggedRetention(namespace: string): Promise<number | null> {
+    return this.policyHolder(namespace).policyUntaggedSeconds();
+  }
+
+  /** Sets or clears a namespace's retention of untagged manifests; `pending` repositories are not reached yet. */
+  async setNamespaceUntaggedRetention(namespace: string, seconds: number | null): Promise<{ pending: number }> {
+    return this.policyHolder(namespace).setNamespaceUntaggedRetention(seconds);
   }
 
   /** A namespace's immutable-tag rules, from the ledger instance that holds them (objectNames.namespacePolicy). */
