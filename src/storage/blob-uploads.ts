@@ -359,9 +359,12 @@ export class BlobUploads {
     const saved = await this.bucket.get(r2Keys.orphanSweepPosition);
     let position = saved ? await saved.text() : undefined;
     const report: OrphanSweepReport = { checked: 0, deleted: 0, deletedBytes: 0, marked: 0, wrapped: false };
+    let cursor: string | undefined;
     pages: for (let page = 0; page < ORPHAN_PAGES_PER_RUN; page++) {
       // `include` (honoured since compatibility date 2022-08-04, platform.md §2) is missing from the types.
-      const listing = await this.bucket.list({ prefix: r2Keys.blobsPrefix, startAfter: position, include: ["customMetadata"] } as R2ListOptions);
+      const options: R2ListOptions = cursor === undefined ? { prefix: r2Keys.blobsPrefix, startAfter: position } : { prefix: r2Keys.blobsPrefix, cursor };
+      const listing = await this.bucket.list({ ...options, include: ["customMetadata"] } as R2ListOptions);
+      cursor = listing.truncated ? listing.cursor : undefined;
       const markers = await this.markersAfter(position);
       for (const object of listing.objects) {
         const owner = object.customMetadata;
