@@ -128,6 +128,11 @@ describe("usage figures", () => {
     expect((await usage(ns)).quotaBytes).toBe(5000);
     expect((await adminCall("DELETE", `/namespaces/${ns}/quota`)).status).toBe(204);
     expect((await usage(ns)).quotaBytes).toBeNull();
+    // A deleted namespace's quota goes with it: a namespace created later under the name has none.
+    await setQuota(ns, 7000);
+    expect((await adminCall("DELETE", `/namespaces/${ns}`)).status).toBe(204);
+    await createNamespace(ns);
+    expect((await usage(ns)).quotaBytes).toBeNull();
     let audited = false;
     for (let attempt = 0; attempt < 40 && !audited; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 250));
@@ -214,6 +219,27 @@ describe("a quota", () => {
 });
 
 describe("racing pushes", () => {
+  it("a finish pinned onto a digest another repository links stays within the quota when that link is collected before it settles", async () => {
+    const { ns, repo, token } = await repositoryFixture("late");
+    const late = `${ns}/late`;
+    await setQuota(ns, 1000);
+    const bytes = randomBytes(1000);
+    const digest = await pushBlob(repo, bytes, token);
+    // The namespace is full; a second repository's upload of the same digest finishes for free (pinned)…
+    const uploads = new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX);
+    const handle = await uploads.start(late);
+    await uploads.receive(handle, new Response(bytes).body!, { maxBytes: 1000, declaredLength: 1000 }, digest);
+    const state = handle.session.state;
+    expect(await ledgerOf(late).closeUpload(state.id, handle.lease, { digest, state })).toBe("ok");
+    // …then, before it settles, the first repository's link is collected and released.
+    expect((await adminCall("POST", "/gc", { repository: repo, gracePeriodSeconds: 0 })).status).toBe(200);
+    // The pinned reservation still counts the digest: nothing new fits meanwhile.
+    expect(await usage(ns)).toMatchObject({ usedBytes: 0, reservedBytes: 1000 });
+    await expectOciError(await monolithic(repo, randomBytes(10), await digestOf(randomBytes(10)), token), 403, "DENIED");
+    await uploads.settle(late, state.id, digest, { key: state.blobKey, size: state.offset });
+    expect(await usage(ns)).toMatchObject({ usedBytes: 1000, reservedBytes: 0, blobs: 1 });
+  });
+
   it("concurrent single-request pushes: exactly as many as fit are accepted", async () => {
     const { ns, repo, token } = await repositoryFixture("other");
     await setQuota(ns, 3500);
