@@ -149,7 +149,7 @@ function request(conn, method, path, body) {
           }
           if (res.statusCode >= 400) {
             const error = json?.error;
-            reject(new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${res.statusCode}`));
+            reject(Object.assign(new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${res.statusCode}`), { status: res.statusCode }));
           } else resolve(json);
         });
       },
@@ -223,6 +223,12 @@ async function run(argv) {
   const [group, action, ...args] = positional;
   const conn = connection(flags);
   const api = (method, path, body) => request(conn, method, `/admin/v1${path}`, body);
+  // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
+  const adminRead = (path) =>
+    api("GET", path).catch((error) => {
+      if (error instanceof ApiError && error.status === 403) return request(conn, "GET", `/account/v1${path}`);
+      throw error;
+    });
   const print = (value, rows, columns) => console.log(flags.json ? JSON.stringify(value, null, 2) : table(rows, columns));
   const need = (count) => {
     if (args.length < count) throw new UsageError(`${group} ${action} needs ${count} argument(s); see --help`);
@@ -258,7 +264,7 @@ async function run(argv) {
       return console.log(`deleted namespace ${args[0]}${flags.force ? " and its repositories" : ""}`);
     case "namespaces usage": {
       need(1);
-      const usage = await api("GET", `/namespaces/${enc(args[0])}/usage`);
+      const usage = await adminRead(`/namespaces/${enc(args[0])}/usage`);
       if (flags.json) return console.log(JSON.stringify(usage, null, 2));
       console.log(
         `namespace ${usage.namespace}: ${usage.usedBytes} bytes stored (deduplicated, ${usage.blobs} blobs), ${usage.logicalBytes} logical bytes, ` +
@@ -279,7 +285,7 @@ async function run(argv) {
     }
     case "repositories usage": {
       need(1);
-      const usage = await api("GET", `/repositories/${args[0]}/usage`);
+      const usage = await adminRead(`/repositories/${args[0]}/usage`);
       return print(usage, [usage], ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]);
     }
     case "repositories delete": {

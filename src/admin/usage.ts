@@ -5,6 +5,7 @@
  */
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
+import { namespaceOf } from "../auth/access-model";
 import { isValidRepositoryName } from "../registry/reference";
 import { badRequest, optionalInteger, readJson } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
@@ -40,4 +41,29 @@ export async function repositoryUsage(ctx: AdminContext, name: string): Promise<
     throw new AdminApiError(404, "not_found", `repository ${JSON.stringify(name)} does not exist`);
   }
   return jsonResponse(usage);
+}
+
+/**
+ * The account API's read of a namespace's usage and quota (`GET /account/v1/namespaces/<name>/usage`) and of a
+ * repository's (`GET /account/v1/repositories/<name>/usage`), for administrators of the namespace (an `admin`
+ * grant on it) and registry administrators; everyone else gets the same 404 as for a namespace that does not
+ * exist, so the answer tells nothing about namespaces the caller does not administer.
+ */
+export async function namespaceUsageForAdmin(ctx: AdminContext, name: string): Promise<Response> {
+  requireNamespaceAdmin(ctx, name);
+  return namespaceUsage(ctx, name);
+}
+
+export async function repositoryUsageForAdmin(ctx: AdminContext, name: string): Promise<Response> {
+  if (!isValidRepositoryName(name) || !name.includes("/")) throw badRequest("invalid repository name: expected <namespace>/<path>");
+  requireNamespaceAdmin(ctx, namespaceOf(name));
+  return repositoryUsage(ctx, name);
+}
+
+function requireNamespaceAdmin(ctx: AdminContext, namespace: string): void {
+  const principal = ctx.principal;
+  const administers =
+    principal !== undefined &&
+    (principal.registryAdmin || principal.grants.some((grant) => grant.role === "admin" && grant.target.kind === "namespace" && grant.target.name === namespace));
+  if (!administers) throw new AdminApiError(404, "not_found", `namespace ${JSON.stringify(namespace)} does not exist or you do not administer it`);
 }

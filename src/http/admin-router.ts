@@ -149,6 +149,9 @@ export function createAccountRouter() {
   router
     .all("*", refuseNonJsonStream)
     .put("/password", body("password"), (r, ctx) => account.changeOwnPassword(ctx, r))
+    // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
+    .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))
+    .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsageForAdmin(ctx, param(r, "name")))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BlobUploads } from "../../src/storage/blob-uploads";
-import { adminCall, bearer, call, createNamespace, digestOf, expectOciError, ledgerOf, pushBlob, pushImage, randomBytes, repositoryFixture, adminToken } from "../helpers/registry";
+import { adminCall, basic, bearer, call, createNamespace, createServiceAccount, digestOf, expectOciError, ledgerOf, pushBlob, pushImage, randomBytes, repositoryFixture, adminToken } from "../helpers/registry";
 
 interface Usage {
   namespace: string;
@@ -140,6 +140,32 @@ describe("usage figures", () => {
       audited = events.events.some((event) => event.target === `namespace:${ns}` && event.detail === "bytes=5000");
     }
     expect(audited).toBe(true);
+  });
+});
+
+describe("namespace administrators", () => {
+  it("read their namespace's usage and quota (and its repositories') through the account API; others learn nothing", async () => {
+    const { ns, repo, token } = await repositoryFixture();
+    const other = (await createNamespace()).name;
+    await pushBlob(repo, randomBytes(321), token);
+    await setQuota(ns, 9999);
+    const owner = await createServiceAccount(ns, "owner", [{ namespace: ns, role: "admin" }]);
+    const writer = await createServiceAccount(ns, "writer", [{ namespace: ns, role: "write" }]);
+    const get = (path: string, account: { username: string; token: string }) => call(path, { headers: { Authorization: basic(account.username, account.token) } });
+    const own = await get(`/account/v1/namespaces/${ns}/usage`, owner);
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ namespace: ns, quotaBytes: 9999, usedBytes: 321 });
+    expect((await get(`/account/v1/repositories/${repo}/usage`, owner)).status).toBe(200);
+    // Not an administrator of it, or another namespace: the same 404 as a namespace that does not exist.
+    for (const [path, account] of [
+      [`/account/v1/namespaces/${ns}/usage`, writer],
+      [`/account/v1/repositories/${repo}/usage`, writer],
+      [`/account/v1/namespaces/${other}/usage`, owner],
+    ] as const) {
+      expect((await get(path, account)).status).toBe(404);
+    }
+    // The quota itself stays with registry administrators.
+    expect((await call(`/admin/v1/namespaces/${ns}/quota`, { method: "PUT", headers: { Authorization: basic(owner.username, owner.token), "Content-Type": "application/json" }, body: "{\"bytes\":1}" })).status).toBe(403);
   });
 });
 
