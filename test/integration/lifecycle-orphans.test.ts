@@ -4,8 +4,10 @@
  * object a blob record, an open session or an in-flight upload names is never touched. Objects are planted
  * exactly as the crashed request would have left them (R2 `blobs/<uuid>` with its writer's metadata).
  */
+import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
 import { blobIndexFor } from "../../src/storage/blob-index";
 import { BlobUploads } from "../../src/storage/blob-uploads";
 import { r2Keys } from "../../src/storage/keys";
@@ -95,6 +97,15 @@ describe("the orphan sweep", () => {
     expect(again.deleted).toBe(0);
     expect(again.checked).toBe(swept.blobs.checked - orphans.length - 1);
     expect(await blobObjects()).toEqual(after);
+  });
+
+  it("the cron trigger runs the sweeps (nothing here is old enough to go)", async () => {
+    const { repo, token } = await repositoryFixture();
+    const digest = await pushBlob(repo, randomBytes(400), token);
+    const before = await blobObjects();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "0 * * * *" }), env);
+    expect(await blobObjects()).toEqual(before);
+    expect(await blobIndexFor(env.BLOB_INDEX, digest).get()).not.toBeNull();
   });
 
   it("a blob record's object whose record was collected is left to the blob index, then swept once unnamed", async () => {
