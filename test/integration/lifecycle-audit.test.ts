@@ -37,10 +37,15 @@ describe("automatic lifecycle actions in the audit log", () => {
     // Fifteen days on: every move is past the 14-day window, the orphan's link past the 24 h grace period.
     const now = Date.now() + 15 * DAY;
     const round = await ledgerOf(repo).runLifecycle(now);
-    expect(round).toMatchObject({ historyMoves: 3, historyManifests: 0, retentionTags: 1, links: 1, linkBytes: orphan.length });
+    expect(round).toMatchObject({ historyManifests: 0, links: 1, linkBytes: orphan.length });
+    // The rule's own alarm (set a second after the rule) may have removed rc-1 already, at the real time: then
+    // its removal is one more move past the window; either way rc-1 was removed once, and audited.
+    expect(round.retentionTags).toBeLessThanOrEqual(1);
+    expect(round.historyMoves).toBe(4 - round.retentionTags);
+    expect(await ledgerOf(repo).getTag("rc-1")).toBeNull();
 
     const history = await findEvent("tag-history.expire", (event) => event.target === repo);
-    expect(history).toMatchObject({ actor: "retention", detail: "forgot 3 tag moves older than 14 days and 0 manifests kept only for them" });
+    expect(history).toMatchObject({ actor: "retention", detail: `forgot ${round.historyMoves} tag moves older than 14 days and 0 manifests kept only for them` });
     const links = await findEvent("gc.links", (event) => event.target === repo);
     expect(links).toMatchObject({ actor: "gc", detail: `removed 1 unreferenced blob links (${orphan.length} bytes) past the 24 h grace period` });
     expect(await findEvent("tag.expire", (event) => event.target === `${repo}:rc-1`)).toMatchObject({ actor: "retention" });
