@@ -19,7 +19,8 @@ global options (or environment variables):
 
 commands:
   namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME [--force]
-  repositories set-public NAME true|false | delete NAME
+        | usage NAME | quota NAME (SIZE|--clear)      storage use; a quota refuses pushes past it (SIZE e.g. 10GiB, 500MB)
+  repositories set-public NAME true|false | delete NAME | usage NAME
   tags history REPO[:TAG] [--limit N] [--all]        tag moves within the retention window, newest first
   tags restore REPO:TAG --to (DIGEST|TIME|AGO)        e.g. --to sha256:…, --to 2026-05-01T12:00:00Z, --to 2h
   tags purge-history REPO [--before TIME]             forget tag moves (no restore to them; frees kept manifests)
@@ -27,6 +28,8 @@ commands:
         TARGET is a repository (ns/app) or a namespace (ns); PATTERN a tag glob such as v* or release-?
   retention list REPO | add REPO PATTERN [--keep N] [--expire-after DURATION] | remove REPO PATTERN
         | run REPO [--dry-run]      keep the newest N matching tags and/or expire them after a duration
+  untagged-retention show TARGET | set TARGET DURATION | clear TARGET | run REPO [--dry-run]
+        remove manifests untagged for longer than DURATION (TARGET ns/app or ns; off by default)
   gc [--dry-run] [--grace DURATION] [--repository REPO]
         garbage-collect blob bytes no manifest references (default grace GC_GRACE_HOURS, 24h); --dry-run
         reports the count and bytes the run would free; run again while it reports more
@@ -58,7 +61,7 @@ exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach 
 class UsageError extends Error {}
 class ApiError extends Error {}
 
-const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force"]);
+const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force", "clear"]);
 const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm"]);
 
 function parseArgs(argv) {
@@ -88,6 +91,15 @@ function durationSeconds(text) {
   const match = /^(\d+)([smhd]?)$/.exec(text);
   if (!match) throw new UsageError(`not a duration: ${text} (use e.g. 90s, 15m, 12h, 30d)`);
   return Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2]];
+}
+
+/** `10GiB`, `500MB`, `2.5GB`, `1048576` → bytes (KB/MB/GB/TB powers of 1000, KiB/MiB/GiB/TiB powers of 1024). */
+function sizeBytes(text) {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$/i.exec(text);
+  if (!match) throw new UsageError(`not a size: ${text} (use e.g. 500MB, 10GiB or a number of bytes)`);
+  const unit = (match[2] ?? "B").toUpperCase();
+  const power = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit[0]];
+  return Math.round(Number(match[1]) * (unit.includes("I") ? 1024 : 1000) ** power);
 }
 
 function readStdin() {
@@ -137,7 +149,7 @@ function request(conn, method, path, body) {
           }
           if (res.statusCode >= 400) {
             const error = json?.error;
-            reject(new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${res.statusCode}`));
+            reject(Object.assign(new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${res.statusCode}`), { status: res.statusCode }));
           } else resolve(json);
         });
       },
@@ -211,6 +223,12 @@ async function run(argv) {
   const [group, action, ...args] = positional;
   const conn = connection(flags);
   const api = (method, path, body) => request(conn, method, `/admin/v1${path}`, body);
+  // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
+  const adminRead = (path) =>
+    api("GET", path).catch((error) => {
+      if (error instanceof ApiError && error.status === 403) return request(conn, "GET", `/account/v1${path}`);
+      throw error;
+    });
   const print = (value, rows, columns) => console.log(flags.json ? JSON.stringify(value, null, 2) : table(rows, columns));
   const need = (count) => {
     if (args.length < count) throw new UsageError(`${group} ${action} needs ${count} argument(s); see --help`);
@@ -244,6 +262,32 @@ async function run(argv) {
       need(1);
       await api("DELETE", `/namespaces/${enc(args[0])}${flags.force ? "?force=true" : ""}`);
       return console.log(`deleted namespace ${args[0]}${flags.force ? " and its repositories" : ""}`);
+    case "namespaces usage": {
+      need(1);
+      const usage = await adminRead(`/namespaces/${enc(args[0])}/usage`);
+      if (flags.json) return console.log(JSON.stringify(usage, null, 2));
+      console.log(
+        `namespace ${usage.namespace}: ${usage.usedBytes} bytes stored (deduplicated, ${usage.blobs} blobs), ${usage.logicalBytes} logical bytes, ` +
+          `${usage.reservedBytes} reserved by uploads in progress; quota ${usage.quotaBytes ?? "none"}`,
+      );
+      return console.log(table(usage.repositories, ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]));
+    }
+    case "namespaces quota": {
+      need(1);
+      if (flags.clear) {
+        await api("DELETE", `/namespaces/${enc(args[0])}/quota`);
+        return console.log(`namespace ${args[0]} has no quota`);
+      }
+      need(2);
+      const usage = await api("PUT", `/namespaces/${enc(args[0])}/quota`, { bytes: sizeBytes(args[1]) });
+      if (flags.json) return console.log(JSON.stringify(usage, null, 2));
+      return console.log(`namespace ${args[0]}: quota ${usage.quotaBytes} bytes; ${usage.usedBytes} bytes stored`);
+    }
+    case "repositories usage": {
+      need(1);
+      const usage = await adminRead(`/repositories/${args[0]}/usage`);
+      return print(usage, [usage], ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]);
+    }
     case "repositories delete": {
       need(1);
       const { deleted } = await api("DELETE", `/repositories/${args[0]}`);
@@ -311,6 +355,29 @@ async function run(argv) {
       need(1);
       const { removed } = await api("POST", `/repositories/${args[0]}/retention/run`, { dryRun: Boolean(flags["dry-run"]) });
       return print(removed, removed, ["tag", "digest", "reason"]);
+    }
+    case "untagged-retention show": {
+      need(1);
+      const result = await api("GET", `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`);
+      if (flags.json) return console.log(JSON.stringify(result, null, 2));
+      const seconds = result.effectiveExpireAfterSeconds ?? result.expireAfterSeconds;
+      return console.log(`${args[0]}: ${seconds === null ? "untagged manifests are kept" : `untagged manifests are removed after ${seconds}s`}`);
+    }
+    case "untagged-retention set": {
+      need(2);
+      const path = `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`;
+      await api("PUT", path, { expireAfterSeconds: durationSeconds(args[1]) });
+      return console.log(`${args[0]}: untagged manifests are removed after ${durationSeconds(args[1])}s`);
+    }
+    case "untagged-retention clear": {
+      need(1);
+      await api("DELETE", `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`);
+      return console.log(`${args[0]}: no untagged-manifest retention`);
+    }
+    case "untagged-retention run": {
+      need(1);
+      const { removed } = await api("POST", `/repositories/${args[0]}/untagged-retention/run`, { dryRun: Boolean(flags["dry-run"]) });
+      return print(removed, removed, ["digest", "untaggedSince", "retentionSeconds"]);
     }
     case "gc": {
       const body = {

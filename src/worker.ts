@@ -19,11 +19,11 @@ export async function serve(request: Request, env: Env, ctx: ExecutionContext, p
 }
 
 /**
- * Cron trigger (wrangler.toml `[triggers]`): deletes orphaned upload tails. Abandoned sessions themselves
- * are settled by their repository ledger's alarm.
+ * Cron trigger (wrangler.toml `[triggers]`): deletes objects left by requests that died before recording
+ * them (upload tails, blob objects; docs/lifecycle.md), recorded in the audit log as one summary per run.
+ * Abandoned sessions themselves are settled by their repository ledger's alarm.
  */
 export async function runScheduled(env: Env, platform: Platform): Promise<void> {
   const services = await servicesFor(env, platform);
-  const deleted = await services.registry.uploads.sweepOrphanTails();
-  if (deleted > 0) console.log(JSON.stringify({ event: "orphan_upload_tails_deleted", count: deleted }));
+  await services.registry.uploads.sweepAfterCrashes({ graceMs: services.config.lifecycle.gcGraceMs }, env.REGISTRY_KV);
 }

@@ -1,4 +1,5 @@
 /** What admin and account handlers need, and the Basic authentication both use. */
+import type { Principal } from "../auth/access-model";
 import type { AuthenticatedIdentity } from "../auth/credentials";
 import type { GuardedLogin } from "../auth/guarded-login";
 import { parseBasicAuthorization } from "../auth/basic-auth";
@@ -27,6 +28,8 @@ export interface AdminContext extends AdminServices {
   origin: string;
   /** The authenticated administrator (or, for the account API, the user acting on their own account). */
   actor: string;
+  /** The account API's caller, with its grants (what a namespace administrator may read there). */
+  principal?: Principal;
 }
 
 /** Checks Basic credentials (the same ones `podman login` takes); throttled and audited like any login. */

@@ -54,7 +54,7 @@ export async function deleteNamespace(ctx: AdminContext, name: string, force = f
   for (const repository of names) {
     await auditedChange(ctx, { action: "repository.delete", target: repository, detail: `deleting namespace ${name}` }, () => ctx.repositories.deleteRepository(repository));
   }
-  await auditedChange(ctx, { action: "immutable-tag.remove", target: `namespace:${name}`, detail: "all rules: namespace deleted" }, () =>
+  await auditedChange(ctx, { action: "immutable-tag.remove", target: `namespace:${name}`, detail: "all rules and the quota: namespace deleted" }, () =>
     ctx.repositories.clearNamespaceImmutableRules(name),
   );
   // One ledger transaction: the namespace, its service accounts, and every grant naming it or a repository in it.

@@ -234,3 +234,70 @@ export async function runRetention(ctx: AdminContext, request: Request, name: st
   const dryRun = optionalBoolean(await readJson(request), "dryRun") ?? false;
   return jsonResponse({ name: repository, dryRun, removed: await ctx.repositories.applyRetention(repository, dryRun) });
 }
+
+/** Longest untagged-manifest retention (10 years); the shortest is one hour. */
+const MAX_UNTAGGED_SECONDS = 10 * 365 * 24 * 3600;
+const MIN_UNTAGGED_SECONDS = 3600;
+
+function untaggedSeconds(body: Record<string, unknown>): number {
+  const seconds = optionalInteger(body, "expireAfterSeconds", MIN_UNTAGGED_SECONDS, MAX_UNTAGGED_SECONDS);
+  if (seconds === undefined) throw badRequest(`expireAfterSeconds (${MIN_UNTAGGED_SECONDS} to ${MAX_UNTAGGED_SECONDS}) is required`);
+  return seconds;
+}
+
+/** GET /admin/v1/repositories/<name>/untagged-retention: the repository's setting, its namespace's, the one in force. */
+export async function getUntaggedRetention(ctx: AdminContext, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const setting = await ctx.repositories.untaggedRetention(repository);
+  return jsonResponse({
+    name: repository,
+    expireAfterSeconds: setting.repository,
+    namespaceExpireAfterSeconds: setting.namespace,
+    effectiveExpireAfterSeconds: setting.repository ?? setting.namespace,
+  });
+}
+
+/**
+ * PUT (`{"expireAfterSeconds"}`) or DELETE /admin/v1/repositories/<name>/untagged-retention: manifests no tag
+ * points at for longer are removed by the repository's alarm (docs/lifecycle.md "Untagged manifests").
+ */
+export async function setUntaggedRetention(ctx: AdminContext, request: Request | null, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const seconds = request === null ? null : untaggedSeconds(await readJson(request));
+  await auditedChange(ctx, { action: seconds === null ? "untagged-retention.clear" : "untagged-retention.set", target: repository, detail: `expireAfterSeconds=${seconds ?? "-"}` }, () =>
+    ctx.repositories.setUntaggedRetention(repository, seconds),
+  );
+  return seconds === null ? new Response(null, { status: 204 }) : getUntaggedRetention(ctx, repository);
+}
+
+/** POST /admin/v1/repositories/<name>/untagged-retention/run `{"dryRun"?}`: applies it now, as the alarm does. */
+export async function runUntaggedRetention(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const repository = requireRepository(name);
+  const dryRun = optionalBoolean(await readJson(request), "dryRun") ?? false;
+  return jsonResponse({ name: repository, dryRun, removed: await ctx.repositories.expireUntaggedManifests(repository, dryRun) });
+}
+
+/** GET /admin/v1/namespaces/<name>/untagged-retention */
+export async function getNamespaceUntaggedRetention(ctx: AdminContext, name: string): Promise<Response> {
+  await requireNamespace(ctx, name);
+  return jsonResponse({ namespace: name, expireAfterSeconds: await ctx.repositories.namespaceUntaggedRetention(name) });
+}
+
+/**
+ * PUT (`{"expireAfterSeconds"}`) or DELETE /admin/v1/namespaces/<name>/untagged-retention: applies to every
+ * repository of the namespace without a setting of its own; delivered like a namespace rule (503 until every
+ * repository has it).
+ */
+export async function setNamespaceUntaggedRetention(ctx: AdminContext, request: Request | null, name: string): Promise<Response> {
+  await requireNamespace(ctx, name);
+  const seconds = request === null ? null : untaggedSeconds(await readJson(request));
+  const result = await auditedChange(
+    ctx,
+    { action: seconds === null ? "untagged-retention.clear" : "untagged-retention.set", target: `namespace:${name}`, detail: `expireAfterSeconds=${seconds ?? "-"}` },
+    () => ctx.repositories.setNamespaceUntaggedRetention(name, seconds),
+  );
+  if (result.pending > 0) {
+    throw new AdminApiError(503, "conflict", `setting saved; ${result.pending} repositories do not apply it yet (delivery is retried); repeat the request to wait for them`);
+  }
+  return seconds === null ? new Response(null, { status: 204 }) : getNamespaceUntaggedRetention(ctx, name);
+}

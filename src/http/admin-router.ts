@@ -7,6 +7,7 @@ import * as grants from "../admin/grants";
 import * as namespaces from "../admin/namespaces";
 import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
+import * as usage from "../admin/usage";
 import * as users from "../admin/users";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
@@ -88,6 +89,17 @@ export function createAdminRouter() {
     .get("/namespaces/:name/immutable-tags", (r, ctx) => repositories.listNamespaceImmutableRules(ctx, param(r, "name")))
     .post("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), true))
     .delete("/namespaces/:name/immutable-tags", body("pattern"), (r, ctx) => repositories.changeNamespaceImmutableRule(ctx, r, param(r, "name"), false))
+    .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsage(ctx, param(r, "name")))
+    .put("/namespaces/:name/quota", body("bytes"), (r, ctx) => usage.setNamespaceQuota(ctx, r, param(r, "name")))
+    .delete("/namespaces/:name/quota", (r, ctx) => usage.clearNamespaceQuota(ctx, param(r, "name")))
+    .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsage(ctx, param(r, "name")))
+    .get("/namespaces/:name/untagged-retention", (r, ctx) => repositories.getNamespaceUntaggedRetention(ctx, param(r, "name")))
+    .put("/namespaces/:name/untagged-retention", body("expireAfterSeconds"), (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, r, param(r, "name")))
+    .delete("/namespaces/:name/untagged-retention", (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, null, param(r, "name")))
+    .post("/repositories/:name+/untagged-retention/run", body("dryRun"), (r, ctx) => repositories.runUntaggedRetention(ctx, r, param(r, "name")))
+    .get("/repositories/:name+/untagged-retention", (r, ctx) => repositories.getUntaggedRetention(ctx, param(r, "name")))
+    .put("/repositories/:name+/untagged-retention", body("expireAfterSeconds"), (r, ctx) => repositories.setUntaggedRetention(ctx, r, param(r, "name")))
+    .delete("/repositories/:name+/untagged-retention", (r, ctx) => repositories.setUntaggedRetention(ctx, null, param(r, "name")))
     .get("/repositories/:name+/tags/history", (r, ctx) => repositories.tagHistory(ctx, param(r, "name"), new URL(r.url)))
     .delete("/repositories/:name+/tags/history", body("before"), (r, ctx) => repositories.purgeTagHistory(ctx, r, param(r, "name")))
     .post("/repositories/:name+/tags/:tag/restore", body("digest", "time"), (r, ctx) => repositories.restoreTag(ctx, r, param(r, "name"), param(r, "tag")))
@@ -137,6 +149,9 @@ export function createAccountRouter() {
   router
     .all("*", refuseNonJsonStream)
     .put("/password", body("password"), (r, ctx) => account.changeOwnPassword(ctx, r))
+    // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
+    .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))
+    .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsageForAdmin(ctx, param(r, "name")))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

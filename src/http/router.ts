@@ -42,7 +42,7 @@ const top = Router<IRequest, [RequestScope]>()
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
     const identity = await authenticateBasic(services.admin, request, "account API");
-    return account.fetch(request, { ...services.admin, origin, actor: identity.subject });
+    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal });
   })
   .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
   .all("*", () => jsonResponse({ error: "not found" }, 404));

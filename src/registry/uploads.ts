@@ -9,6 +9,7 @@ import {
   BlobTooLargeError,
   BodyReadError,
   DigestMismatchError,
+  QuotaExceededError,
   UploadSupersededError,
   UploadUnknownError,
   type BodyLimits,
@@ -91,8 +92,15 @@ async function protocol<T>(id: string, work: () => Promise<T>, overLimit?: () =>
     if (error instanceof DigestMismatchError) throw new RegistryError("DIGEST_INVALID", { detail: { actual: error.actual } });
     if (error instanceof BlobTooLargeError) throw overLimit?.() ?? new RegistryError("SIZE_INVALID", { message: error.message });
     if (error instanceof BodyReadError) throw new RegistryError("BLOB_UPLOAD_INVALID", { message: "the request body ended early" });
+    if (error instanceof QuotaExceededError) throw quotaDenied(error);
     throw error;
   }
+}
+
+/** docs/lifecycle.md "Quotas and usage": refused before its bytes are stored, with the use and the quota. */
+function quotaDenied(error: QuotaExceededError): RegistryError {
+  const { namespace, usedBytes, reservedBytes, quotaBytes, requestedBytes } = error.denial;
+  return new RegistryError("DENIED", { message: error.message, detail: { namespace, usedBytes, reservedBytes, quotaBytes, requestedBytes } });
 }
 
 /** Session ids are UUIDs; anything else is unknown without a storage lookup. */
@@ -147,7 +155,7 @@ async function receiveAndFinish(ctx: RegistryContext, req: RepositoryRequest, ha
   await protocol(
     claimed.id,
     async () => {
-      await ctx.uploads.receive(handle, req.request.body, limits);
+      await ctx.uploads.receive(handle, req.request.body, limits, digest.value);
       await ctx.uploads.finish(handle, digest.value);
     },
     limits.cappedByLimit ? () => bodyTooLarge(ctx, req, claimed) : undefined,
@@ -164,7 +172,7 @@ export async function startUpload(ctx: RegistryContext, req: RepositoryRequest):
     requireRepositoryName(from);
     // spec.md "Mounting a blob from another repository": 201 when the source has it and the token may pull
     // from it; otherwise a new session (202), which tells nothing about `from`.
-    if (req.mayPull(from) && (await ctx.repositories.mountBlob(req.repository, from, digest.value))) return blobCreated(req, digest.value);
+    if (req.mayPull(from) && (await protocol("", () => ctx.repositories.mountBlob(req.repository, from, digest.value)))) return blobCreated(req, digest.value);
   }
   const digestParam = query.get("digest");
   // spec.md "Single POST": the whole blob in one request; the digest is checked before a session exists.

@@ -234,3 +234,19 @@ export class AuditLog {
     return { events };
   }
 }
+
+/** The actor of garbage collection's automatic actions (alarms, cron) in the audit log. */
+export const GC_ACTOR = "gc";
+
+/**
+ * Records an action an alarm or the cron trigger took by itself (docs/lifecycle.md "Audit of automatic
+ * actions"), after it was made, since its counts are known only then. A failed write is logged, never thrown:
+ * the action is done, and a retried alarm must not repeat it for the sake of its record.
+ */
+export async function recordLifecycleAction(kv: KVNamespace, input: Omit<AuditInput, "actor"> & { actor?: string }): Promise<void> {
+  try {
+    await new AuditLog(kv).record({ actor: GC_ACTOR, ...input });
+  } catch (error) {
+    console.error(JSON.stringify({ event: "lifecycle_audit_failed", action: input.action, error: String(error).slice(0, 200) }));
+  }
+}

@@ -20,7 +20,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { lifecycleConfig } from "../config/config";
 import type { Env } from "../config/env";
-import { objectNames } from "./keys";
+import { recordLifecycleAction } from "./audit-log";
+import { objectNames, r2Keys } from "./keys";
 
 /** Where a blob's bytes are in R2. */
 export interface BlobRecord {
@@ -101,8 +102,10 @@ export class BlobIndex extends DurableObject<Env> {
    * Removes the link row `seq` of `repository` (its ledger no longer holds that number); the repository's
    * other rows (links committed since) stay. The grace clock starts when the last row goes.
    */
-  unlink(repository: string, seq: number): void {
+  unlink(repository: string, seq: number, digest?: string): void {
     this.ctx.storage.transactionSync(() => {
+      // The digest (this object's name) is known to callers only: kept for the audit record of a collection.
+      if (digest !== undefined && this.meta("digest") === null) this.setMeta("digest", digest);
       this.sql.exec("DELETE FROM links WHERE repository = ? AND seq = ?", repository, seq);
       if (this.linkCount() === 0 && this.get() !== null && this.meta("unlinked_at") === null) this.setMeta("unlinked_at", String(Date.now()));
     });
@@ -149,11 +152,24 @@ export class BlobIndex extends DurableObject<Env> {
   /** Collects past the configured grace period (GC_GRACE_HOURS) and deletes collected bytes that are due. */
   override async alarm(): Promise<void> {
     const graceMs = lifecycleConfig(this.env).gcGraceMs;
-    await this.collect({ graceMs, dryRun: false });
+    await this.collectDue();
     await this.deleteCollectedBytes();
     const next = [this.collectableAt(graceMs), this.sql.exec<{ t: number | null }>("SELECT MIN(delete_after) AS t FROM pending_deletes").toArray()[0]?.t ?? null];
     const due = next.filter((time): time is number => time !== null);
     if (due.length > 0) await this.ctx.storage.setAlarm(Math.max(Math.min(...due), Date.now() + 1000));
+  }
+
+  /**
+   * The alarm's collection at `now` with the configured grace period (GC_GRACE_HOURS); a freed blob is
+   * recorded in the audit log (`gc.blob`, actor `gc`) once its record is gone (docs/lifecycle.md).
+   */
+  async collectDue(now = Date.now()): Promise<BlobCollection> {
+    const result = await this.collect({ graceMs: lifecycleConfig(this.env).gcGraceMs, dryRun: false, now });
+    if (result.freed) {
+      const target = this.meta("digest") ?? "unknown digest";
+      await recordLifecycleAction(this.env.REGISTRY_KV, { action: "gc.blob", target, detail: `bytes=${result.bytes}; no repository linked it for the grace period` });
+    }
+    return result;
   }
 
   /** Deletes collected bytes whose KV_STALE_LINK_MS has passed (idempotent; retried by the alarm). Returns how many. */
@@ -161,7 +177,8 @@ export class BlobIndex extends DurableObject<Env> {
     const due = this.sql.exec<{ object_key: string }>("SELECT object_key FROM pending_deletes WHERE delete_after <= ?", now).toArray().map((row) => row.object_key);
     if (due.length === 0) return 0;
     try {
-      await this.env.REGISTRY_BUCKET.delete(due);
+      // With each object, the orphan sweep's marker of it (r2Keys.referencedBlob), if it made one.
+      await this.env.REGISTRY_BUCKET.delete([...due, ...due.map((key) => r2Keys.referencedBlob(key))]);
       for (const key of due) this.sql.exec("DELETE FROM pending_deletes WHERE object_key = ?", key);
       return due.length;
     } catch (error) {

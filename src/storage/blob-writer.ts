@@ -7,7 +7,7 @@
  */
 import { NativeSha256 } from "../crypto/native-sha256";
 import { Sha256 } from "../crypto/sha256";
-import type { UploadSession } from "./upload-state";
+import { blobObjectMetadata, type UploadSession } from "./upload-state";
 
 /** 16 MiB parts: R2's 10,000-part limit then allows blobs up to 156 GiB. */
 export const PART_SIZE = 16 * 1024 * 1024;
@@ -103,7 +103,7 @@ export class BlobWriter {
     const tail = this.buffer.subarray(0, this.filled);
     if (!state.multipartUploadId) {
       // Smaller than one part: a single put, which R2 verifies against the digest too.
-      await this.bucket.put(state.blobKey, tail, { httpMetadata: BLOB_HTTP_METADATA, sha256: sha256Hex });
+      await this.bucket.put(state.blobKey, tail, { httpMetadata: BLOB_HTTP_METADATA, customMetadata: blobObjectMetadata(state), sha256: sha256Hex });
       return;
     }
     const upload = this.bucket.resumeMultipartUpload(state.blobKey, state.multipartUploadId);
@@ -135,7 +135,7 @@ export class BlobWriter {
     const state = this.session.state;
     if (state.parts.length + 1 > MAX_PARTS - 1) throw new BlobTooLargeError("blob exceeds the registry's size limit");
     if (!state.multipartUploadId) {
-      const upload = await this.bucket.createMultipartUpload(state.blobKey, { httpMetadata: BLOB_HTTP_METADATA });
+      const upload = await this.bucket.createMultipartUpload(state.blobKey, { httpMetadata: BLOB_HTTP_METADATA, customMetadata: blobObjectMetadata(state) });
       state.multipartUploadId = upload.uploadId;
       this.createdMultipart = true;
     }

@@ -63,6 +63,16 @@ export const r2Keys = {
   uploadTail: (uploadId: string, lease: string) => `uploads/${uploadId}/${lease}`,
   /** Every upload session's tail objects (swept by the cron trigger once older than any live session). */
   uploadsPrefix: "uploads/",
+  /** Every blob object (the orphan sweep lists them in key order). */
+  blobsPrefix: "blobs/",
+  /**
+   * An empty marker: the orphan sweep found blob object `blobKey` named by a blob record, so later sweeps skip
+   * it without asking a ledger. Deleted with the bytes by the blob index's collection.
+   */
+  referencedBlob: (blobKey: string) => `referenced/${blobKey}`,
+  referencedPrefix: "referenced/",
+  /** Where the orphan sweep stopped (the last `blobs/` key it looked at), to resume there next time. */
+  orphanSweepPosition: "gc/orphan-sweep-position",
 } as const;
 
 /** Names of Durable Object instances (`idFromName`): one ledger per repository, one index object per digest. */

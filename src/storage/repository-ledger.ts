@@ -21,9 +21,10 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../config/env";
 import { lifecycleConfig } from "../config/config";
-import { AuditLog } from "./audit-log";
+import { AuditLog, recordLifecycleAction } from "./audit-log";
 import { blobIndexFor, type BlobRecord, type LinkedBlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
+import { USAGE_SCHEMA, UsageTables, type NamespaceUsage, type QuotaDenial, type ReservationRequest, type ReservationResult } from "./namespace-usage";
 import { discardUploadBytes, type UploadState } from "./upload-state";
 
 /** An OCI descriptor as the referrers API lists it. */
@@ -168,7 +169,8 @@ CREATE TABLE IF NOT EXISTS link_seqs (digest TEXT PRIMARY KEY, seq INTEGER NOT N
 CREATE TABLE IF NOT EXISTS pending_unlinks (digest TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (digest, seq));
 CREATE TABLE IF NOT EXISTS retention_rules (pattern TEXT PRIMARY KEY, keep_newest INTEGER, expire_after_seconds INTEGER, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tag_expiry (tag TEXT PRIMARY KEY, digest TEXT NOT NULL, expires_at INTEGER NOT NULL);
-`;
+CREATE TABLE IF NOT EXISTS claimed_objects (object_key TEXT PRIMARY KEY, digest TEXT NOT NULL);
+${USAGE_SCHEMA}`;
 
 /** A retention rule: of the tags matching `pattern`, keep the newest `keepNewest`, and/or none older than `expireAfterSeconds`. */
 export interface RetentionRule {
@@ -186,10 +188,44 @@ export interface RetentionRemoval {
   reason: string;
 }
 
+/** An untagged manifest removed (or to be removed) by its retention. */
+export interface UntaggedExpiry {
+  digest: string;
+  untaggedSince: string;
+  retentionSeconds: number;
+}
+
+/**
+ * Manifests untagged retention may remove, with the time each became untagged (`since`: the later of its push
+ * and the last tag move away from it): no tag points at it, and no relationship in the repository keeps it —
+ * it is not a child of a manifest (an index's), not the subject of a referrer, and not a referrer whose
+ * subject is a manifest of the repository (docs/lifecycle.md "Untagged manifests").
+ */
+const EXPIRABLE_UNTAGGED = `
+  SELECT m.digest AS digest, MAX(m.created_at, COALESCE((SELECT MAX(h.time) FROM tag_history h WHERE h.from_digest = m.digest), '')) AS since
+  FROM manifests m
+  WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.digest = m.digest)
+    AND NOT EXISTS (SELECT 1 FROM manifest_children c WHERE c.child = m.digest)
+    AND NOT EXISTS (SELECT 1 FROM referrers r WHERE r.subject = m.digest)
+    AND NOT (m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s WHERE s.digest = m.subject))`;
+
+/** Untagged manifests removed per round (bounded work per alarm); the rest follow in the next round. */
+const UNTAGGED_BATCH = 100;
+
 /** The actor retention's tag moves are recorded under (tag history, audit log). */
 export const RETENTION_ACTOR = "retention";
 /** Tags removed per retention run (bounded work per alarm); the rest follow in the next run. */
 const RETENTION_BATCH = 200;
+
+/** What one round of the alarm's lifecycle work did (runLifecycle). */
+export interface LifecycleRound {
+  historyMoves: number;
+  historyManifests: number;
+  retentionTags: number;
+  untaggedManifests: number;
+  links: number;
+  linkBytes: number;
+}
 
 /** A link that garbage collection removed (or, in a dry run, would remove). */
 export interface CollectedLink {
@@ -335,7 +371,8 @@ export class RepositoryLedger extends DurableObject<Env> {
    * changes; then the manifest, its references, its referrer entry and its tag are recorded together.
    */
   async putManifest(repository: string, push: ManifestPush): Promise<ManifestPushResult> {
-    if (push.tag !== undefined) await this.ensureNamespaceRules(repository);
+    // Every push registers with the namespace's holder once (its rules and its untagged-manifest retention).
+    await this.ensureNamespaceRules(repository);
     return this.change(repository, () => {
       const missing = [
         ...this.missing("SELECT digest AS d FROM blob_links WHERE digest IN", push.blobs),
@@ -414,17 +451,101 @@ export class RepositoryLedger extends DurableObject<Env> {
       }
       const now = new Date().toISOString();
       for (const tag of tags) this.moveTag(tag, null, actor, now);
-      // Its blobs' grace clocks restart: a push about to reference them again is protected (docs/lifecycle.md).
-      this.sql.exec("UPDATE blob_links SET linked_at = ? WHERE digest IN (SELECT blob FROM manifest_blobs WHERE manifest = ?)", now, digest);
-      if (this.inHistory(digest)) this.retainManifest(digest, now);
-      else this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
-      this.sql.exec("DELETE FROM referrers WHERE digest = ?", digest);
-      this.sql.exec("DELETE FROM manifest_blobs WHERE manifest = ?", digest);
-      this.sql.exec("DELETE FROM manifest_children WHERE manifest = ?", digest);
-      this.sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
-      this.mark("manifest", digest);
+      this.removeManifest(digest, now);
       return { ok: true };
     });
+  }
+
+  /** Inside a transaction: removes an untagged manifest (kept for restores when a history move names it). */
+  private removeManifest(digest: string, now: string): void {
+    // Its blobs' grace clocks restart: a push about to reference them again is protected (docs/lifecycle.md).
+    this.sql.exec("UPDATE blob_links SET linked_at = ? WHERE digest IN (SELECT blob FROM manifest_blobs WHERE manifest = ?)", now, digest);
+    if (this.inHistory(digest)) this.retainManifest(digest, now);
+    else this.sql.exec("DELETE FROM manifest_chunks WHERE digest = ?", digest);
+    this.sql.exec("DELETE FROM referrers WHERE digest = ?", digest);
+    this.sql.exec("DELETE FROM manifest_blobs WHERE manifest = ?", digest);
+    this.sql.exec("DELETE FROM manifest_children WHERE manifest = ?", digest);
+    this.sql.exec("DELETE FROM manifests WHERE digest = ?", digest);
+    this.mark("manifest", digest);
+  }
+
+  // ---- untagged-manifest expiry (docs/lifecycle.md "Untagged manifests") ----
+
+  /** The repository's own retention of untagged manifests (seconds), and the namespace's as delivered to it. */
+  untaggedRetention(): { repository: number | null; namespace: number | null } {
+    if (!this.ready) return { repository: null, namespace: null };
+    const read = (key: string) => {
+      const value = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
+      return value === undefined ? null : Number(value);
+    };
+    return { repository: read("untagged_expire_seconds"), namespace: read("namespace_untagged_seconds") };
+  }
+
+  /** Sets (seconds) or clears (null) the repository's own retention of untagged manifests. */
+  setUntaggedRetention(repository: string, seconds: number | null): void {
+    this.change(repository, () => {
+      if (seconds === null) this.sql.exec("DELETE FROM meta WHERE key = 'untagged_expire_seconds'");
+      else this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('untagged_expire_seconds', ?)", String(seconds));
+    });
+    this.scheduleAlarm(Date.now() + 1000);
+  }
+
+  /**
+   * Removes (a dry run lists) at most UNTAGGED_BATCH manifests untagged for longer than the effective
+   * retention (the repository's, else its namespace's; off when neither is set), oldest first. Each removal is
+   * audited first (`manifest.expire`, actor `retention`), then made in one transaction that re-checks it.
+   */
+  async expireUntaggedManifests(options: { now?: number; dryRun?: boolean } = {}): Promise<UntaggedExpiry[]> {
+    const repository = this.repositoryName();
+    if (repository === null) return [];
+    const now = options.now ?? Date.now();
+    const planned = this.planUntaggedExpiry(now);
+    if (options.dryRun || planned.length === 0) return planned;
+    for (const expiry of planned) {
+      await new AuditLog(this.env.REGISTRY_KV).record({
+        actor: RETENTION_ACTOR,
+        action: "manifest.expire",
+        target: `${repository}@${expiry.digest}`,
+        detail: `untagged since ${expiry.untaggedSince}; retention ${expiry.retentionSeconds}s`,
+      });
+    }
+    return this.change(repository, () => {
+      const still = new Set(this.planUntaggedExpiry(now).map((expiry) => expiry.digest));
+      const time = new Date(now).toISOString();
+      const done = planned.filter((expiry) => still.has(expiry.digest));
+      for (const expiry of done) this.removeManifest(expiry.digest, time);
+      return done;
+    });
+  }
+
+  /**
+   * Manifests that expire at `now`: untagged (no tag points at them) since before `now - retention`, where
+   * untagged since = the later of the push and the last tag move away from them; and not kept by a
+   * relationship in the repository: a child of a manifest (an index's), the subject of a referrer, or a
+   * referrer whose subject is a manifest of the repository.
+   */
+  private planUntaggedExpiry(now: number): UntaggedExpiry[] {
+    const setting = this.untaggedRetention();
+    const retentionSeconds = setting.repository ?? setting.namespace;
+    if (retentionSeconds === null) return [];
+    const cutoff = new Date(now - retentionSeconds * 1000).toISOString();
+    return this.sql
+      .exec<{ digest: string; since: string }>(
+        `SELECT digest, since FROM (${EXPIRABLE_UNTAGGED}) WHERE since < ? ORDER BY since, digest LIMIT ?`,
+        cutoff,
+        UNTAGGED_BATCH,
+      )
+      .toArray()
+      .map((row) => ({ digest: row.digest, untaggedSince: row.since, retentionSeconds }));
+  }
+
+  /** When the next untagged manifest expires (now when some already have), if a retention is set. */
+  private nextUntaggedExpiry(): number | null {
+    const setting = this.untaggedRetention();
+    const retentionSeconds = setting.repository ?? setting.namespace;
+    if (retentionSeconds === null) return null;
+    const oldest = this.sql.exec<{ t: string | null }>(`SELECT MIN(since) AS t FROM (${EXPIRABLE_UNTAGGED})`).toArray()[0]?.t ?? null;
+    return oldest === null ? null : Date.parse(oldest) + retentionSeconds * 1000;
   }
 
   // ---- lifecycle: repository deletion, tag history and restore, immutable tags (docs/lifecycle.md) ----
@@ -471,6 +592,10 @@ export class RepositoryLedger extends DurableObject<Env> {
       await discardUploadBytes(this.env.REGISTRY_BUCKET, state).catch((error: unknown) =>
         console.error(JSON.stringify({ event: "deleted_repository_upload_cleanup_failed", repository, upload: state.id, error: String(error).slice(0, 200) })),
       );
+      // Its quota reservation goes too (else it lapses: storage/namespace-usage.ts RESERVATION_TTL_MS).
+      await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository)
+        .releaseNamespaceReservation(state.id)
+        .catch(() => undefined);
     }
     return deletion;
   }
@@ -750,7 +875,9 @@ export class RepositoryLedger extends DurableObject<Env> {
       await Promise.all(
         pending.slice(start, start + UNLINK_PARALLEL).map(async ({ digest, seq }) => {
           try {
-            await blobIndexFor(this.env.BLOB_INDEX, digest).unlink(repository, seq);
+            await blobIndexFor(this.env.BLOB_INDEX, digest).unlink(repository, seq, digest);
+            // The namespace's usage row of this link number goes too (storage/namespace-usage.ts).
+            await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository).releaseNamespaceLink(repository, digest, seq);
             this.sql.exec("DELETE FROM pending_unlinks WHERE digest = ? AND seq = ?", digest, seq);
           } catch (error) {
             failed += 1;
@@ -837,11 +964,69 @@ export class RepositoryLedger extends DurableObject<Env> {
     return { ...result, pending };
   }
 
+  // ---- namespace storage use and quota (holder; storage/namespace-usage.ts, docs/lifecycle.md) ----
+
+  private usageTables(): UsageTables {
+    this.ensureSchema();
+    return new UsageTables(this.sql);
+  }
+
+  /** Holder: grants or refuses an upload's (or a mount's) reservation, in one transaction. */
+  reserveNamespaceBytes(request: ReservationRequest): ReservationResult {
+    return this.holderChange((usage) => usage.reserve(request, Date.now()));
+  }
+
+  /** Holder: a link a repository ledger is about to commit, replacing its reservation (never refused). */
+  commitNamespaceLink(repository: string, digest: string, seq: number, size: number, reservation: string | null): void {
+    this.holderChange((usage) => usage.commitLink(repository, digest, seq, size, reservation));
+  }
+
+  /** Holder: a link number a ledger no longer holds (sent after its commit, like the blob index's unlink). */
+  releaseNamespaceLink(repository: string, digest: string, seq: number): void {
+    this.holderChange((usage) => usage.releaseLink(repository, digest, seq));
+  }
+
+  releaseNamespaceReservation(id: string): void {
+    this.holderChange((usage) => usage.releaseReservation(id));
+  }
+
+  namespaceUsage(namespace: string): NamespaceUsage {
+    return this.usageTables().usage(namespace, Date.now());
+  }
+
+  /** Holder: sets (bytes) or clears (null) the namespace's quota; pushes after this commit are held to it. */
+  setNamespaceQuota(namespace: string, bytes: number | null): NamespaceUsage {
+    this.holderChange((usage) => usage.setQuota(bytes));
+    return this.namespaceUsage(namespace);
+  }
+
+  private holderChange<T>(work: (usage: UsageTables) => T): T {
+    const usage = this.usageTables();
+    return this.ctx.storage.transactionSync(() => work(usage));
+  }
+
+  /**
+   * The repository's storage use: `storedBytes` the blobs it links, each once (kept for restores or not yet
+   * collected included); `logicalBytes` the sum over its manifests of the blobs each references, as pushed.
+   */
+  repositoryUsage(): { storedBytes: number; blobs: number; logicalBytes: number; manifests: number } {
+    if (!this.ready) return { storedBytes: 0, blobs: 0, logicalBytes: 0, manifests: 0 };
+    const stored = this.sql.exec<{ bytes: number; n: number }>("SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS n FROM blob_links").one();
+    const logical = this.sql
+      .exec<{ bytes: number }>("SELECT COALESCE(SUM(blob_links.size), 0) AS bytes FROM manifest_blobs JOIN blob_links ON blob_links.digest = manifest_blobs.blob")
+      .one().bytes;
+    const manifests = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM manifests").one().n;
+    return { storedBytes: stored.bytes, blobs: stored.n, logicalBytes: logical, manifests };
+  }
+
   /** Holder: drops every rule (the namespace is deleted), delivered to the members like any change. */
   async clearNamespacePolicy(): Promise<{ removed: number; pending: number }> {
     if (!this.ready) return { removed: 0, pending: 0 };
     const removed = this.ctx.storage.transactionSync(() => {
-      const count = this.sql.exec("DELETE FROM policy_rules").rowsWritten;
+      // A namespace created later under the name starts without a quota or an untagged-manifest retention.
+      new UsageTables(this.sql).setQuota(null);
+      const untagged = this.sql.exec("DELETE FROM meta WHERE key = 'policy_untagged_seconds'").rowsWritten;
+      const count = this.sql.exec("DELETE FROM policy_rules").rowsWritten + untagged;
       if (count > 0) this.sql.exec("INSERT INTO meta (key, value) VALUES ('policy_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
       return count;
     });
@@ -851,21 +1036,45 @@ export class RepositoryLedger extends DurableObject<Env> {
   }
 
   /** Holder: records a repository as a member and returns the rules it must enforce, with their version. */
-  registerPolicyMember(repository: string): { version: number; rules: ImmutableRule[] } {
+  registerPolicyMember(repository: string): { version: number; rules: ImmutableRule[]; untaggedSeconds: number | null } {
     this.ensureSchema();
     return this.ctx.storage.transactionSync(() => {
       const version = this.policyVersion();
       this.sql.exec("INSERT OR REPLACE INTO policy_members (repository, version) VALUES (?, ?)", repository, version);
-      return { version, rules: this.namespacePolicyRules() };
+      return { version, rules: this.namespacePolicyRules(), untaggedSeconds: this.policyUntaggedSeconds() };
     });
   }
 
+  /** Holder: the namespace's retention of untagged manifests (seconds), or null (off). */
+  policyUntaggedSeconds(): number | null {
+    if (!this.ready) return null;
+    const value = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'policy_untagged_seconds'").toArray()[0]?.value;
+    return value === undefined ? null : Number(value);
+  }
+
+  /**
+   * Holder: sets (seconds) or clears (null) the namespace's retention of untagged manifests, delivered to
+   * every member like a rule change; returns how many members could not be reached yet (the alarm retries).
+   */
+  async setNamespaceUntaggedRetention(seconds: number | null): Promise<{ pending: number }> {
+    this.ensureSchema();
+    this.ctx.storage.transactionSync(() => {
+      if (seconds === null) this.sql.exec("DELETE FROM meta WHERE key = 'policy_untagged_seconds'");
+      else this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('policy_untagged_seconds', ?)", String(seconds));
+      this.sql.exec("INSERT INTO meta (key, value) VALUES ('policy_version', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1");
+    });
+    this.scheduleAlarm(Date.now() + 5_000);
+    return { pending: await this.deliverNamespacePolicy() };
+  }
+
   /** Member: replaces its copy of the namespace's rules unless it already holds this version or a newer one. */
-  applyNamespaceRules(version: number, rules: ImmutableRule[]): void {
+  applyNamespaceRules(version: number, rules: ImmutableRule[], untaggedSeconds: number | null = null): void {
     this.ensureSchema();
     this.ctx.storage.transactionSync(() => {
       const held = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'namespace_rules_version'").toArray()[0];
       if (held !== undefined && Number(held.value) >= version) return;
+      if (untaggedSeconds === null) this.sql.exec("DELETE FROM meta WHERE key = 'namespace_untagged_seconds'");
+      else this.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('namespace_untagged_seconds', ?)", String(untaggedSeconds));
       this.sql.exec("DELETE FROM namespace_rules");
       for (const rule of rules) {
         this.sql.exec("INSERT INTO namespace_rules (pattern, created_at, created_by) VALUES (?, ?, ?)", rule.pattern, rule.createdAt, rule.createdBy);
@@ -884,6 +1093,7 @@ export class RepositoryLedger extends DurableObject<Env> {
     if (!this.ready) return 0;
     const version = this.policyVersion();
     const rules = this.namespacePolicyRules();
+    const untaggedSeconds = this.policyUntaggedSeconds();
     const behind = this.sql.exec<{ repository: string }>("SELECT repository FROM policy_members WHERE version < ?", version).toArray();
     let failed = 0;
     // platform.md §3: six simultaneous connections per invocation; members are updated a few at a time.
@@ -891,7 +1101,7 @@ export class RepositoryLedger extends DurableObject<Env> {
       await Promise.all(
         behind.slice(start, start + 6).map(async ({ repository }) => {
           try {
-            await ledgerFor(this.env.REPOSITORY_LEDGER, repository).applyNamespaceRules(version, rules);
+            await ledgerFor(this.env.REPOSITORY_LEDGER, repository).applyNamespaceRules(version, rules, untaggedSeconds);
             this.sql.exec("UPDATE policy_members SET version = ? WHERE repository = ? AND version < ?", version, repository, version);
           } catch (error) {
             failed += 1;
@@ -912,8 +1122,8 @@ export class RepositoryLedger extends DurableObject<Env> {
   private async ensureNamespaceRules(repository: string): Promise<void> {
     if (this.ready && this.sql.exec("SELECT 1 FROM meta WHERE key = 'namespace_rules_version'").toArray().length > 0) return;
     const namespace = repository.slice(0, repository.indexOf("/"));
-    const { version, rules } = await ledgerFor(this.env.REPOSITORY_LEDGER, objectNames.namespacePolicy(namespace), true).registerPolicyMember(repository);
-    this.applyNamespaceRules(version, rules);
+    const { version, rules, untaggedSeconds } = await ledgerFor(this.env.REPOSITORY_LEDGER, objectNames.namespacePolicy(namespace), true).registerPolicyMember(repository);
+    this.applyNamespaceRules(version, rules, untaggedSeconds);
   }
 
   private rulesOf(table: "immutable_rules" | "namespace_rules" | "policy_rules"): ImmutableRule[] {
@@ -959,9 +1169,19 @@ export class RepositoryLedger extends DurableObject<Env> {
    * Cross-repository mount (spec.md "Mounting a blob"): links `from`'s bytes if the blob index still names
    * them, adding this repository to its links first; null when they were collected meanwhile.
    */
-  async mountBlob(repository: string, digest: string, from: BlobRecord): Promise<BlobRecord | null> {
+  async mountBlob(repository: string, digest: string, from: BlobRecord): Promise<BlobRecord | null | { denied: QuotaDenial }> {
+    // The namespace's quota (docs/lifecycle.md "Quotas and usage"): the mount reserves the blob, pinned to its
+    // digest (free when the namespace holds it already), before the blob index or this ledger record anything.
+    const holder = namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository);
+    const reservation = `mount:${crypto.randomUUID()}`;
+    const reserved = await holder.reserveNamespaceBytes({ repository, id: reservation, minBytes: from.size, maxBytes: from.size, digest });
+    if (!reserved.ok) return { denied: reserved.denial };
     const linked = await blobIndexFor(this.env.BLOB_INDEX, digest).link(repository, from.key);
-    if (!linked) return null;
+    if (!linked) {
+      await holder.releaseNamespaceReservation(reservation);
+      return null;
+    }
+    await holder.commitNamespaceLink(repository, digest, linked.seq, linked.size, reservation);
     this.linkBlob(repository, digest, linked);
     return { key: linked.key, size: linked.size };
   }
@@ -1055,9 +1275,12 @@ export class RepositoryLedger extends DurableObject<Env> {
    * A session whose row is gone links nothing: its repository was deleted (or the alarm settled it, which
    * links it itself).
    */
-  finishUpload(repository: string, id: string, digest: string, record: LinkedBlobRecord): void {
+  finishUpload(repository: string, id: string, digest: string, record: LinkedBlobRecord, candidateKey?: string): void {
     this.change(repository, () => {
       const open = this.sql.exec("DELETE FROM uploads WHERE id = ?", id).rowsWritten > 0;
+      // The session's bytes won the blob record: from here the record, not the session, names them (for the
+      // orphan sweep, BlobUploads.sweepOrphanBlobObjects). Kept even when the repository was deleted.
+      if (candidateKey === record.key) this.sql.exec("INSERT OR REPLACE INTO claimed_objects (object_key, digest) VALUES (?, ?)", record.key, digest);
       // A session whose row is gone (its repository was deleted) links nothing, and the blob index's row of
       // this claim is taken back; a link the repository holds anyway (the alarm settled it) keeps this number.
       if (open || this.getBlobLink(digest)) this.insertLink(digest, record);
@@ -1075,9 +1298,29 @@ export class RepositoryLedger extends DurableObject<Env> {
         .exec<{ state: string; status: string; digest: string | null }>("SELECT state, status, digest FROM uploads WHERE updated_at < ? LIMIT 100", cutoff)
         .toArray();
       const taken = rows.map((row) => ({ state: JSON.parse(row.state) as UploadState, finishingDigest: row.status === "finishing" ? row.digest : null }));
-      for (const { state } of taken) this.sql.exec("DELETE FROM uploads WHERE id = ?", state.id);
+      for (const { state, finishingDigest } of taken) {
+        this.sql.exec("DELETE FROM uploads WHERE id = ?", state.id);
+        // A finish the alarm settles may claim these bytes: named here before the session row goes (orphan sweep).
+        if (finishingDigest !== null) this.sql.exec("INSERT OR REPLACE INTO claimed_objects (object_key, digest) VALUES (?, ?)", state.blobKey, finishingDigest);
+      }
       return taken;
     });
+  }
+
+  /**
+   * What of this repository may still need blob object `key`, written by upload session `uploadId` (the
+   * orphan sweep asks): the session itself (open or finishing), or the blob record it won (its digest).
+   */
+  objectReference(uploadId: string, key: string): { session: boolean; digest: string | null } {
+    if (!this.ready) return { session: false, digest: null };
+    const session = this.sql.exec("SELECT 1 FROM uploads WHERE id = ?", uploadId).toArray().length > 0;
+    const digest = this.sql.exec<{ digest: string }>("SELECT digest FROM claimed_objects WHERE object_key = ?", key).toArray()[0]?.digest ?? null;
+    return { session, digest };
+  }
+
+  /** The blob record no longer names `key` (collected, or another upload won): forgotten. */
+  forgetClaimedObject(key: string): void {
+    if (this.ready) this.sql.exec("DELETE FROM claimed_objects WHERE object_key = ?", key);
   }
 
   /** The earliest time a session may become abandoned, if any session exists. */
@@ -1094,11 +1337,49 @@ export class RepositoryLedger extends DurableObject<Env> {
     await this.publish();
     await this.deliverNamespacePolicy();
     await this.settleAbandonedUploads();
-    this.sweepTagHistory();
-    await this.applyRetention();
-    await this.collectLinks({ graceMs: lifecycleConfig(this.env).gcGraceMs, dryRun: false });
+    await this.runLifecycle();
     await this.sendUnlinks();
     this.scheduleNext();
+  }
+
+  /**
+   * The alarm's lifecycle work at `now` (docs/lifecycle.md), each action in the audit log: tag moves past the
+   * history window forgotten (`tag-history.expire`, a summary), retention (`tag.expire`, each tag, before it
+   * is removed), untagged manifests past their retention (`manifest.expire`, each, before), and unreferenced
+   * links past the grace period (`gc.links`, a summary with counts and bytes). Summaries are written after the
+   * change, with its exact counts.
+   */
+  async runLifecycle(now = Date.now()): Promise<LifecycleRound> {
+    const repository = this.repositoryName();
+    const round: LifecycleRound = { historyMoves: 0, historyManifests: 0, retentionTags: 0, untaggedManifests: 0, links: 0, linkBytes: 0 };
+    if (repository === null) return round;
+    const kv = this.env.REGISTRY_KV;
+    const config = lifecycleConfig(this.env);
+    const history = this.sweepTagHistory(now);
+    round.historyMoves = history.moves;
+    round.historyManifests = history.manifests;
+    if (history.moves + history.manifests > 0) {
+      const days = config.tagHistoryRetentionMs / 86_400_000;
+      await recordLifecycleAction(kv, {
+        actor: RETENTION_ACTOR,
+        action: "tag-history.expire",
+        target: repository,
+        detail: `forgot ${history.moves} tag moves older than ${days} days and ${history.manifests} manifests kept only for them`,
+      });
+    }
+    round.retentionTags = (await this.applyRetention({ now })).length;
+    round.untaggedManifests = (await this.expireUntaggedManifests({ now })).length;
+    const collected = await this.collectLinks({ graceMs: config.gcGraceMs, dryRun: false, now });
+    round.links = collected.links.length;
+    round.linkBytes = collected.links.reduce((sum, link) => sum + link.size, 0);
+    if (round.links > 0) {
+      await recordLifecycleAction(kv, {
+        action: "gc.links",
+        target: repository,
+        detail: `removed ${round.links} unreferenced blob links (${round.linkBytes} bytes) past the ${config.gcGraceMs / 3_600_000} h grace period${collected.more ? "; more follow" : ""}`,
+      });
+    }
+    return round;
   }
 
   /**
@@ -1116,10 +1397,17 @@ export class RepositoryLedger extends DurableObject<Env> {
         const completed = finishingDigest === null ? null : await bucket.head(state.blobKey);
         if (finishingDigest !== null && completed?.size === state.offset) {
           const record = await blobIndexFor(this.env.BLOB_INDEX, finishingDigest).claim({ key: state.blobKey, size: state.offset }, repository);
+          // The finish reserved the blob pinned to its digest before closing the session: the link takes it over.
+          await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository).commitNamespaceLink(repository, finishingDigest, record.seq, record.size, state.id);
           this.linkBlob(repository, finishingDigest, record);
-          if (record.key !== state.blobKey) await bucket.delete(state.blobKey);
+          if (record.key !== state.blobKey) {
+            await bucket.delete(state.blobKey);
+            this.forgetClaimedObject(state.blobKey);
+          }
         } else {
           await discardUploadBytes(bucket, state);
+          if (finishingDigest !== null) this.forgetClaimedObject(state.blobKey);
+          await namespaceHolderFor(this.env.REPOSITORY_LEDGER, repository).releaseNamespaceReservation(state.id);
         }
       } catch (error) {
         console.error(JSON.stringify({ event: "abandoned_upload_cleanup_failed", repository, upload: state.id, error: String(error).slice(0, 200) }));
@@ -1411,7 +1699,7 @@ export class RepositoryLedger extends DurableObject<Env> {
     if (!this.ready) return;
     const nextPublication = this.sql.exec<{ t: number | null }>("SELECT MIN(not_before) AS t FROM outbox").toArray()[0]?.t ?? null;
     const unlinks = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pending_unlinks").one().n > 0 ? Date.now() + 5_000 : null;
-    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks, this.nextRetention()].filter(
+    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks, this.nextRetention(), this.nextUntaggedExpiry()].filter(
       (time): time is number => time !== null,
     );
     if (times.length > 0) this.scheduleAlarm(Math.max(Math.min(...times), Date.now() + 100));
@@ -1435,6 +1723,11 @@ export class RepositoryLedger extends DurableObject<Env> {
  * The ledger object of one repository (name validated by the caller); with `exactName`, the instance of that
  * object name (a namespace's policy holder, objectNames.namespacePolicy).
  */
+/** The holder of a repository's namespace: its immutable-tag rules, storage use and quota. */
+export function namespaceHolderFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string): DurableObjectStub<RepositoryLedger> {
+  return ledgerFor(namespace, objectNames.namespacePolicy(repository.includes("/") ? repository.slice(0, repository.indexOf("/")) : repository), true);
+}
+
 export function ledgerFor(namespace: DurableObjectNamespace<RepositoryLedger>, repository: string, exactName = false): DurableObjectStub<RepositoryLedger> {
   return namespace.get(namespace.idFromName(exactName ? repository : objectNames.repositoryLedger(repository)));
 }

@@ -11,6 +11,7 @@
 import { blobIndexFor, type BlobIndex, type BlobRecord } from "./blob-index";
 import { kvKeys, objectNames } from "./keys";
 import { listAll } from "./kv-list";
+import { QuotaExceededError } from "./namespace-usage";
 import {
   ledgerFor,
   type BlobDeleteResult,
@@ -31,6 +32,7 @@ import {
   type TagDeleteResult,
   type TagHistoryPage,
   type TagMove,
+  type UntaggedExpiry,
 } from "./repository-ledger";
 
 export type {
@@ -50,6 +52,7 @@ export type {
   TagDeleteResult,
   TagHistoryPage,
   TagMove,
+  UntaggedExpiry,
 };
 
 interface ManifestMetadata {
@@ -84,6 +87,32 @@ export interface GarbageCollectionReport {
   /** Some repository had more links than one batch: run again to continue. */
   more: boolean;
 }
+
+export interface RepositoryUsage {
+  name: string;
+  /** The blobs the repository links, each once. */
+  storedBytes: number;
+  blobs: number;
+  /** Over its manifests, the blobs each references, as pushed. */
+  logicalBytes: number;
+  manifests: number;
+}
+
+export interface NamespaceUsageReport {
+  namespace: string;
+  quotaBytes: number | null;
+  /** Deduplicated: each distinct blob any repository of the namespace links, once (the quota counts these). */
+  usedBytes: number;
+  reservedBytes: number;
+  logicalBytes: number;
+  blobs: number;
+  repositories: RepositoryUsage[];
+  /** More repositories than one report lists (MAX_USAGE_REPOSITORIES): logicalBytes covers those listed. */
+  partial: boolean;
+}
+
+/** Repositories one namespace usage report asks (each one Durable Object request). */
+const MAX_USAGE_REPOSITORIES = 500;
 
 /** Ledgers and blob indexes asked at once in a collection run (platform.md §3: six connections). */
 const GC_PARALLEL = 6;
@@ -211,6 +240,29 @@ export class RepositoryStore {
     return this.ledger(repository).applyRetention({ dryRun });
   }
 
+  /** The repository's own retention of untagged manifests and its namespace's copy (seconds; null: unset). */
+  async untaggedRetention(repository: string): Promise<{ repository: number | null; namespace: number | null }> {
+    return this.ledger(repository).untaggedRetention();
+  }
+
+  async setUntaggedRetention(repository: string, seconds: number | null): Promise<void> {
+    return this.ledger(repository).setUntaggedRetention(repository, seconds);
+  }
+
+  /** Applies untagged-manifest retention now (as the alarm does); a dry run lists what it would remove. */
+  async expireUntaggedManifests(repository: string, dryRun: boolean): Promise<UntaggedExpiry[]> {
+    return this.ledger(repository).expireUntaggedManifests({ dryRun });
+  }
+
+  async namespaceUntaggedRetention(namespace: string): Promise<number | null> {
+    return this.policyHolder(namespace).policyUntaggedSeconds();
+  }
+
+  /** Sets or clears a namespace's retention of untagged manifests; `pending` repositories are not reached yet. */
+  async setNamespaceUntaggedRetention(namespace: string, seconds: number | null): Promise<{ pending: number }> {
+    return this.policyHolder(namespace).setNamespaceUntaggedRetention(seconds);
+  }
+
   /** A namespace's immutable-tag rules, from the ledger instance that holds them (objectNames.namespacePolicy). */
   async namespaceImmutableRules(namespace: string): Promise<ImmutableRule[]> {
     return this.policyHolder(namespace).namespacePolicyRules();
@@ -282,7 +334,49 @@ export class RepositoryStore {
   /** Links a blob of `from` into `repository` (spec.md "Mounting a blob"); null when `from` lacks it. */
   async mountBlob(repository: string, from: string, digest: string): Promise<BlobRecord | null> {
     const record = await this.ledger(from).getBlobLink(digest);
-    return record ? this.ledger(repository).mountBlob(repository, digest, record) : null;
+    if (!record) return null;
+    const mounted = await this.ledger(repository).mountBlob(repository, digest, record);
+    if (mounted && "denied" in mounted) throw new QuotaExceededError(mounted.denied);
+    return mounted;
+  }
+
+  // ---- storage use and quotas (docs/lifecycle.md "Quotas and usage") ----
+
+  /** A repository's use, from its ledger (consistent). */
+  async repositoryUsage(repository: string): Promise<RepositoryUsage> {
+    return { name: repository, ...(await this.ledger(repository).repositoryUsage()) };
+  }
+
+  /**
+   * A namespace's use and quota from its holder (deduplicated bytes, reservations), and its logical bytes:
+   * the sum of its repositories' (each asked, a few at a time; the holder lists every repository linking a blob).
+   */
+  async namespaceUsage(namespace: string): Promise<NamespaceUsageReport> {
+    const usage = await this.holder(namespace).namespaceUsage(namespace);
+    const repositories: RepositoryUsage[] = [];
+    await inBatches(usage.repositories.slice(0, MAX_USAGE_REPOSITORIES), async ({ name }) => {
+      repositories.push(await this.repositoryUsage(name));
+    });
+    repositories.sort((a, b) => (a.name < b.name ? -1 : 1));
+    return {
+      namespace,
+      quotaBytes: usage.quotaBytes,
+      usedBytes: usage.usedBytes,
+      reservedBytes: usage.reservedBytes,
+      logicalBytes: repositories.reduce((sum, repository) => sum + repository.logicalBytes, 0),
+      blobs: usage.blobs,
+      repositories,
+      partial: usage.repositories.length > MAX_USAGE_REPOSITORIES,
+    };
+  }
+
+  /** Sets (bytes) or clears (null) a namespace's quota, in its holder. */
+  async setNamespaceQuota(namespace: string, bytes: number | null): Promise<void> {
+    await this.holder(namespace).setNamespaceQuota(namespace, bytes);
+  }
+
+  private holder(namespace: string) {
+    return ledgerFor(this.ledgers, objectNames.namespacePolicy(namespace), true);
   }
 }
 

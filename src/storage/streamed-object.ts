@@ -11,11 +11,17 @@ import { BLOB_HTTP_METADATA, BlobTooLargeError, BodyReadError, READ_RUN_BYTES } 
 export const MAX_STREAMED_OBJECT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
 
 /** Writes exactly `length` bytes of `body` to `key`; returns their SHA-256 (hex). No object is left on failure. */
-export async function putStreamedObject(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, length: number): Promise<string> {
+export async function putStreamedObject(
+  bucket: R2Bucket,
+  key: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  customMetadata?: Record<string, string>,
+): Promise<string> {
   const object = new FixedLengthStream(length);
   const objectWriter = object.writable.getWriter();
   const hash = new NativeSha256();
-  const putting = bucket.put(key, object.readable, { httpMetadata: BLOB_HTTP_METADATA });
+  const putting = bucket.put(key, object.readable, { httpMetadata: BLOB_HTTP_METADATA, customMetadata });
   // Observed below; a failure of ours first must not leave these rejections unhandled.
   for (const settled of [putting, objectWriter.closed]) settled.catch(() => undefined);
   const reader = body.getReader({ mode: "byob" });

@@ -39,3 +39,11 @@ export async function discardUploadBytes(bucket: R2Bucket, state: UploadState): 
   const objects = [state.wholeObjectSha256 !== undefined ? state.blobKey : undefined, state.tailKey].filter((key): key is string => key !== undefined);
   if (objects.length > 0) await bucket.delete(objects);
 }
+
+/**
+ * Custom metadata of every blob object an upload writes (R2 `blobs/<id>`): who wrote it, so the orphan sweep
+ * can ask that repository's ledger whether a session or a blob record still needs it (docs/lifecycle.md).
+ */
+export function blobObjectMetadata(state: Pick<UploadState, "id" | "repository">): Record<string, string> {
+  return { repository: state.repository, upload: state.id };
+}

@@ -230,3 +230,39 @@ describe("retention with real clients", () => {
   });
 });
 
+
+describe("quotas with real clients", () => {
+  it("a namespace quota refuses a skopeo push that would pass it, with the use and the quota, and accepts one that fits", async () => {
+    const namespace = "quotans";
+    await adminOk("POST", "/namespaces", { name: namespace });
+    const small = tempDir("quota-small");
+    const large = tempDir("quota-large");
+    await writeOciLayout(small, [{ seed: 161, layerSizes: [64 * 1024] }], "v1");
+    await writeOciLayout(large, [{ seed: 162, layerSizes: [256 * 1024] }], "v1");
+    const quota = 200 * 1024;
+    expect(cliOk(["namespaces", "quota", namespace, "200KiB"])).toContain(`quota ${quota} bytes`);
+    const created = await adminOk("POST", "/service-accounts", { namespace, name: "quota-pusher", grants: [{ namespace, role: "write" }] });
+    const account = { username: created.username as string, secret: created.token as string };
+    const copy = (source: string, repository: string) =>
+      run("skopeo", ["copy", "--dest-tls-verify=false", "--dest-compress=false", "--dest-creds", creds(account), `oci:${source}:v1`, `docker://${registryHost()}/${repository}:v1`]);
+
+    const fits = copy(small, `${namespace}/small`);
+    expect(fits.code, fits.stderr).toBe(0);
+    const usage = JSON.parse(cliOk(["--json", "namespaces", "usage", namespace]));
+    const manifest = JSON.parse(runOk("skopeo", ["inspect", TLS, "--raw", "--creds", creds(account), `docker://${registryHost()}/${namespace}/small:v1`]).stdout);
+    const stored = [manifest.config, ...manifest.layers].reduce((sum: number, blob: { size: number }) => sum + blob.size, 0);
+    expect(usage).toMatchObject({ quotaBytes: quota, usedBytes: stored, logicalBytes: stored, reservedBytes: 0 });
+
+    const refused = copy(large, `${namespace}/large`);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/denied/i);
+    expect(refused.stderr).toContain(`namespace ${namespace} would exceed its storage quota: ${stored} bytes used`);
+    expect(refused.stderr).toContain(`of a quota of ${quota} bytes`);
+    // Nothing of the refused push is counted; once the quota is cleared, the same push goes through.
+    expect(JSON.parse(cliOk(["--json", "namespaces", "usage", namespace]))).toMatchObject({ usedBytes: stored });
+    expect(cliOk(["repositories", "usage", `${namespace}/small`])).toMatch(new RegExp(`${namespace}/small\\s+${stored}\\s+${stored}`));
+    cliOk(["namespaces", "quota", namespace, "--clear"]);
+    const accepted = copy(large, `${namespace}/large`);
+    expect(accepted.code, accepted.stderr).toBe(0);
+  });
+});
