@@ -298,7 +298,9 @@ async function setUpAccount(url, adminPassword) {
 async function baselineOnly() {
   for (const [command, pkg] of [["skopeo", "skopeo"], ["wrk", "wrk"]]) need(command, pkg);
   mkdirSync(benchDir, { recursive: true });
-  const imageNames = await ensureImages();
+  // BENCH_IMAGES=3x32MiB (comma-separated) limits the comparison to some of the images.
+  const only = process.env.BENCH_IMAGES?.split(",");
+  const imageNames = (await ensureImages()).filter((name) => !only || only.includes(name));
   const envFile = join(benchDir, "dev.vars");
   const secrets = await ensureSecretsFile(envFile);
   const { section, table } = await compareWithBaseline({

@@ -9,6 +9,8 @@ import { requireRepositoryName } from "../registry/reference";
 import * as uploads from "../registry/uploads";
 import type { Background } from "../auth/token-endpoint";
 import type { Services } from "../services";
+import type { RecentWrites } from "../storage/recent-writes";
+import type { ReadFreshness } from "../storage/repository-store";
 import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "./headers";
 import { RegistryError } from "./oci-errors";
 
@@ -35,14 +37,33 @@ function repositoryRoute(handler: RepositoryHandler) {
     const token = await scope.services.access.authorize(request, scope.realm, requiredAccess(request.method, repository));
     const mayPull = (name: string) => tokenAllows(token, { type: "repository", name, actions: ["pull"] });
     const recentWrites = scope.services.registry.recentWrites;
-    const tokenWrites = ["push", "delete"].some((action) => tokenAllows(token, { type: "repository", name: repository, actions: [action] }));
-    const readsOwnWrites = tokenWrites || (await recentWrites.has(repository));
-    const response = await handler({ request, url, repository, origin: scope.origin, mayPull, readsOwnWrites, actor: token.subject }, request.params, scope);
+    const may = (action: string) => tokenAllows(token, { type: "repository", name: repository, actions: [action] });
+    const freshness = await readFreshness(recentWrites, repository, may("push") || may("delete"));
+    const response = await handler({ request, url, repository, origin: scope.origin, mayPull, freshness, actor: token.subject }, request.params, scope);
     // Before the answer: the client's next request in this location must find the marker.
-    if (request.method !== "GET" && request.method !== "HEAD" && response.status < 300) await recentWrites.mark(repository);
+    if (request.method !== "GET" && request.method !== "HEAD" && response.status < 300) {
+      await recentWrites.mark(repository, request.method === "DELETE" && !isUploadPath(url.pathname) ? "removal" : "addition");
+    }
     return response;
   };
 }
+
+/**
+ * What this request's reads must see: a client sees its own writes at once, and so does anyone in a location
+ * where the repository was written within KV's staleness window (storage/recent-writes.ts), although KV
+ * promises no read-your-writes (platform.md §1). A token that may push or delete reads the ledger alone: a
+ * pusher skips the upload of a blob it is told exists, so a stale KV hit for a blob removed anywhere would
+ * fail its manifest.
+ */
+async function readFreshness(recentWrites: RecentWrites, repository: string, mayWrite: boolean): Promise<ReadFreshness> {
+  if (mayWrite) return "own-writes";
+  // One cache lookup on the steady-state path: a removal marker is only ever set beside a write marker.
+  if (!(await recentWrites.has(repository))) return "edge";
+  return (await recentWrites.hasRemovals(repository)) ? "own-writes" : "own-additions";
+}
+
+/** An upload session's path: deleting one cancels an upload and removes no content. */
+const isUploadPath = (pathname: string) => pathname.includes("/blobs/uploads/");
 
 const registry = (scope: RequestScope) => scope.services.registry;
 

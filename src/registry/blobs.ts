@@ -7,7 +7,7 @@ import { requireDigest } from "./reference";
 async function linkedBlob(ctx: RegistryContext, req: RepositoryRequest, digestValue: string) {
   const digest = requireDigest(digestValue);
   // A blob is served only from repositories that contain it, whoever else stored the same bytes.
-  const blob = await ctx.repositories.getBlobLink(req.repository, digest.value, req.readsOwnWrites);
+  const blob = await ctx.repositories.getBlobLink(req.repository, digest.value, req.freshness);
   if (!blob) throw new RegistryError("BLOB_UNKNOWN", { detail: { digest: digest.value } });
   return { digest: digest.value, blob };
 }

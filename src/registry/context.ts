@@ -3,6 +3,7 @@ import type { BlobObjects } from "../storage/blob-objects";
 import type { BlobUploads } from "../storage/blob-uploads";
 import type { BlobUrlSigner } from "../storage/blob-urls";
 import type { RecentWrites } from "../storage/recent-writes";
+import type { ReadFreshness } from "../storage/repository-store";
 import type { RepositoryStore } from "../storage/repository-store";
 
 export interface RegistryContext {
@@ -25,12 +26,8 @@ export interface RepositoryRequest {
   origin: string;
   /** Whether the request's token may pull from another repository (a mount's `from`). */
   mayPull: (repository: string) => boolean;
-  /**
-   * Whether this request reads the ledger instead of KV: its token may push to or delete from the repository,
-   * or the repository was written in this location within KV's staleness window (storage/recent-writes.ts).
-   * A client thus sees its own writes at once; KV promises no read-your-writes (platform.md §1).
-   */
-  readsOwnWrites: boolean;
+  /** Which reads this request makes through the ledger instead of KV (storage/repository-store.ts ReadFreshness). */
+  freshness: ReadFreshness;
   /** Who the token was issued to (`sub`), for the tag history. */
   actor: string;
 }

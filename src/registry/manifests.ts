@@ -19,12 +19,12 @@ async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha
 async function findManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string) {
   const parsed = requireLookupReference(reference);
   if (parsed.kind === "tag") {
-    const tagged = await ctx.repositories.getTaggedManifest(req.repository, parsed.tag, req.readsOwnWrites);
+    const tagged = await ctx.repositories.getTaggedManifest(req.repository, parsed.tag, req.freshness);
     if (!tagged) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { tag: parsed.tag } });
     return tagged;
   }
   const digest = parsed.digest.value;
-  const manifest = await ctx.repositories.getManifest(req.repository, digest, req.readsOwnWrites);
+  const manifest = await ctx.repositories.getManifest(req.repository, digest, req.freshness);
   if (!manifest) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { digest } });
   return { ...manifest, digest };
 }
@@ -62,7 +62,7 @@ async function labelExpiry(ctx: RegistryContext, req: RepositoryRequest, config:
   let labels: unknown;
   try {
     // One ledger read (the writer's consistent view) and one R2 read per push by tag of an image manifest.
-    const link = await ctx.repositories.getBlobLink(req.repository, config.digest, true);
+    const link = await ctx.repositories.getBlobLink(req.repository, config.digest, "own-writes");
     const object = link ? await ctx.objects.read(link.key) : null;
     if (!object) return {};
     labels = (JSON.parse(await object.text()) as { config?: { Labels?: unknown } }).config?.Labels;

@@ -89,6 +89,8 @@ export const objectNames = {
 export const cacheKeys = {
   /** A repository was written in this location within RECENT_WRITE_SECONDS (storage/recent-writes.ts). */
   recentWrite: (repository: string) => `https://edge-registry.internal/recent-writes/${repository}`,
+  /** Something was removed from a repository in this location within RECENT_WRITE_SECONDS (storage/recent-writes.ts). */
+  recentRemoval: (repository: string) => `https://edge-registry.internal/recent-removals/${repository}`,
   /** An identity record (its KV key) was changed in this location within RECENT_IDENTITY_CHANGE_SECONDS (storage/recent-writes.ts). */
   recentIdentityChange: (kvKey: string) => `https://edge-registry.internal/recent-identity-changes/${encodeURIComponent(kvKey)}`,
 } as const;

@@ -13,18 +13,27 @@ export const RECENT_WRITE_SECONDS = 65;
 
 /**
  * A repository written in this location: a client that just pushed, moved a tag or deleted sees its own
- * write even with a pull-only token.
+ * write even with a pull-only token. A removal (manifest, tag or blob DELETE) is marked apart, since only
+ * then may KV still hold something that no longer exists (storage/repository-store.ts ReadFreshness).
  */
 export class RecentWrites {
   constructor(private readonly cache: Cache) {}
 
+  /** Whether the repository was written here lately (any write). */
   async has(repository: string): Promise<boolean> {
     return (await this.cache.match(cacheKeys.recentWrite(repository))) !== undefined;
   }
 
-  async mark(repository: string): Promise<void> {
-    const marker = new Response("", { headers: { "Cache-Control": `max-age=${RECENT_WRITE_SECONDS}` } });
-    await this.cache.put(cacheKeys.recentWrite(repository), marker);
+  /** Whether something was removed from the repository here lately. */
+  async hasRemovals(repository: string): Promise<boolean> {
+    return (await this.cache.match(cacheKeys.recentRemoval(repository))) !== undefined;
+  }
+
+  async mark(repository: string, kind: "addition" | "removal"): Promise<void> {
+    const marker = () => new Response("", { headers: { "Cache-Control": `max-age=${RECENT_WRITE_SECONDS}` } });
+    const puts = [this.cache.put(cacheKeys.recentWrite(repository), marker())];
+    if (kind === "removal") puts.push(this.cache.put(cacheKeys.recentRemoval(repository), marker()));
+    await Promise.all(puts);
   }
 }
 

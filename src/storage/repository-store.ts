@@ -117,6 +117,15 @@ const MAX_USAGE_REPOSITORIES = 500;
 /** Ledgers and blob indexes asked at once in a collection run (platform.md §3: six connections). */
 const GC_PARALLEL = 6;
 
+/**
+ * What a read must see (KV promises no read-your-writes, platform.md §1):
+ * - `edge`: KV first, the ledger behind every miss (a cached miss is never final);
+ * - `own-additions`: things were added lately (a push): content named by digest never changes once added, so
+ *   a KV hit for it is true and only misses ask the ledger; tags, whose value a push moves, read the ledger;
+ * - `own-writes`: things may have been removed lately: every read goes to the ledger.
+ */
+export type ReadFreshness = "edge" | "own-additions" | "own-writes";
+
 export class RepositoryStore {
   constructor(
     private readonly kv: KVNamespace,
@@ -134,17 +143,14 @@ export class RepositoryStore {
     return (await this.kv.get<RepositoryRecord>(kvKeys.repository(name), "json")) ?? (await this.ledger(name).getRepository(name));
   }
 
-  /**
-   * The blob as linked into `repository`; null where the repository does not contain it. `consistent` (for
-   * a client that writes the repository and must see its own writes) asks the ledger alone; so below.
-   */
-  async getBlobLink(repository: string, digest: string, consistent = false): Promise<BlobRecord | null> {
-    const published = consistent ? null : await this.kv.get<BlobRecord>(kvKeys.blobLink(repository, digest), "json");
+  /** The blob as linked into `repository`; null where the repository does not contain it. */
+  async getBlobLink(repository: string, digest: string, freshness: ReadFreshness = "edge"): Promise<BlobRecord | null> {
+    const published = freshness === "own-writes" ? null : await this.kv.get<BlobRecord>(kvKeys.blobLink(repository, digest), "json");
     return published ?? (await this.ledger(repository).getBlobLink(digest));
   }
 
-  async getManifest(repository: string, digest: string, consistent = false): Promise<StoredManifest | null> {
-    if (!consistent) {
+  async getManifest(repository: string, digest: string, freshness: ReadFreshness = "edge"): Promise<StoredManifest | null> {
+    if (freshness !== "own-writes") {
       const { value, metadata } = await this.kv.getWithMetadata<ManifestMetadata>(kvKeys.manifest(repository, digest), "arrayBuffer");
       if (value !== null && metadata) return { bytes: value, mediaType: metadata.mediaType };
     }
@@ -152,8 +158,8 @@ export class RepositoryStore {
   }
 
   /** The manifest a tag points at and its digest: one KV read on a warm location (unless CONSISTENT_TAG_READS). */
-  async getTaggedManifest(repository: string, tag: string, consistent = false): Promise<(StoredManifest & { digest: string }) | null> {
-    if (!consistent && !this.options.consistentTagReads) {
+  async getTaggedManifest(repository: string, tag: string, freshness: ReadFreshness = "edge"): Promise<(StoredManifest & { digest: string }) | null> {
+    if (freshness === "edge" && !this.options.consistentTagReads) {
       const { value, metadata } = await this.kv.getWithMetadata<TagMetadata>(kvKeys.tag(repository, tag), "arrayBuffer");
       if (value !== null && metadata) return { bytes: value, mediaType: metadata.mediaType, digest: metadata.digest };
     }

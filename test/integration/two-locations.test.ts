@@ -6,7 +6,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { OCI_MANIFEST, adminCall, bearer, call, callAt, digestOf, pushBlob, pushImage, repositoryFixture } from "../helpers/registry";
+import { OCI_MANIFEST, adminCall, bearer, call, callAt, createServiceAccount, digestOf, pushBlob, pushImage, repositoryFixture, tokenFor } from "../helpers/registry";
 
 /** The model's cache TTL for this project (0 when the model is off): the bound on staleness elsewhere. */
 const TTL_MS = Number(env.PRODUCTION_KV_TTL_MS ?? 0);
@@ -127,5 +127,39 @@ describe("two locations over one KV state", () => {
     expect(moves.map((move) => move.to).sort(), `${report}\n${historyText}`).toEqual([...committed].sort());
     moves.forEach((move, index) => expect(move.from, historyText).toBe(index === 0 ? null : moves[index - 1]!.to));
     expect(moves.at(-1)?.to).toBe(finalA.digest);
+  });
+});
+
+describe("a pull-only client in the location that wrote sees the writes at once", () => {
+  /** A fresh repository, its admin token, and a token of a read-only account that may only pull it. */
+  async function readerFixture() {
+    const { ns, repo: repository, token: writer } = await repositoryFixture();
+    const reader = await createServiceAccount(ns, "reader", [{ namespace: ns, role: "read" }]);
+    const pullOnly = await tokenFor({ username: reader.username, secret: reader.token }, [`repository:${repository}:pull`]);
+    const pull = async (reference: string) => {
+      const response = await call(`/v2/${repository}/manifests/${reference}`, { headers: { ...bearer(pullOnly), Accept: OCI_MANIFEST } });
+      await response.arrayBuffer();
+      return { status: response.status, digest: response.headers.get("Docker-Content-Digest") };
+    };
+    return { repository, writer, pull };
+  }
+
+  it("a tag moved at A after the reader read it there: the reader gets the new digest (tags read the ledger after a write)", async () => {
+    const { repository, writer, pull } = await readerFixture();
+    const first = await pushImage(repository, "v1", writer);
+    expect(await pull("v1")).toEqual({ status: 200, digest: first.digest });
+    const second = await pushImage(repository, "v1", writer);
+    expect(await pull("v1")).toEqual({ status: 200, digest: second.digest });
+    expect(await pull(first.digest)).toEqual({ status: 200, digest: first.digest });
+  });
+
+  it("a manifest deleted at A after the reader read it there by digest: the reader gets 404 at once (a removal is marked apart)", async () => {
+    const { repository, writer, pull } = await readerFixture();
+    const image = await pushImage(repository, "v1", writer);
+    expect(await pull(image.digest)).toEqual({ status: 200, digest: image.digest });
+    const deleted = await call(`/v2/${repository}/manifests/${image.digest}`, { method: "DELETE", headers: bearer(writer) });
+    expect(deleted.status).toBe(202);
+    expect((await pull(image.digest)).status).toBe(404);
+    expect((await pull("v1")).status).toBe(404);
   });
 });
