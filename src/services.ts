@@ -79,7 +79,7 @@ export async function buildServices(env: Env): Promise<Services> {
     keys,
     registry: {
       repositories,
-      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX),
+      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage),
       objects: new BlobObjects(env.REGISTRY_BUCKET),
       recentWrites: new RecentWrites(caches.default),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,

@@ -15,11 +15,12 @@
  *   the index deletes bytes only after removing the record, so a claim racing it wins a fresh record.
  */
 import { BlobIndex, blobIndexFor, type BlobRecord } from "./blob-index";
-import { BlobWriter, BodyReadError, PART_SIZE } from "./blob-writer";
+import { BlobWriter, BodyReadError } from "./blob-writer";
 import { r2Keys } from "./keys";
 import { ABANDONED_UPLOAD_MS, ledgerFor, type RepositoryLedger, type UploadChange } from "./repository-ledger";
-import { MAX_STREAMED_OBJECT_BYTES, putStreamedObject } from "./streamed-object";
+import { putStreamedObject } from "./streamed-object";
 import { Sha256 } from "../crypto/sha256";
+import { uploadStorageConfig, type UploadStorageConfig } from "../config/config";
 import { discardUploadBytes, type UploadSession, type UploadState } from "./upload-state";
 
 export { BlobTooLargeError, BodyReadError } from "./blob-writer";
@@ -86,6 +87,8 @@ export class BlobUploads {
     private readonly bucket: R2Bucket,
     private readonly ledgers: DurableObjectNamespace<RepositoryLedger>,
     private readonly blobIndex: DurableObjectNamespace<BlobIndex>,
+    /** Part size and single-put bound; the defaults are production's (config/config.ts). */
+    private readonly storage: UploadStorageConfig = uploadStorageConfig({}),
   ) {}
 
   /** Starts a session, claimed by the calling request. */
@@ -131,7 +134,7 @@ export class BlobUploads {
       return;
     }
     if (!hasBody && session.state.wholeObjectSha256 !== undefined) return;
-    let writer = new BlobWriter(this.bucket, session);
+    let writer = new BlobWriter(this.bucket, session, this.storage.partBytes);
     try {
       if (session.state.wholeObjectSha256 !== undefined) {
         handle.replaced = session.state.blobKey;
@@ -244,11 +247,13 @@ export class BlobUploads {
 
   private async receiveOneObject(key: string, body: ReadableStream<Uint8Array>, limits: BodyLimits): Promise<{ sha256: string; size: number }> {
     const declared = limits.declaredLength;
-    if (declared !== undefined && declared > 0 && declared === limits.maxBytes && declared <= MAX_STREAMED_OBJECT_BYTES) {
+    // platform.md §4: one put holds at most 5 GiB − 5 MiB; a longer declared body goes to multipart parts.
+    if (declared !== undefined && declared > 0 && declared === limits.maxBytes && declared <= this.storage.singlePutMaxBytes) {
       return { sha256: await putStreamedObject(this.bucket, key, body, declared), size: declared };
     }
-    // No usable length (a layer compressed on the fly): multipart parts completed within this request.
-    const writer = new BlobWriter(this.bucket, { state: { ...newState(""), blobKey: key }, tail: new Uint8Array(0) }, PART_SIZE, "native");
+    // No usable length (a layer compressed on the fly), or too long for one put: multipart parts completed
+    // within this request.
+    const writer = new BlobWriter(this.bucket, { state: { ...newState(""), blobKey: key }, tail: new Uint8Array(0) }, this.storage.partBytes, "native");
     try {
       const size = await writer.append(body, limits.maxBytes);
       if (declared !== undefined && size < declared) throw new BodyReadError(`got ${size} of ${declared} bytes`);
@@ -266,10 +271,14 @@ export class BlobUploads {
     const object = await this.bucket.get(session.state.blobKey);
     if (!object) throw new Error(`upload ${session.state.id}: stored object ${session.state.blobKey} is missing`);
     const { wholeObjectSha256: _dropped, ...state } = session.state;
-    const writer = new BlobWriter(this.bucket, {
-      state: { ...state, offset: 0, blobKey: r2Keys.blobData(crypto.randomUUID()), multipartUploadId: undefined, parts: [], hash: new Sha256().save() },
-      tail: new Uint8Array(0),
-    });
+    const writer = new BlobWriter(
+      this.bucket,
+      {
+        state: { ...state, offset: 0, blobKey: r2Keys.blobData(crypto.randomUUID()), multipartUploadId: undefined, parts: [], hash: new Sha256().save() },
+        tail: new Uint8Array(0),
+      },
+      this.storage.partBytes,
+    );
     try {
       await writer.append(object.body);
     } catch (error) {
