@@ -10,6 +10,9 @@
 //   0. first, the cost model: billable KV, Durable Object and R2 operations per user-level operation
 //      (bench/cost-model.mjs). `BENCH_ONLY=costs npm run bench` runs only that (about a minute) and replaces
 //      only its section of BENCHMARKS.md.
+//   6. CPU ms per MiB on each upload path and per token request (bench/upload-cpu.mjs; `BENCH_ONLY=cpu`, a few
+//      minutes), and a 1 GiB layer pushed by `edge-registry push` and pulled by skopeo with workerd's RSS
+//      (`BENCH_ONLY=large`); each alone replaces only its own section of BENCHMARKS.md.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from "node:fs";
 import https from "node:https";
@@ -18,6 +21,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { writeOciLayout } from "../test/support/oci-image.mjs";
 import { COST_LAYERS, costMarkdown, measureCosts, withCostSection } from "../bench/cost-model.mjs";
+import { CPU_HEADING, LARGE_HEADING, cpuMarkdown, largeMarkdown, layoutReady, measureLargeLayer, measureUploadCpu, withSection } from "../bench/upload-cpu.mjs";
 import { ensureSecretsFile } from "./local-secrets.mjs";
 import { OFFLINE_ENV, projectRoot, startWranglerDev } from "./wrangler-dev.mjs";
 
@@ -29,6 +33,8 @@ const benchDir = join(projectRoot, ".bench");
 const port = Number(process.env.BENCH_PORT ?? 28787);
 const dockerRegistryPorts = { tls: port + 1, http: port + 2 };
 const COSTS_ONLY = process.env.BENCH_ONLY === "costs";
+/** BENCH_ONLY=cpu or large: that phase of bench/upload-cpu.mjs alone. */
+const PHASE_ONLY = ["cpu", "large"].includes(process.env.BENCH_ONLY ?? "") ? process.env.BENCH_ONLY : undefined;
 const IDLE_TIMEOUT_MS = 120_000;
 
 function need(command, pkg) {
@@ -254,18 +260,25 @@ async function ensureCostImage() {
 }
 
 async function main() {
-  const tools = COSTS_ONLY ? [["skopeo", "skopeo"]] : [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]];
+  const tools = COSTS_ONLY || PHASE_ONLY ? [["skopeo", "skopeo"]] : [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]];
   for (const [command, pkg] of tools) need(command, pkg);
   mkdirSync(benchDir, { recursive: true });
-  const imageNames = COSTS_ONLY ? [] : await ensureImages();
-  const costImage = await ensureCostImage();
+  const imageNames = COSTS_ONLY || PHASE_ONLY ? [] : await ensureImages();
+  const costImage = PHASE_ONLY ? undefined : await ensureCostImage();
+  const largeLayout = join(benchDir, "images", "1x1GiB");
+  if ((!PHASE_ONLY || PHASE_ONLY === "large") && !layoutReady(largeLayout)) {
+    await writeOciLayout(largeLayout, [{ seed: 1024, layerSizes: [1024 * MiB] }], "v1");
+  }
+  let cpuSection = "";
+  let largeSection = "";
+  const phaseNote = () => `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${cpus().length} × ${cpus()[0]?.model ?? "cpu"}).`;
   let costRows;
   let costSection = "";
   const envFile = join(benchDir, "dev.vars");
   const secrets = await ensureSecretsFile(envFile);
   rmSync(join(benchDir, "state"), { recursive: true, force: true });
   const server = await startWranglerDev({ port, persistTo: join(benchDir, "state"), envFile, config: bundleOnce(), extraArgs: ["--no-bundle"] });
-  const dockers = COSTS_ONLY ? {} : startDockerRegistries();
+  const dockers = COSTS_ONLY || PHASE_ONLY ? {} : startDockerRegistries();
   const results = [];
   const row = (name, value, baseline, ratio, target) => {
     results.push({ name, value, baseline, ratio, target });
@@ -280,6 +293,30 @@ async function main() {
     );
     const basic = `Basic ${Buffer.from(`${created.username}:${created.token}`).toString("base64")}`;
     const credsFlag = ["--dest-creds", `${created.username}:${created.token}`, "--src-creds", `${created.username}:${created.token}`];
+
+    // 6. CPU per path and the 1 GiB layer (run first when alone; after the timings in a full run).
+    const phases = async (which) => {
+      if (!which || which === "cpu") {
+        const cpu = await measureUploadCpu({ url: server.url, basic, request, runs: RUNS, cpuMs: () => (cpuTicks(pids) / TICKS_PER_SECOND) * 1000 });
+        cpuSection = cpuMarkdown(cpu, phaseNote());
+        console.log(cpuSection);
+      }
+      if (!which || which === "large") {
+        const large = await measureLargeLayer({
+          url: server.url,
+          host: `127.0.0.1:${port}`,
+          creds: `${created.username}:${created.token}`,
+          layout: largeLayout,
+          workdir: benchDir,
+          cli: join(projectRoot, "bin", "edge-registry.mjs"),
+          sh,
+          rssKiB: () => rssKiB(pids),
+        });
+        largeSection = largeMarkdown(large, phaseNote());
+        console.log(largeSection);
+      }
+    };
+    if (PHASE_ONLY) return await phases(PHASE_ONLY);
 
     // 0. The cost model, each operation alone in the Worker.
     costRows = await measureCosts({
@@ -447,6 +484,8 @@ async function main() {
       smallRuns.push(skopeoCopy(`oci:${small}:v1`, `docker://127.0.0.1:${port}/bench/small-${run}:v1`, credsFlag));
     }
     row("skopeo copy of a 1 MiB image (login + push)", seconds(median(smallRuns)), "—", "—", "< 2 s");
+
+    await phases();
   } catch (error) {
     // The Worker's own account of what failed (an unhandled error's log line) is in wrangler's output.
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -471,6 +510,13 @@ async function main() {
   }
   if (COSTS_ONLY) {
     console.log(`\n${costSection}\nwritten to BENCHMARKS.md`);
+    return;
+  }
+  if (PHASE_ONLY) {
+    const path = join(projectRoot, "BENCHMARKS.md");
+    const [heading, section] = PHASE_ONLY === "cpu" ? [CPU_HEADING, cpuSection] : [LARGE_HEADING, largeSection];
+    if (section) writeFileSync(path, withSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
+    console.log(`\n${section}\n${section ? "written to BENCHMARKS.md" : "nothing measured"}`);
     return;
   }
 
@@ -501,7 +547,7 @@ async function main() {
     "- The Worker is served over TLS locally (clients probe HTTPS first), so docker-registry is measured over TLS too: the " +
     "client's TLS work is part of every pull. Its plain-HTTP figure is shown beside it.\n" +
     "- Failed push attempts are local `wrangler dev` proxy resets after long uploads (README, Known local issue); each was retried.\n";
-  writeFileSync(join(projectRoot, "BENCHMARKS.md"), withCostSection(markdown, costSection));
+  writeFileSync(join(projectRoot, "BENCHMARKS.md"), withSection(withSection(withCostSection(markdown, costSection), CPU_HEADING, cpuSection), LARGE_HEADING, largeSection));
   console.log(`\n${table}\n\n${costSection}\nwritten to BENCHMARKS.md`);
 }
 
