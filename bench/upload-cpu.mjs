@@ -64,6 +64,7 @@ export async function measureUploadCpu(ctx) {
     streamed: [],
     chunked: [],
     resumed: [],
+    second: [],
   };
   for (let run = 0; run < runs; run++) {
     const body = fresh();
@@ -105,13 +106,26 @@ export async function measureUploadCpu(ctx) {
       }),
     );
     await finish(location, digestOf(first, second, third));
+
+    // The second request of a session whose first request stored as many bytes as one object (the push
+    // command's second chunk): it copies that object into multipart parts, hashing it in JS, then its own bytes.
+    const one = fresh();
+    const two = fresh();
+    let secondLocation = await patch(await start(), one, { "Content-Length": String(one.length), "Content-Range": `0-${one.length - 1}` });
+    paths.second.push(
+      await measure(async () => {
+        secondLocation = await patch(secondLocation, two, { "Content-Length": String(two.length), "Content-Range": `${one.length}-${one.length + two.length - 1}` });
+      }),
+    );
+    await finish(secondLocation, digestOf(one, two));
   }
   const bare = median(paths.bare) / CHUNK_MIB;
   const rows = [];
   for (const [name, label] of [
     ["streamed", "one request, length declared (streamed put, native SHA-256): skopeo/podman layer PATCH, first chunk of the push command"],
     ["chunked", "one request, chunked transfer (multipart completed in the request, native SHA-256)"],
-    ["resumed", "resumed across requests (resumable JS SHA-256 + multipart parts): every chunk of the push command after the first"],
+    ["resumed", "resumed across requests (resumable JS SHA-256 + multipart parts): the push command's third and later chunks"],
+    ["second", "second request after a first of the same size (copies the first request's object into parts, then as resumed): the push command's second chunk; per MiB it carries"],
   ]) {
     const gross = median(paths[name]) / CHUNK_MIB;
     rows.push({ path: label, gross, bare, net: Math.max(gross - bare, 0), chunkAtLimitMs: Math.max(gross - bare, 0) * (DEFAULT_LIMIT / MiB) });
