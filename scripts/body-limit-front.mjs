@@ -19,6 +19,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1): each connection has its own; Node frames both sides itself. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"]);
@@ -58,7 +59,7 @@ function selfSignedCertificate() {
 
 /**
  * Listens on https://127.0.0.1:`port` and forwards to the Worker at https://127.0.0.1:`upstreamPort`.
- * Returns `{ close }`; `refused()` counts the requests it answered 413 (for tests and logs).
+ * Returns `{ close }`; `refused()` counts the requests it answered 413.
  */
 export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBytes, log = () => {} }) {
   const limit = maxRequestBodyBytes;
@@ -201,4 +202,25 @@ export function resolveRequestBodyLimit({ configPath, envFile, vars = {}, fallba
     if (section === "vars" && match) return Number(match[1]);
   }
   return fallback;
+}
+
+/**
+ * Run as a process of its own (startWranglerDev does): `node scripts/body-limit-front.mjs PORT UPSTREAM_PORT
+ * LIMIT`. A process of its own keeps serving while the process that started it blocks (a benchmark running
+ * clients synchronously). It prints "listening" once it accepts connections, logs refusals on stdout, and
+ * exits when its stdin closes (the process that started it is gone) or on SIGTERM.
+ */
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [port, upstreamPort, limit] = process.argv.slice(2).map(Number);
+  const front = await startBodyLimitFront({ port, upstreamPort, maxRequestBodyBytes: limit, log: (line) => console.log(line) });
+  const stop = async () => {
+    await front.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.stdin.on("end", stop);
+  process.stdin.on("error", stop);
+  process.stdin.resume();
+  console.log("listening");
 }

@@ -12,7 +12,7 @@ import { createWriteStream, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { resolveRequestBodyLimit, startBodyLimitFront } from "./body-limit-front.mjs";
+import { resolveRequestBodyLimit } from "./body-limit-front.mjs";
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -73,30 +73,41 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  const note = (line) => {
-    if (output.length < 1_000_000) output += `${line}\n`;
-    log?.write(`${line}\n`);
-  };
-  let front;
-  try {
-    front = await startBodyLimitFront({ port, upstreamPort: workerPort, maxRequestBodyBytes, log: note });
-  } catch (error) {
-    stopProcessGroup(child);
-    throw error;
+  // The front runs as a process of its own, so that it keeps serving while its starter blocks (spawnSync).
+  const front = spawn(process.execPath, [join(projectRoot, "scripts", "body-limit-front.mjs"), String(port), String(workerPort), String(maxRequestBodyBytes)], {
+    cwd: projectRoot,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let frontReady;
+  const listening = new Promise((resolve) => (frontReady = resolve));
+  for (const stream of [front.stdout, front.stderr]) {
+    stream.on("data", (chunk) => {
+      const text = String(chunk);
+      if (text.includes("listening")) frontReady(true);
+      const lines = text.replace(/^listening\n/m, "");
+      if (!lines) return;
+      if (output.length < 1_000_000) output += lines;
+      log?.write(lines);
+      if (stdio === "inherit") process.stdout.write(lines);
+    });
   }
+  front.on("exit", () => frontReady(false));
+  const stopFront = () => {
+    if (front.exitCode === null) front.kill("SIGTERM");
+  };
   const url = `https://127.0.0.1:${port}`;
-  if ((await probeStatus(`${url}/v2/`)) !== 401) {
-    await front.close();
+  if (!(await listening) || (await probeStatus(`${url}/v2/`)) !== 401) {
+    stopFront();
     stopProcessGroup(child);
-    throw new Error(`the front on ${url} does not reach wrangler dev on ${workerUrl}`);
+    throw new Error(`the front on ${url} does not reach wrangler dev on ${workerUrl}:\n${output}`);
   }
   // wrangler dev ending (a crash, Ctrl+C) takes the front with it.
-  child.on("exit", () => void front.close());
+  child.on("exit", stopFront);
   const stop = () => {
-    void front.close();
+    stopFront();
     stopProcessGroup(child);
   };
-  return { child, url, workerUrl, maxRequestBodyBytes, refusedByFront: () => front.refused(), output: () => output, stop };
+  return { child, front, url, workerUrl, maxRequestBodyBytes, output: () => output, stop };
 }
 
 /** A loopback port nothing listens on now (the kernel's choice). */
