@@ -304,6 +304,9 @@ async function main() {
       if (!which || which === "large") {
         const large = await measureLargeLayer({
           url: server.url,
+          workerUrl: server.workerUrl,
+          request,
+          download,
           host: `127.0.0.1:${port}`,
           creds: `${created.username}:${created.token}`,
           layout: largeLayout,
@@ -500,6 +503,13 @@ async function main() {
       if (COSTS_ONLY) writeFileSync(path, withCostSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", costMarkdown(costRows, note)));
       costSection = costMarkdown(costRows, note);
     }
+    // A phase run alone replaces its own section and keeps the rest.
+    const phaseSection = PHASE_ONLY === "cpu" ? cpuSection : PHASE_ONLY === "large" ? largeSection : "";
+    if (phaseSection) {
+      const path = join(projectRoot, "BENCHMARKS.md");
+      const heading = PHASE_ONLY === "cpu" ? CPU_HEADING : LARGE_HEADING;
+      writeFileSync(path, withSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, phaseSection));
+    }
     for (const { child } of Object.values(dockers)) {
       try {
         process.kill(-child.pid, "SIGTERM");
@@ -513,10 +523,7 @@ async function main() {
     return;
   }
   if (PHASE_ONLY) {
-    const path = join(projectRoot, "BENCHMARKS.md");
-    const [heading, section] = PHASE_ONLY === "cpu" ? [CPU_HEADING, cpuSection] : [LARGE_HEADING, largeSection];
-    if (section) writeFileSync(path, withSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, section));
-    console.log(`\n${section}\n${section ? "written to BENCHMARKS.md" : "nothing measured"}`);
+    console.log("written to BENCHMARKS.md");
     return;
   }
 
