@@ -11,7 +11,7 @@
 //   header including Host (the Worker reads the request's hostname: location A is 127.0.0.1, B localhost),
 //   and the Worker's answers, redirects included.
 //
-// The 413 carries Cloudflare's status and `Server: cloudflare`, and closes the connection. Its body is an OCI
+// The 413 carries Cloudflare's status and `Server: cloudflare`, and is sent as soon as the limit is passed. Its body is an OCI
 // error (JSON) naming the limit and the push command: the answer a zone gets with the Custom Error Rule in
 // README "Limits" (production's default body is an HTML page saying "413 Request Entity Too Large").
 import { execFileSync } from "node:child_process";
@@ -78,17 +78,19 @@ export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBy
       return;
     }
     const body = JSON.stringify(bodyTooLargeError(limit));
+    // No `Connection: close`: Node would then close the socket while the client is still sending, and the
+    // client (skopeo) would see a broken pipe instead of this answer. The rest of the body is read and dropped
+    // (never forwarded, never kept); a body still coming after LINGER_MS is cut off.
     res.writeHead(413, "Request Entity Too Large", {
       "Content-Type": "application/json",
       "Content-Length": Buffer.byteLength(body),
       Server: "cloudflare",
-      Connection: "close",
     });
     res.end(body);
-    // Drop the rest of the body (never forwarded, never kept) so the client, still sending, reads the answer.
     const linger = setTimeout(() => req.socket.destroy(), LINGER_MS);
     linger.unref();
     req.on("end", () => clearTimeout(linger));
+    req.on("close", () => clearTimeout(linger));
     req.resume();
   }
 
