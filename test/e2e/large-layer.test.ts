@@ -71,6 +71,8 @@ function patch(path: string, headers: Record<string, string>, send: (request: Re
       });
     });
     request.on("error", reject);
+    // The front answers at once; a server that waits for the body instead would hang here.
+    request.setTimeout(30_000, () => request.destroy(new Error("no answer within 30 s")));
     send(request);
   });
 }
