@@ -11,9 +11,9 @@
 //   header including Host (the Worker reads the request's hostname: location A is 127.0.0.1, B localhost),
 //   and the Worker's answers, redirects included.
 //
-// The 413 carries Cloudflare's status and `Server: cloudflare`, and is sent as soon as the limit is passed. Its body is an OCI
-// error (JSON) naming the limit and the push command: the answer a zone gets with the Custom Error Rule in
-// README "Limits" (production's default body is an HTML page saying "413 Request Entity Too Large").
+// The 413 carries Cloudflare's status and `Server: cloudflare`, and is sent as soon as the limit is passed. Its
+// body is an OCI error (JSON) naming the limit and the push command: the answer a zone gets with the Custom Error
+// Rule in README "Limits" (production's default body is an HTML page saying "413 Request Entity Too Large").
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
