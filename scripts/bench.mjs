@@ -13,6 +13,9 @@
 //   `BENCH_ONLY=baseline npm run bench` instead compares this version with the one before the ledgers
 //      (bench/baseline.mjs: push, pull and request rates, two `wrangler dev` side by side) and replaces only
 //      its section of BENCHMARKS.md.
+//   6. CPU ms per MiB on each upload path and per token request (bench/upload-cpu.mjs; `BENCH_ONLY=cpu`, a few
+//      minutes), and a 1 GiB layer pushed by `edge-registry push` and pulled by skopeo with workerd's RSS
+//      (`BENCH_ONLY=large`); each alone replaces only its own section of BENCHMARKS.md.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from "node:fs";
 import https from "node:https";
@@ -22,7 +25,8 @@ import { gzipSync } from "node:zlib";
 import { writeOciLayout } from "../test/support/oci-image.mjs";
 import { BASELINE_HEADING, compareWithBaseline, withBaselineSection } from "../bench/baseline.mjs";
 import { COST_LAYERS, costMarkdown, measureCosts, withCostSection } from "../bench/cost-model.mjs";
-import { sectionOf } from "../bench/markdown.mjs";
+import { sectionOf, withSection } from "../bench/markdown.mjs";
+import { CPU_HEADING, LARGE_HEADING, cpuMarkdown, largeMarkdown, layoutReady, measureLargeLayer, measureUploadCpu } from "../bench/upload-cpu.mjs";
 import { ensureSecretsFile } from "./local-secrets.mjs";
 import { OFFLINE_ENV, projectRoot, startWranglerDev } from "./wrangler-dev.mjs";
 
@@ -35,6 +39,8 @@ const port = Number(process.env.BENCH_PORT ?? 28787);
 const dockerRegistryPorts = { tls: port + 1, http: port + 2 };
 const COSTS_ONLY = process.env.BENCH_ONLY === "costs";
 const BASELINE_ONLY = process.env.BENCH_ONLY === "baseline";
+/** BENCH_ONLY=cpu or large: that phase of bench/upload-cpu.mjs alone. */
+const PHASE_ONLY = ["cpu", "large"].includes(process.env.BENCH_ONLY ?? "") ? process.env.BENCH_ONLY : undefined;
 const IDLE_TIMEOUT_MS = 120_000;
 
 function need(command, pkg) {
@@ -330,18 +336,25 @@ async function baselineOnly() {
 
 async function main() {
   if (BASELINE_ONLY) return baselineOnly();
-  const tools = COSTS_ONLY ? [["skopeo", "skopeo"]] : [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]];
+  const tools = COSTS_ONLY || PHASE_ONLY ? [["skopeo", "skopeo"]] : [["skopeo", "skopeo"], ["wrk", "wrk"], ["docker-registry", "docker-registry"], ["openssl", "openssl"]];
   for (const [command, pkg] of tools) need(command, pkg);
   mkdirSync(benchDir, { recursive: true });
-  const imageNames = COSTS_ONLY ? [] : await ensureImages();
-  const costImage = await ensureCostImage();
+  const imageNames = COSTS_ONLY || PHASE_ONLY ? [] : await ensureImages();
+  const costImage = PHASE_ONLY ? undefined : await ensureCostImage();
+  const largeLayout = join(benchDir, "images", "1x1GiB");
+  if ((!PHASE_ONLY || PHASE_ONLY === "large") && !layoutReady(largeLayout)) {
+    await writeOciLayout(largeLayout, [{ seed: 1024, layerSizes: [1024 * MiB] }], "v1");
+  }
+  let cpuSection = "";
+  let largeSection = "";
+  const phaseNote = () => `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${cpus().length} × ${cpus()[0]?.model ?? "cpu"}).`;
   let costRows;
   let costSection = "";
   const envFile = join(benchDir, "dev.vars");
   const secrets = await ensureSecretsFile(envFile);
   rmSync(join(benchDir, "state"), { recursive: true, force: true });
   const server = await startWranglerDev({ port, persistTo: join(benchDir, "state"), envFile, config: bundleOnce(), extraArgs: ["--no-bundle"] });
-  const dockers = COSTS_ONLY ? {} : startDockerRegistries();
+  const dockers = COSTS_ONLY || PHASE_ONLY ? {} : startDockerRegistries();
   const results = [];
   const row = (name, value, baseline, ratio, target) => {
     results.push({ name, value, baseline, ratio, target });
@@ -350,6 +363,33 @@ async function main() {
   try {
     const pids = workerdPids(server.child.pid);
     const { basic, creds, credsFlag } = await setUpAccount(server.url, secrets.BOOTSTRAP_ADMIN_PASSWORD);
+
+    // 6. CPU per path and the 1 GiB layer (run first when alone; after the timings in a full run).
+    const phases = async (which) => {
+      if (!which || which === "cpu") {
+        const cpu = await measureUploadCpu({ url: server.url, basic, request, runs: RUNS, cpuMs: () => (cpuTicks(pids) / TICKS_PER_SECOND) * 1000 });
+        cpuSection = cpuMarkdown(cpu, phaseNote());
+        console.log(cpuSection);
+      }
+      if (!which || which === "large") {
+        const large = await measureLargeLayer({
+          url: server.url,
+          workerUrl: server.workerUrl,
+          request,
+          download,
+          host: `127.0.0.1:${port}`,
+          creds,
+          layout: largeLayout,
+          workdir: benchDir,
+          cli: join(projectRoot, "bin", "edge-registry.mjs"),
+          sh,
+          rssKiB: () => rssKiB(pids),
+        });
+        largeSection = largeMarkdown(large, phaseNote());
+        console.log(largeSection);
+      }
+    };
+    if (PHASE_ONLY) return await phases(PHASE_ONLY);
 
     // 0. The cost model, each operation alone in the Worker.
     costRows = await measureCosts({
@@ -499,6 +539,8 @@ async function main() {
       smallRuns.push(skopeoCopy(`oci:${small}:v1`, `docker://127.0.0.1:${port}/bench/small-${run}:v1`, credsFlag));
     }
     row("skopeo copy of a 1 MiB image (login + push)", seconds(median(smallRuns)), "—", "—", "< 2 s");
+
+    await phases();
   } catch (error) {
     // The Worker's own account of what failed (an unhandled error's log line) is in wrangler's output.
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -513,6 +555,13 @@ async function main() {
       if (COSTS_ONLY) writeFileSync(path, withCostSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", costMarkdown(costRows, note)));
       costSection = costMarkdown(costRows, note);
     }
+    // A phase run alone replaces its own section and keeps the rest.
+    const phaseSection = PHASE_ONLY === "cpu" ? cpuSection : PHASE_ONLY === "large" ? largeSection : "";
+    if (phaseSection) {
+      const path = join(projectRoot, "BENCHMARKS.md");
+      const heading = PHASE_ONLY === "cpu" ? CPU_HEADING : LARGE_HEADING;
+      writeFileSync(path, withSection(existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n", heading, phaseSection));
+    }
     for (const { child } of Object.values(dockers)) {
       try {
         process.kill(-child.pid, "SIGTERM");
@@ -523,6 +572,10 @@ async function main() {
   }
   if (COSTS_ONLY) {
     console.log(`\n${costSection}\nwritten to BENCHMARKS.md`);
+    return;
+  }
+  if (PHASE_ONLY) {
+    console.log("written to BENCHMARKS.md");
     return;
   }
 
@@ -556,7 +609,7 @@ async function main() {
   // The before/after section comes from its own mode (BENCH_ONLY=baseline) and is kept.
   const previous = existsSync(join(projectRoot, "BENCHMARKS.md")) ? readFileSync(join(projectRoot, "BENCHMARKS.md"), "utf8") : "";
   const baselineSection = sectionOf(previous, BASELINE_HEADING);
-  const written = withCostSection(markdown, costSection);
+  const written = withSection(withSection(withCostSection(markdown, costSection), CPU_HEADING, cpuSection), LARGE_HEADING, largeSection);
   writeFileSync(join(projectRoot, "BENCHMARKS.md"), baselineSection ? withBaselineSection(written, baselineSection) : written);
   console.log(`\n${table}\n\n${costSection}\nwritten to BENCHMARKS.md`);
 }

@@ -1,4 +1,7 @@
-// Starts `wrangler dev` for this project on 127.0.0.1 over HTTPS, offline, and waits until it answers.
+// Starts `wrangler dev` for this project on 127.0.0.1 over HTTPS, offline, behind the local stand-in for
+// Cloudflare's edge (scripts/body-limit-front.mjs: request bodies over MAX_REQUEST_BODY_BYTES get 413 before
+// the Worker runs), and waits until both answer. Clients use the front's port; wrangler dev listens on an
+// internal loopback port of its own.
 //
 // HTTPS matters: skopeo, podman and buildah with --tls-verify=false try https:// first, and a plain-HTTP
 // `wrangler dev` never answers a TLS ClientHello, so each client call would stall 10 s before falling back.
@@ -9,6 +12,7 @@ import { createWriteStream, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { resolveRequestBodyLimit } from "./body-limit-front.mjs";
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -22,17 +26,22 @@ export const OFFLINE_ENV = {
 /**
  * `script` replaces the config's `main` (the production-KV test entry, test/support/production-kv-worker.ts,
  * with the real wrangler.toml's bindings, Durable Objects and migrations); `vars` are extra `--var`s.
+ * Returns the front's `url`, the Worker's own `workerUrl` (behind no limit; for probes only) and the
+ * `maxRequestBodyBytes` both enforce.
  */
 export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile, script, vars = {} }) {
   // Another server already on the port would answer the readiness probe below in this session's place.
   await assertPortFree(port);
+  // One limit for the front and the Worker: resolved as wrangler would, then handed to the Worker as a --var.
+  const maxRequestBodyBytes = resolveRequestBodyLimit({ configPath: config ?? join(projectRoot, "wrangler.toml"), envFile, vars });
+  const workerPort = await freePort();
   const args = [
     "wrangler", "dev",
     ...(script ? [script] : []),
     ...(config ? ["--config", config] : []),
-    ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+    ...Object.entries({ ...vars, MAX_REQUEST_BODY_BYTES: String(maxRequestBodyBytes) }).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
     "--ip", "127.0.0.1",
-    "--port", String(port),
+    "--port", String(workerPort),
     "--local-protocol", "https",
     "--persist-to", persistTo,
     "--env-file", envFile,
@@ -53,18 +62,64 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
       log?.write(chunk);
     });
   }
-  const url = `https://127.0.0.1:${port}`;
+  const workerUrl = `https://127.0.0.1:${workerPort}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output}`);
-    if ((await probeStatus(`${url}/v2/`)) === 401) break;
+    if ((await probeStatus(`${workerUrl}/v2/`)) === 401) break;
     if (Date.now() > deadline) {
       stopProcessGroup(child);
-      throw new Error(`wrangler dev did not answer on ${url} within 60 s:\n${output}`);
+      throw new Error(`wrangler dev did not answer on ${workerUrl} within 60 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  return { child, url, output: () => output, stop: () => stopProcessGroup(child) };
+  // The front runs as a process of its own, so that it keeps serving while its starter blocks (spawnSync).
+  const front = spawn(process.execPath, [join(projectRoot, "scripts", "body-limit-front.mjs"), String(port), String(workerPort), String(maxRequestBodyBytes)], {
+    cwd: projectRoot,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let frontReady;
+  const listening = new Promise((resolve) => (frontReady = resolve));
+  for (const stream of [front.stdout, front.stderr]) {
+    stream.on("data", (chunk) => {
+      const text = String(chunk);
+      if (text.includes("listening")) frontReady(true);
+      const lines = text.replace(/^listening\n/m, "");
+      if (!lines) return;
+      if (output.length < 1_000_000) output += lines;
+      log?.write(lines);
+      if (stdio === "inherit") process.stdout.write(lines);
+    });
+  }
+  front.on("exit", () => frontReady(false));
+  const stopFront = () => {
+    if (front.exitCode === null) front.kill("SIGTERM");
+  };
+  const url = `https://127.0.0.1:${port}`;
+  if (!(await listening) || (await probeStatus(`${url}/v2/`)) !== 401) {
+    stopFront();
+    stopProcessGroup(child);
+    throw new Error(`the front on ${url} does not reach wrangler dev on ${workerUrl}:\n${output}`);
+  }
+  // wrangler dev ending (a crash, Ctrl+C) takes the front with it.
+  child.on("exit", stopFront);
+  const stop = () => {
+    stopFront();
+    stopProcessGroup(child);
+  };
+  return { child, front, url, workerUrl, maxRequestBodyBytes, output: () => output, stop };
+}
+
+/** A loopback port nothing listens on now (the kernel's choice). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /**

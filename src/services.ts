@@ -93,7 +93,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
     keys,
     registry: {
       repositories,
-      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX),
+      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage),
       objects: new BlobObjects(env.REGISTRY_BUCKET),
       recentWrites: new RecentWrites(dataCenterCache),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,

@@ -18,6 +18,8 @@ export interface Config {
   consistentTagReads: boolean;
   /** MAX_REQUEST_BODY_BYTES: the Cloudflare plan's request body limit; larger upload bodies get 413. */
   maxRequestBodyBytes: number;
+  /** How blob bytes are cut for R2 (UPLOAD_PART_BYTES, UPLOAD_SINGLE_PUT_MAX_BYTES). */
+  uploadStorage: UploadStorageConfig;
   lifecycle: LifecycleConfig;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// issuers on loopback (local development, tests). */
   allowInsecureOidcIssuers: boolean;
@@ -33,6 +35,24 @@ export interface LifecycleConfig {
    */
   gcGraceMs: number;
 }
+
+/**
+ * Thresholds of blob storage in R2 (platform.md §4: one put ≤ 5 GiB − 5 MiB; parts 5 MiB to 5 GiB, all but the
+ * last the same size, ≤ 10,000 of them). Production keeps the defaults; tests lower both so that a blob of a few
+ * MiB takes the path of a blob over R2's single-put limit.
+ */
+export interface UploadStorageConfig {
+  /** Bytes per multipart part (default 16 MiB: 10,000 parts then hold 156 GiB). */
+  partBytes: number;
+  /** A body longer than this is never stored by one put: it goes to multipart parts. */
+  singlePutMaxBytes: number;
+}
+
+/** platform.md §4: "Single upload (one PUT, one part …) ≤ 5 GiB − 5 MiB". */
+export const R2_SINGLE_PUT_MAX_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+/** platform.md §4: multipart parts are 5 MiB to 5 GiB (all but the last). */
+const R2_MIN_PART_BYTES = 5 * 1024 ** 2;
+export const DEFAULT_UPLOAD_PART_BYTES = 16 * 1024 ** 2;
 
 export const DEFAULT_TAG_HISTORY_RETENTION_DAYS = 14;
 export const DEFAULT_GC_GRACE_HOURS = 24;
@@ -76,6 +96,13 @@ function requiredSecret(value: string | undefined, name: string): string {
     throw new ConfigError(`secret ${name} is not set: run \`wrangler secret put ${name}\` (see README "Secrets")`);
   }
   return value;
+}
+
+/** The upload storage vars; a part is never larger than one put may be (a blob under one part is one put). */
+export function uploadStorageConfig(env: Pick<Env, "UPLOAD_PART_BYTES" | "UPLOAD_SINGLE_PUT_MAX_BYTES">): UploadStorageConfig {
+  const singlePutMaxBytes = integerVar(env.UPLOAD_SINGLE_PUT_MAX_BYTES, "UPLOAD_SINGLE_PUT_MAX_BYTES", R2_SINGLE_PUT_MAX_BYTES, R2_MIN_PART_BYTES, R2_SINGLE_PUT_MAX_BYTES);
+  const partBytes = integerVar(env.UPLOAD_PART_BYTES, "UPLOAD_PART_BYTES", Math.min(DEFAULT_UPLOAD_PART_BYTES, singlePutMaxBytes), R2_MIN_PART_BYTES, singlePutMaxBytes);
+  return { partBytes, singlePutMaxBytes };
 }
 
 /** The lifecycle vars alone (no secrets needed): the repository ledger reads them from its own env. */
@@ -140,6 +167,7 @@ export function parseConfig(env: Env): Config {
       MIN_REQUEST_BODY_BYTES,
       MAX_REQUEST_BODY_BYTES,
     ),
+    uploadStorage: uploadStorageConfig(env),
     lifecycle: lifecycleConfig(env),
     allowInsecureOidcIssuers: env.ALLOW_INSECURE_OIDC_ISSUERS === "true",
   };

@@ -27,6 +27,10 @@ export interface Env {
   CONSISTENT_TAG_READS?: string;
   /** Largest upload request body accepted, in bytes (the zone's Cloudflare plan; default 100000000). */
   MAX_REQUEST_BODY_BYTES?: string;
+  /** Size of R2 multipart parts of blob bytes (default 16 MiB; R2: 5 MiB to 5 GiB). Tests lower it. */
+  UPLOAD_PART_BYTES?: string;
+  /** Largest body stored by one R2 put (default and most: 5 GiB − 5 MiB, R2's limit); longer ones go multipart. Tests lower it. */
+  UPLOAD_SINGLE_PUT_MAX_BYTES?: string;
   /** Days tag moves are kept for history and restore (default 14; docs/lifecycle.md). */
   TAG_HISTORY_RETENTION_DAYS?: string;
   /** Hours unreferenced blob links and unlinked blob bytes are kept before garbage collection (default 24). */

@@ -16,12 +16,13 @@
  */
 import { recordLifecycleAction } from "./audit-log";
 import { BlobIndex, blobIndexFor, type BlobRecord } from "./blob-index";
-import { BlobTooLargeError, BlobWriter, BodyReadError, PART_SIZE } from "./blob-writer";
+import { BlobTooLargeError, BlobWriter, BodyReadError } from "./blob-writer";
 import { r2Keys } from "./keys";
 import { QuotaExceededError } from "./namespace-usage";
 import { ABANDONED_UPLOAD_MS, ledgerFor, namespaceHolderFor, type RepositoryLedger, type UploadChange } from "./repository-ledger";
-import { MAX_STREAMED_OBJECT_BYTES, putStreamedObject } from "./streamed-object";
+import { putStreamedObject } from "./streamed-object";
 import { Sha256 } from "../crypto/sha256";
+import { uploadStorageConfig, type UploadStorageConfig } from "../config/config";
 import { blobObjectMetadata, discardUploadBytes, type UploadSession, type UploadState } from "./upload-state";
 
 export { BlobTooLargeError, BodyReadError } from "./blob-writer";
@@ -106,6 +107,8 @@ export class BlobUploads {
     private readonly bucket: R2Bucket,
     private readonly ledgers: DurableObjectNamespace<RepositoryLedger>,
     private readonly blobIndex: DurableObjectNamespace<BlobIndex>,
+    /** Part size and single-put bound; the defaults are production's (config/config.ts). */
+    private readonly storage: UploadStorageConfig = uploadStorageConfig({}),
   ) {}
 
   /** Starts a session, claimed by the calling request. */
@@ -184,7 +187,7 @@ export class BlobUploads {
       return;
     }
     if (!hasBody && session.state.wholeObjectSha256 !== undefined) return;
-    let writer = new BlobWriter(this.bucket, session);
+    let writer = new BlobWriter(this.bucket, session, this.storage.partBytes);
     try {
       if (session.state.wholeObjectSha256 !== undefined) {
         handle.replaced = session.state.blobKey;
@@ -430,12 +433,14 @@ export class BlobUploads {
 
   private async receiveOneObject(key: string, body: ReadableStream<Uint8Array>, limits: BodyLimits, owner: UploadState): Promise<{ sha256: string; size: number }> {
     const declared = limits.declaredLength;
-    if (declared !== undefined && declared > 0 && declared === limits.maxBytes && declared <= MAX_STREAMED_OBJECT_BYTES) {
+    // platform.md §4: one put holds at most 5 GiB − 5 MiB; a longer declared body goes to multipart parts.
+    if (declared !== undefined && declared > 0 && declared === limits.maxBytes && declared <= this.storage.singlePutMaxBytes) {
       return { sha256: await putStreamedObject(this.bucket, key, body, declared, blobObjectMetadata(owner)), size: declared };
     }
-    // No usable length (a layer compressed on the fly): multipart parts completed within this request.
+    // No usable length (a layer compressed on the fly), or too long for one put: multipart parts completed
+    // within this request.
     const state = { ...newState(owner.repository), id: owner.id, blobKey: key };
-    const writer = new BlobWriter(this.bucket, { state, tail: new Uint8Array(0) }, PART_SIZE, "native");
+    const writer = new BlobWriter(this.bucket, { state, tail: new Uint8Array(0) }, this.storage.partBytes, "native");
     try {
       const size = await writer.append(body, limits.maxBytes);
       if (declared !== undefined && size < declared) throw new BodyReadError(`got ${size} of ${declared} bytes`);
@@ -453,10 +458,14 @@ export class BlobUploads {
     const object = await this.bucket.get(session.state.blobKey);
     if (!object) throw new Error(`upload ${session.state.id}: stored object ${session.state.blobKey} is missing`);
     const { wholeObjectSha256: _dropped, ...state } = session.state;
-    const writer = new BlobWriter(this.bucket, {
-      state: { ...state, offset: 0, blobKey: r2Keys.blobData(crypto.randomUUID()), multipartUploadId: undefined, parts: [], hash: new Sha256().save() },
-      tail: new Uint8Array(0),
-    });
+    const writer = new BlobWriter(
+      this.bucket,
+      {
+        state: { ...state, offset: 0, blobKey: r2Keys.blobData(crypto.randomUUID()), multipartUploadId: undefined, parts: [], hash: new Sha256().save() },
+        tail: new Uint8Array(0),
+      },
+      this.storage.partBytes,
+    );
     try {
       await writer.append(object.body);
     } catch (error) {

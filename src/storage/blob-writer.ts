@@ -5,12 +5,14 @@
  * The hash is resumable (saved with the session, for bytes spread over requests) or native (DigestStream,
  * for bytes committed within the request that received them).
  */
+import { DEFAULT_UPLOAD_PART_BYTES } from "../config/config";
 import { NativeSha256 } from "../crypto/native-sha256";
 import { Sha256 } from "../crypto/sha256";
 import { blobObjectMetadata, type UploadSession } from "./upload-state";
 
-/** 16 MiB parts: R2's 10,000-part limit then allows blobs up to 156 GiB. */
-export const PART_SIZE = 16 * 1024 * 1024;
+/** 16 MiB parts (the default of UPLOAD_PART_BYTES): R2's 10,000-part limit then allows blobs up to 156 GiB. */
+export const PART_SIZE = DEFAULT_UPLOAD_PART_BYTES;
+/** platform.md §4: at most 10,000 parts. */
 const MAX_PARTS = 10_000;
 /** Most bytes one read asks for. */
 export const READ_RUN_BYTES = 1024 * 1024;
@@ -102,7 +104,7 @@ export class BlobWriter {
     const state = this.session.state;
     const tail = this.buffer.subarray(0, this.filled);
     if (!state.multipartUploadId) {
-      // Smaller than one part: a single put, which R2 verifies against the digest too.
+      // Smaller than one part (which is within the single-put limit): a single put, which R2 verifies against the digest too.
       await this.bucket.put(state.blobKey, tail, { httpMetadata: BLOB_HTTP_METADATA, customMetadata: blobObjectMetadata(state), sha256: sha256Hex });
       return;
     }

@@ -7,10 +7,10 @@
 import { NativeSha256 } from "../crypto/native-sha256";
 import { BLOB_HTTP_METADATA, BlobTooLargeError, BodyReadError, READ_RUN_BYTES } from "./blob-writer";
 
-/** R2's limit for one put is 5 GiB; longer bodies take the multipart path. */
-export const MAX_STREAMED_OBJECT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
-
-/** Writes exactly `length` bytes of `body` to `key`; returns their SHA-256 (hex). No object is left on failure. */
+/**
+ * Writes exactly `length` bytes of `body` to `key`; returns their SHA-256 (hex). No object is left on failure.
+ * One put: the caller keeps `length` within R2's single-put limit (UploadStorageConfig.singlePutMaxBytes).
+ */
 export async function putStreamedObject(
   bucket: R2Bucket,
   key: string,

@@ -33,10 +33,10 @@ function* pseudoRandomChunks(seed, size, chunkSize = 1 << 20) {
   }
 }
 
-function tarHeader(name, size) {
+function tarHeader(name, size, mode = "0000644") {
   const header = Buffer.alloc(512);
   header.write(name, 0, 100, "utf8");
-  header.write("0000644\0", 100);
+  header.write(`${mode}\0`, 100);
   header.write("0000000\0", 108);
   header.write("0000000\0", 116);
   header.write(size.toString(8).padStart(11, "0") + "\0", 124);
@@ -98,12 +98,68 @@ async function writeLayer(dir, seed, size, gzip) {
   return { mediaType: gzip ? LAYER_TAR_GZIP : LAYER_TAR, digest: `sha256:${hex}`, size: blobSize, diffId };
 }
 
-function imageConfig(layers, architecture = "amd64") {
+/** What the runnable images' `/hello` prints. */
+export const HELLO_OUTPUT = "edge-registry: hello from a pushed image\n";
+
+/**
+ * A static x86-64 Linux executable of 194 bytes that writes HELLO_OUTPUT and exits 0: one ELF header, one
+ * loadable segment, write(1, msg, len) and exit_group(0). Images with it run under podman without a base image.
+ */
+export function helloExecutable() {
+  const message = Buffer.from(HELLO_OUTPUT);
+  const base = 0x400000n;
+  const codeOffset = 64 + 56;
+  const code = Buffer.from([
+    0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1 (write)
+    0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1 (stdout)
+    0x48, 0x8d, 0x35, 0x10, 0x00, 0x00, 0x00, // lea rsi, [rip + 16] (the message, after this code)
+    0xba, message.length, 0x00, 0x00, 0x00, // mov edx, length
+    0x0f, 0x05, // syscall
+    0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231 (exit_group)
+    0x31, 0xff, // xor edi, edi
+    0x0f, 0x05, // syscall
+  ]);
+  const size = BigInt(codeOffset + code.length + message.length);
+  const elf = Buffer.alloc(codeOffset);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]).copy(elf, 0); // ELF64, little-endian, version 1
+  elf.writeUInt16LE(2, 16); // ET_EXEC
+  elf.writeUInt16LE(0x3e, 18); // x86-64
+  elf.writeUInt32LE(1, 20);
+  elf.writeBigUInt64LE(base + BigInt(codeOffset), 24); // entry
+  elf.writeBigUInt64LE(64n, 32); // program headers right after this header
+  elf.writeUInt16LE(64, 52);
+  elf.writeUInt16LE(56, 54);
+  elf.writeUInt16LE(1, 56);
+  elf.writeUInt32LE(1, 64); // PT_LOAD
+  elf.writeUInt32LE(5, 68); // R + X
+  elf.writeBigUInt64LE(0n, 72);
+  elf.writeBigUInt64LE(base, 80);
+  elf.writeBigUInt64LE(base, 88);
+  elf.writeBigUInt64LE(size, 96);
+  elf.writeBigUInt64LE(size, 104);
+  elf.writeBigUInt64LE(0x1000n, 112);
+  return Buffer.concat([elf, code, message]);
+}
+
+/** An uncompressed tar layer holding the executable `/hello` (mode 0755). */
+function helloLayer(dir) {
+  const executable = helloExecutable();
+  const tar = Buffer.concat([
+    tarHeader("hello", executable.length, "0000755"),
+    executable,
+    Buffer.alloc((512 - (executable.length % 512)) % 512),
+    Buffer.alloc(1024),
+  ]);
+  const descriptor = writeBlob(dir, tar, LAYER_TAR);
+  return { ...descriptor, diffId: descriptor.digest };
+}
+
+function imageConfig(layers, architecture = "amd64", cmd = ["/bin/true"]) {
   return Buffer.from(
     JSON.stringify({
       architecture,
       os: "linux",
-      config: { Cmd: ["/bin/true"] },
+      config: { Cmd: cmd },
       rootfs: { type: "layers", diff_ids: layers.map((layer) => layer.diffId) },
       history: layers.map(() => ({ created_by: "edge-registry test image" })),
     }),
@@ -111,7 +167,8 @@ function imageConfig(layers, architecture = "amd64") {
 }
 
 /**
- * Writes an OCI layout at `dir` with one image per entry of `images` ({ seed, layerSizes, architecture, gzip }).
+ * Writes an OCI layout at `dir` with one image per entry of `images` ({ seed, layerSizes, architecture, gzip,
+ * runnable }). `runnable` (amd64): a first layer with the static `/hello` (helloExecutable), the image's command.
  * `layerSeeds` (optional, one per layer) fixes layer contents across images, so images can share layers.
  * With more than one image the layout's index.json holds an OCI index of them (a multi-arch image).
  */
@@ -120,12 +177,12 @@ export async function writeOciLayout(dir, images, tag = "latest") {
   writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   const manifests = [];
   for (const image of images) {
-    const layers = [];
+    const layers = image.runnable ? [helloLayer(dir)] : [];
     for (const [index, size] of image.layerSizes.entries()) {
       const seed = image.layerSeeds?.[index] ?? image.seed * 1000 + index;
       layers.push(await writeLayer(dir, seed, size, Boolean(image.gzip)));
     }
-    const config = writeBlob(dir, imageConfig(layers, image.architecture), CONFIG);
+    const config = writeBlob(dir, imageConfig(layers, image.architecture, image.runnable ? ["/hello"] : undefined), CONFIG);
     const descriptors = layers.map(({ diffId: _diffId, ...descriptor }) => descriptor);
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: descriptors }));
     manifests.push({
