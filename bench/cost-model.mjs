@@ -83,7 +83,7 @@ export async function measureCosts({ url, host, basic, creds, request, skopeo, c
     const pass = counted.kvRead <= COST_LAYERS + 2 && counted.doRequest === 0;
     return `≤ ${COST_LAYERS + 2} KV reads, 0 DO requests: ${pass ? "met" : "NOT met"}`;
   };
-  add(`Pull by tag right after the push, in the pushing location (reads its own writes through the ledger for 65 s)`, await measure(() => pullByTag()));
+  add(`Pull by tag right after the push, in the pushing location, pull-only token (for 65 s the tag comes from the ledger, content by digest from KV)`, await measure(() => pullByTag()));
   // Past KV's staleness window the location reads KV again (src/storage/recent-writes.ts), and the isolate
   // no longer reads the just-created account from the identity ledger (src/storage/identity-store.ts).
   await new Promise((resolve) => setTimeout(resolve, 71_000));
