@@ -300,6 +300,9 @@ async function setUpAccount(url, adminPassword) {
   return { creds, basic: `Basic ${Buffer.from(creds).toString("base64")}`, credsFlag: ["--dest-creds", creds, "--src-creds", creds] };
 }
 
+/** The body limit of bench/wrangler.toml, under which skopeo pushes the 512 MiB layer in one request. */
+const BENCH_BODY_LIMIT = /^MAX_REQUEST_BODY_BYTES = "(\d+)"$/m.exec(readFileSync(join(projectRoot, "bench", "wrangler.toml"), "utf8"))[1];
+
 /** `BENCH_ONLY=baseline`: this version beside the one before the ledgers (bench/baseline.mjs). */
 async function baselineOnly() {
   for (const [command, pkg] of [["skopeo", "skopeo"], ["wrk", "wrk"]]) need(command, pkg);
@@ -326,7 +329,9 @@ async function baselineOnly() {
       const dir = join(benchDir, "servers", name);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      return startWranglerDev({ port: serverPort, persistTo: join(dir, "state"), envFile, config: bundleOnce(root, dir), extraArgs: ["--no-bundle"] });
+      // Both behind the local front with this bench's body limit (the baseline's config predates the var).
+      const vars = { MAX_REQUEST_BODY_BYTES: BENCH_BODY_LIMIT };
+      return startWranglerDev({ port: serverPort, persistTo: join(dir, "state"), envFile, config: bundleOnce(root, dir), extraArgs: ["--no-bundle"], vars });
     },
   });
   const path = join(projectRoot, "BENCHMARKS.md");

@@ -7,17 +7,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BlobUploads } from "../../src/storage/blob-uploads";
+import type { NamespaceUsageReport } from "../../src/storage/repository-store";
 import { adminCall, basic, bearer, call, createNamespace, createServiceAccount, digestOf, expectOciError, ledgerOf, pushBlob, pushImage, randomBytes, repositoryFixture, adminToken } from "../helpers/registry";
 
-interface Usage {
-  namespace: string;
-  quotaBytes: number | null;
-  usedBytes: number;
-  reservedBytes: number;
-  logicalBytes: number;
-  blobs: number;
-  repositories: { name: string; storedBytes: number; logicalBytes: number; blobs: number; manifests: number }[];
-}
+/** The usage report as the admin API answers it. */
+type Usage = NamespaceUsageReport;
 
 async function usage(namespace: string): Promise<Usage> {
   const response = await adminCall("GET", `/namespaces/${namespace}/usage`);
