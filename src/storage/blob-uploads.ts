@@ -150,6 +150,9 @@ export class BlobUploads {
     try {
       await this.receiveBody(handle, body, limits, hasBody);
     } catch (error) {
+      // Nothing of this body is kept: the reservation shrinks back to what the session holds, so a refused or
+      // broken request does not hold the namespace's room until the session is abandoned.
+      if (hasBody) await this.shrinkReservation(handle).catch(() => undefined);
       // A body of undeclared length capped at the quota's room: its next byte is the quota's refusal.
       if (error instanceof BlobTooLargeError && limits.beyond) throw new QuotaExceededError(limits.beyond);
       throw error;
@@ -174,6 +177,14 @@ export class BlobUploads {
     if (!reserved.ok) throw new QuotaExceededError(reserved.denial);
     if (reserved.grantedBytes >= offset + limits.maxBytes) return limits;
     return { ...limits, maxBytes: reserved.grantedBytes - offset, beyond: reserved.beyond };
+  }
+
+  /** The session's reservation back to the bytes it has saved (none: released). */
+  private async shrinkReservation(handle: UploadHandle): Promise<void> {
+    const { id, offset } = handle.session.state;
+    const holder = this.holder(handle.repository);
+    if (offset === 0) await holder.releaseNamespaceReservation(id);
+    else await holder.reserveNamespaceBytes({ repository: handle.repository, id, minBytes: 0, maxBytes: offset });
   }
 
   private async receiveBody(handle: UploadHandle, body: ReadableStream<Uint8Array> | null, limits: BodyLimits, hasBody: boolean): Promise<void> {

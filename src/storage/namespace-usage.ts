@@ -57,7 +57,8 @@ export class QuotaExceededError extends Error {
     super(
       `namespace ${denial.namespace} would exceed its storage quota: ${denial.usedBytes} bytes used` +
         (denial.reservedBytes > 0 ? ` and ${denial.reservedBytes} reserved by uploads in progress` : "") +
-        ` of a quota of ${denial.quotaBytes} bytes; this upload needs ${denial.requestedBytes} bytes`,
+        ` of a quota of ${denial.quotaBytes} bytes; ` +
+        (denial.requestedBytes > 0 ? `this upload needs ${denial.requestedBytes} bytes` : "no room is left for this upload"),
     );
   }
 }

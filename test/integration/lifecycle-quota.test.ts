@@ -207,6 +207,34 @@ describe("a quota", () => {
     expect(await usage(ns)).toMatchObject({ usedBytes: 4000, reservedBytes: 0 });
   });
 
+  it("a refused or broken request keeps no room: its session's reservation shrinks back to the bytes it holds", async () => {
+    const { ns, repo, token } = await repositoryFixture();
+    await setQuota(ns, 4000);
+    const location = await startSession(repo, token);
+    expect((await patch(location, randomBytes(1500), token)).status).toBe(202);
+    // Capped at the room left (2500), refused at its 2501st byte: none of it is kept.
+    await expectOciError(await patch(location, randomBytes(2600), token, false), 403, "DENIED");
+    expect(await usage(ns)).toMatchObject({ usedBytes: 0, reservedBytes: 1500 });
+    // Another upload gets the room the refused request had been granted.
+    const other = randomBytes(2500);
+    const pushed = await monolithic(repo, other, await digestOf(other), token);
+    expect(pushed.status, await pushed.clone().text()).toBe(201);
+    // A second session whose first body breaks off: released entirely.
+    const broken = await startSession(repo, token);
+    const failing = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(randomBytes(100));
+        controller.error(new Error("client went away"));
+      },
+    });
+    await call(broken, { method: "PATCH", headers: { ...bearer(token), "Content-Type": "application/octet-stream" }, body: failing, duplex: "half" } as RequestInit).catch(() => undefined);
+    for (let tries = 0; tries < 50 && (await usage(ns)).reservedBytes !== 1500; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await usage(ns)).toMatchObject({ usedBytes: 2500, reservedBytes: 1500 });
+    const last = randomBytes(10);
+    const full = await expectOciError(await monolithic(repo, last, await digestOf(last), token), 403, "DENIED");
+    expect(full.message).toContain("2500 bytes used and 1500 reserved by uploads in progress of a quota of 4000 bytes; this upload needs 10 bytes");
+  });
+
   it("a blob the namespace holds already costs nothing: a full namespace accepts it in another repository, and a mount", async () => {
     const { ns, repo, token } = await repositoryFixture("copy", "mounted");
     await setQuota(ns, 1200);
