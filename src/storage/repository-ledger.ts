@@ -501,8 +501,9 @@ export class RepositoryLedger extends DurableObject<Env> {
     const now = options.now ?? Date.now();
     const planned = this.planUntaggedExpiry(now);
     if (options.dryRun || planned.length === 0) return planned;
+    const audit = new AuditLog(this.env.REGISTRY_KV);
     for (const expiry of planned) {
-      await new AuditLog(this.env.REGISTRY_KV).record({
+      await audit.record({
         actor: RETENTION_ACTOR,
         action: "manifest.expire",
         target: `${repository}@${expiry.digest}`,
