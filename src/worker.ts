@@ -3,8 +3,8 @@
  * one Workers provide; the production-KV test entry passes one per modelled location.
  */
 import type { Env } from "./config/env";
-import { errorToResponse } from "./http/error-response";
-import { handleRequest } from "./http/router";
+import { errorToResponse } from "./routes/error-response";
+import { handleRequest } from "./routes/router";
 import { servicesFor, type Platform } from "./services";
 
 export async function serve(request: Request, env: Env, ctx: ExecutionContext, platform: Platform): Promise<Response> {

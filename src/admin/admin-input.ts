@@ -13,7 +13,7 @@ export function badRequest(message: string): AdminApiError {
   return new AdminApiError(400, "invalid_request", message);
 }
 
-/** The fields each route's JSON body may hold, declared in the route table (http/admin-router.ts). */
+/** The fields each route's JSON body may hold, declared in the route table (routes/admin-router.ts). */
 const declaredFields = new WeakMap<Request, readonly string[]>();
 
 /** Declares the body fields a request's route accepts; any other field is refused with 400. */

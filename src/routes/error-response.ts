@@ -3,10 +3,10 @@
  * OAuth JSON; AdminApiError → admin JSON; anything else is a bug: logged, and answered 500 without internals.
  */
 import { ConfigError } from "../config/config";
-import { jsonResponse } from "./headers";
-import { OCI_ERRORS, RegistryError } from "./oci-errors";
-import { TokenEndpointError } from "./oauth-errors";
-import { AdminApiError } from "./api-errors";
+import { jsonResponse } from "../http/headers";
+import { OCI_ERRORS, RegistryError } from "../http/oci-errors";
+import { TokenEndpointError } from "../http/oauth-errors";
+import { AdminApiError } from "../http/api-errors";
 
 export function ociErrorResponse(error: RegistryError, method: string): Response {
   const body = { errors: [{ code: error.code, message: error.message, detail: error.options.detail ?? null }] };

@@ -11,7 +11,7 @@ import * as usage from "../admin/usage";
 import * as users from "../admin/users";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
-import { AdminApiError } from "./api-errors";
+import { AdminApiError } from "../http/api-errors";
 
 export const ADMIN_BASE = "/admin/v1";
 export const ACCOUNT_BASE = "/account/v1";

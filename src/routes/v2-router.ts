@@ -11,8 +11,8 @@ import type { Background } from "../auth/token-endpoint";
 import type { Services } from "../services";
 import type { RecentWrites } from "../storage/recent-writes";
 import type { ReadFreshness } from "../storage/repository-store";
-import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "./headers";
-import { RegistryError } from "./oci-errors";
+import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "../http/headers";
+import { RegistryError } from "../http/oci-errors";
 
 export interface RequestScope {
   services: Services;

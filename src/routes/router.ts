@@ -6,10 +6,10 @@ import { BLOB_DATA_PATH } from "../storage/blob-urls";
 import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { errorToResponse } from "./error-response";
-import { jsonResponse } from "./headers";
-import { TokenEndpointError } from "./oauth-errors";
-import { AdminApiError } from "./api-errors";
-import { RegistryError } from "./oci-errors";
+import { jsonResponse } from "../http/headers";
+import { TokenEndpointError } from "../http/oauth-errors";
+import { AdminApiError } from "../http/api-errors";
+import { RegistryError } from "../http/oci-errors";
 import type { Background } from "../auth/token-endpoint";
 import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
 
