@@ -3,7 +3,7 @@ import { ROLES, type GrantTarget, type Role } from "../auth/access-model";
 import { isValidNamespace } from "../auth/identity-grammar";
 import { readBodyLimited } from "../http/body";
 import { AdminApiError } from "../http/api-errors";
-import { isValidRepositoryName } from "../registry/reference";
+import { isValidRepositoryName } from "../oci/reference";
 
 const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 export const MIN_PASSWORD_LENGTH = 12;

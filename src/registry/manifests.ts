@@ -6,7 +6,8 @@ import type { ImmutableTagDenial } from "../storage/repository-store";
 import type { RegistryContext, RepositoryRequest } from "./context";
 import { parseManifest } from "./manifest-document";
 import { accepts } from "./media-types";
-import { parseManifestReference, requireLookupReference, type Digest } from "./reference";
+import type { Digest } from "../oci/reference";
+import { requireLookupReference, requireManifestReference } from "./oci-names";
 
 /** spec.md: registries SHOULD accept manifests of at least 4 MiB; larger ones are refused with 413. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -81,7 +82,7 @@ async function labelExpiry(ctx: RegistryContext, req: RepositoryRequest, config:
 export const MAX_MANIFEST_REFERENCES = 1000;
 
 export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
-  const parsed = parseManifestReference(reference);
+  const parsed = requireManifestReference(reference);
   const bytes = await readBodyLimited(req.request, MAX_MANIFEST_BYTES);
   if (!bytes) {
     throw new RegistryError("MANIFEST_INVALID", { status: 413, message: `manifest larger than ${MAX_MANIFEST_BYTES} bytes` });

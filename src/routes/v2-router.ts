@@ -5,7 +5,7 @@ import * as blobs from "../registry/blobs";
 import type { RepositoryRequest } from "../registry/context";
 import * as discovery from "../registry/discovery";
 import * as manifests from "../registry/manifests";
-import { requireRepositoryName } from "../registry/reference";
+import { requireRepositoryName } from "../registry/oci-names";
 import * as uploads from "../registry/uploads";
 import type { Background } from "../auth/token-endpoint";
 import type { Services } from "../services";
