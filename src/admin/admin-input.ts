@@ -1,5 +1,5 @@
 /** Reading and validating admin API request bodies. */
-import { ROLES, type GrantTarget, type Role } from "../auth/access-model";
+import { ROLES, type GrantTarget, type Role } from "../model/grants";
 import { isValidNamespace } from "../auth/identity-grammar";
 import { readBodyLimited } from "../http/body";
 import { AdminApiError } from "../http/api-errors";

@@ -6,7 +6,8 @@
  */
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import { IssuerKeyError, type IssuerKeys } from "./oidc-keys";
-import { FEDERATION_ALGORITHMS, issuerUrlProblem, policyMismatch, type FederationAlgorithm, type TrustPolicy } from "./oidc-policy";
+import { FEDERATION_ALGORITHMS, type FederationAlgorithm, type TrustPolicy } from "../model/trust-policy";
+import { issuerUrlProblem, policyMismatch } from "./oidc-policy";
 import type { ReplayGuard } from "./oidc-replay";
 
 /** Clock skew allowed on `exp`, `nbf` and `iat` (RFC 7519 §4.1.4: "some small leeway"; the registry's own tokens use the same). */

@@ -3,7 +3,7 @@
  * write per second per key): each isolate writes a principal's time at most once per resolution window.
  */
 import type { IdentityStore } from "../storage/identity-store";
-import type { PrincipalId } from "../storage/keys";
+import type { PrincipalId } from "../model/principal";
 
 /** "Last used" is accurate to 15 minutes. */
 export const LAST_USED_RESOLUTION_SECONDS = 15 * 60;

@@ -6,9 +6,7 @@
  * is locked for the period: attempts are refused with 429 without checking the secret, so a lucky guess is
  * not revealed. Locks are kept in isolate memory; each isolate learns one from the binding on its next failure.
  */
-export interface RateLimiter {
-  limit(options: { key: string }): Promise<{ success: boolean }>;
-}
+import type { RateLimiter } from "../config/env";
 
 /** Both limiters count over 60 s (wrangler.toml `[[ratelimits]]`). */
 export const THROTTLE_PERIOD_SECONDS = 60;

@@ -9,7 +9,8 @@
  */
 import { readBodyLimited } from "../http/body";
 import { importJWK, type JWK } from "jose";
-import { issuerUrlProblem, type FederationAlgorithm } from "./oidc-policy";
+import type { FederationAlgorithm } from "../model/trust-policy";
+import { issuerUrlProblem } from "./oidc-policy";
 
 /** Lifetime of a cached key set: the JWKS response's `max-age` bounded to [5 min, 1 h]; 15 min without one. */
 export const JWKS_MIN_LIFETIME_SECONDS = 300;

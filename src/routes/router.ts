@@ -2,11 +2,11 @@
 import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
-import { BLOB_DATA_PATH } from "../storage/blob-urls";
 import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { errorToResponse } from "./error-response";
 import { jsonResponse } from "../http/headers";
+import { BLOB_DATA_PATH } from "../http/paths";
 import { TokenEndpointError } from "../http/oauth-errors";
 import { AdminApiError } from "../http/api-errors";
 import { RegistryError } from "../http/oci-errors";

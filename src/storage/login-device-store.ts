@@ -10,7 +10,8 @@
  * there, which only means the account lock applies to it, as it did before its first success.
  */
 import type { Hmac } from "../crypto/secrets";
-import { kvKeys, type PrincipalId } from "./keys";
+import type { PrincipalId } from "../model/principal";
+import { kvKeys } from "./keys";
 
 /** A device is forgotten after 90 days without a successful sign-in. */
 export const DEVICE_TTL_SECONDS = 90 * 24 * 3600;
