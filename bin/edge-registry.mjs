@@ -51,6 +51,13 @@ commands:
         | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
   audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]
         admin changes, newest first; failed logins with --action auth.failure
+  import SOURCE REPOSITORY[:TAG] [--all-tags | --tags REGEX] [--platform OS/ARCH]... [--scheduled [--every 1h]]
+                                [--username U --password-stdin]
+        | status REPOSITORY | stop REPOSITORY
+        copy images from another registry (SOURCE host[:port]/repo[:tag]); --scheduled re-imports tags that
+        moved upstream; --username/--password-stdin are the source's credentials (stored encrypted)
+  mirrors set NAMESPACE UPSTREAM [--revalidate 5m] [--username U --password-stdin] | show NAMESPACE | remove NAMESPACE
+        pull-through mirror: NAMESPACE/<path> serves UPSTREAM's <path>, fetched on first pull
   push SOURCE REPOSITORY[:TAG] [--chunk-size SIZE] [--parallel N] [--tls-verify=false] ...
         push an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE) in chunks within the
         registry's request body limit, as any account that may push; see edge-registry push --help
@@ -61,11 +68,11 @@ exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach 
 class UsageError extends Error {}
 class ApiError extends Error {}
 
-const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force", "clear"]);
-const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm"]);
+const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force", "clear", "all-tags", "scheduled"]);
+const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm", "platform"]);
 
 function parseArgs(argv) {
-  const flags = { grant: [], "repo-grant": [], audience: [], claim: [], algorithm: [] };
+  const flags = { grant: [], "repo-grant": [], audience: [], claim: [], algorithm: [], platform: [] };
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -221,6 +228,14 @@ async function run(argv) {
     return;
   }
   const [group, action, ...args] = positional;
+  // import and mirrors: --username with --password-stdin are the upstream registry's credentials, so the
+  // administrator's password then comes from --password, EDGE_REGISTRY_PASSWORD or .dev.vars.
+  let upstreamPassword;
+  if ((group === "import" || group === "mirrors") && flags.username !== undefined) {
+    if (!flags["password-stdin"]) throw new UsageError("--username needs --password-stdin (the upstream registry's password)");
+    upstreamPassword = readStdin();
+    flags["password-stdin"] = false;
+  }
   const conn = connection(flags);
   const api = (method, path, body) => request(conn, method, `/admin/v1${path}`, body);
   // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
@@ -237,6 +252,16 @@ async function run(argv) {
     if (text !== "true" && text !== "false") throw new UsageError(`expected true or false, got ${text}`);
     return text === "true";
   };
+
+  // Imports and mirrors: registry administrators through the admin API, namespace administrators the account API.
+  const anyAdmin = (method, path, body) =>
+    api(method, path, body).catch((error) => {
+      if (error instanceof ApiError && error.status === 403) return request(conn, method, `/account/v1${path}`, body);
+      throw error;
+    });
+  const upstreamCredentials = upstreamPassword === undefined ? {} : { username: flags.username, password: upstreamPassword };
+  if (group === "import") return importCommand(anyAdmin, flags, positional.slice(1), upstreamCredentials, print);
+  if (group === "mirrors") return mirrorsCommand(anyAdmin, flags, positional.slice(1), upstreamCredentials, print);
 
   switch (`${group} ${action ?? ""}`.trim()) {
     case "namespaces list": {
@@ -583,6 +608,73 @@ async function run(argv) {
     }
     default:
       throw new UsageError(`unknown command: ${positional.join(" ")}`);
+  }
+}
+
+const IMPORT_COLUMNS = ["tag", "digest", "importedAt", "error"];
+
+function printImport(record, flags, print) {
+  if (flags.json) return console.log(JSON.stringify(record, null, 2));
+  const source = record.source;
+  const what = source.tag ?? (source.tagPattern ? `tags matching ${source.tagPattern}` : "all tags");
+  console.log(`${record.repository} ← ${source.registry}/${source.repository} (${what}): ${record.state}` +
+    (record.scheduled ? `, every ${record.everySeconds}s` : "") + (record.nextRunAt ? `, next run ${record.nextRunAt}` : ""));
+  if (record.lastError) console.log(`last error: ${record.lastError}`);
+  if (record.pendingTags.length > 0) console.log(`pending: ${record.pendingTags.length} tags (continued by the hourly cron run)`);
+  const rows = Object.entries(record.tags).map(([tag, status]) => ({ tag, ...status }));
+  if (rows.length > 0) print(record, rows, IMPORT_COLUMNS);
+}
+
+/** `import SOURCE REPOSITORY[:TAG] …`, `import status REPOSITORY`, `import stop REPOSITORY`. */
+async function importCommand(api, flags, args, credentials, print) {
+  const [first, second] = args;
+  if (first === "status" || first === "stop") {
+    if (!second) throw new UsageError(`import ${first} needs a REPOSITORY`);
+    if (first === "stop") {
+      await api("DELETE", `/repositories/${second}/imports`);
+      return console.log(`${second}: no longer imported (imported images stay)`);
+    }
+    return printImport(await api("GET", `/repositories/${second}/imports`), flags, print);
+  }
+  if (!first || !second) throw new UsageError("import needs SOURCE and REPOSITORY[:TAG]; see --help");
+  const colon = second.lastIndexOf(":");
+  const [repository, tag] = colon > second.lastIndexOf("/") ? [second.slice(0, colon), second.slice(colon + 1)] : [second, undefined];
+  const body = {
+    source: first,
+    ...(tag !== undefined ? { tag } : {}),
+    ...(flags["all-tags"] ? { allTags: true } : {}),
+    ...(flags.tags !== undefined ? { tagPattern: flags.tags } : {}),
+    ...(flags.platform.length > 0 ? { platforms: flags.platform } : {}),
+    ...(flags.scheduled ? { scheduled: true, ...(flags.every !== undefined ? { everySeconds: durationSeconds(flags.every) } : {}) } : {}),
+    ...credentials,
+  };
+  if (flags.every !== undefined && !flags.scheduled) throw new UsageError("--every goes with --scheduled");
+  const record = await api("POST", `/repositories/${repository}/imports`, body);
+  printImport(record, flags, print);
+  if (record.state === "failed") throw new ApiError(`import failed: ${record.lastError}`);
+}
+
+/** `mirrors set NAMESPACE UPSTREAM …`, `mirrors show NAMESPACE`, `mirrors remove NAMESPACE`. */
+async function mirrorsCommand(api, flags, args, credentials, print) {
+  const [action, namespace, upstream] = args;
+  if (!namespace) throw new UsageError(`mirrors ${action ?? ""} needs a NAMESPACE; see --help`);
+  const columns = ["namespace", "upstream", "revalidateSeconds"];
+  switch (action) {
+    case "set": {
+      if (!upstream) throw new UsageError("mirrors set needs NAMESPACE and UPSTREAM");
+      const body = { upstream, ...(flags.revalidate !== undefined ? { revalidateSeconds: durationSeconds(flags.revalidate) } : {}), ...credentials };
+      const record = await api("PUT", `/namespaces/${enc(namespace)}/mirror`, body);
+      return print(record, [record], columns);
+    }
+    case "show": {
+      const record = await api("GET", `/namespaces/${enc(namespace)}/mirror`);
+      return print(record, [record], columns);
+    }
+    case "remove":
+      await api("DELETE", `/namespaces/${enc(namespace)}/mirror`);
+      return console.log(`namespace ${namespace} is no longer a mirror (mirrored images stay)`);
+    default:
+      throw new UsageError(`unknown command: mirrors ${action}`);
   }
 }
 

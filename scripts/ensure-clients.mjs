@@ -3,8 +3,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-const PACKAGES = ["skopeo", "podman", "buildah"];
-const missing = PACKAGES.filter((name) => spawnSync("sh", ["-c", `command -v ${name}`]).status !== 0);
+// Commands and the Debian packages providing them: docker-registry is the third-party registry of the import
+// and mirror tests, htpasswd (apache2-utils) makes its bcrypt password file.
+const COMMANDS = { skopeo: "skopeo", podman: "podman", buildah: "buildah", "docker-registry": "docker-registry", htpasswd: "apache2-utils" };
+const PACKAGES = [...new Set(Object.values(COMMANDS))];
+const missing = [...new Set(Object.entries(COMMANDS).filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0).map(([, pkg]) => pkg))];
 if (missing.length === 0) process.exit(0);
 
 const isRoot = process.getuid?.() === 0;

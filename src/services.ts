@@ -26,6 +26,12 @@ import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
+import { SealedBox } from "./crypto/sealed-box";
+import { BlobIngest } from "./storage/blob-ingest";
+import { UpstreamSources } from "./storage/upstream-sources";
+import { ImageCopier } from "./registry/image-copy";
+import { ImportRunner } from "./registry/import-runner";
+import { PullThroughMirror } from "./registry/mirror";
 
 export interface Services {
   config: Config;
@@ -35,6 +41,9 @@ export interface Services {
   tokenEndpoint: TokenEndpoint;
   admin: AdminServices;
   workerUrls: WorkerSignedUrls;
+  /** Imports from other registries and the pull-through mirror (README "Import", "Mirror"). */
+  imports: ImportRunner;
+  mirror: PullThroughMirror;
 }
 
 /** What the runtime provides besides env: the data center's cache (Cache API, platform.md §6). */
@@ -88,12 +97,19 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   // Refresh tokens are kept by the identity ledger too (issued, revoked, listed there; redeemed from KV).
   const refreshTokenStore = identities.refreshTokens();
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
+  const uploads = new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage);
+  // Content from other registries goes through the same upload and ledger interfaces as a push.
+  const upstreamSources = new UpstreamSources(env.REGISTRY_KV);
+  const upstreamCredentials = await SealedBox.create(config.pepper, "upstream-credentials");
+  const copier = new ImageCopier(repositories, new BlobIngest(uploads, env.REPOSITORY_LEDGER, env.BLOB_INDEX));
+  const imports = new ImportRunner(upstreamSources, upstreamCredentials, copier, config.allowInsecureUpstreams);
+  const upstream = { sources: upstreamSources, credentials: upstreamCredentials, allowInsecure: config.allowInsecureUpstreams, imports };
   return {
     config,
     keys,
     registry: {
       repositories,
-      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage),
+      uploads,
       objects: new BlobObjects(env.REGISTRY_BUCKET),
       recentWrites: new RecentWrites(dataCenterCache),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
@@ -108,8 +124,10 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
+    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers, upstream },
     workerUrls,
+    imports,
+    mirror: new PullThroughMirror(upstreamSources, repositories, upstreamCredentials, copier, config.allowInsecureUpstreams),
   };
 }
 

@@ -23,6 +23,8 @@ export interface Config {
   lifecycle: LifecycleConfig;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// issuers on loopback (local development, tests). */
   allowInsecureOidcIssuers: boolean;
+  /** ALLOW_INSECURE_UPSTREAMS: imports and mirrors may name http:// registries on loopback (local development, tests). */
+  allowInsecureUpstreams: boolean;
 }
 
 /** Image lifecycle settings (docs/lifecycle.md), also read by the repository ledger from its own env. */
@@ -170,5 +172,6 @@ export function parseConfig(env: Env): Config {
     uploadStorage: uploadStorageConfig(env),
     lifecycle: lifecycleConfig(env),
     allowInsecureOidcIssuers: env.ALLOW_INSECURE_OIDC_ISSUERS === "true",
+    allowInsecureUpstreams: env.ALLOW_INSECURE_UPSTREAMS === "true",
   };
 }

@@ -41,6 +41,11 @@ export interface Env {
    * tests only, never in production (README "Workload identity federation").
    */
   ALLOW_INSECURE_OIDC_ISSUERS?: string;
+  /**
+   * "true" lets imports and pull-through mirrors name `http://` registries on 127.0.0.1 or localhost: local
+   * development and tests only, never in production (README "Import").
+   */
+  ALLOW_INSECURE_UPSTREAMS?: string;
 
   /** Secrets. */
   SIGNING_KEYS?: string;

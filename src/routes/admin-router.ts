@@ -4,6 +4,7 @@ import * as account from "../admin/account";
 import * as audit from "../admin/audit";
 import type { AdminContext } from "../admin/context";
 import * as grants from "../admin/grants";
+import * as imports from "../admin/imports";
 import * as namespaces from "../admin/namespaces";
 import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
@@ -94,6 +95,13 @@ export function createAdminRouter() {
     .put("/namespaces/:name/quota", body("bytes"), (r, ctx) => usage.setNamespaceQuota(ctx, r, param(r, "name")))
     .delete("/namespaces/:name/quota", (r, ctx) => usage.clearNamespaceQuota(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsage(ctx, param(r, "name")))
+    // Imports and mirrors (admin/imports.ts), before `/repositories/:name+`, which matches these paths too.
+    .post("/repositories/:name+/imports", body(...imports.IMPORT_FIELDS), (r, ctx) => imports.createImport(ctx, r, param(r, "name")))
+    .get("/repositories/:name+/imports", (r, ctx) => imports.getImport(ctx, param(r, "name")))
+    .delete("/repositories/:name+/imports", (r, ctx) => imports.deleteImport(ctx, param(r, "name")))
+    .put("/namespaces/:name/mirror", body(...imports.MIRROR_FIELDS), (r, ctx) => imports.setMirror(ctx, r, param(r, "name")))
+    .get("/namespaces/:name/mirror", (r, ctx) => imports.getMirror(ctx, param(r, "name")))
+    .delete("/namespaces/:name/mirror", (r, ctx) => imports.deleteMirror(ctx, param(r, "name")))
     .get("/namespaces/:name/untagged-retention", (r, ctx) => repositories.getNamespaceUntaggedRetention(ctx, param(r, "name")))
     .put("/namespaces/:name/untagged-retention", body("expireAfterSeconds"), (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, r, param(r, "name")))
     .delete("/namespaces/:name/untagged-retention", (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, null, param(r, "name")))
@@ -153,6 +161,13 @@ export function createAccountRouter() {
     // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
     .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsageForAdmin(ctx, param(r, "name")))
+    // Imports and mirrors, for administrators of the namespace (admin/imports.ts).
+    .post("/repositories/:name+/imports", body(...imports.IMPORT_FIELDS), (r, ctx) => imports.createImport(ctx, r, param(r, "name")))
+    .get("/repositories/:name+/imports", (r, ctx) => imports.getImport(ctx, param(r, "name")))
+    .delete("/repositories/:name+/imports", (r, ctx) => imports.deleteImport(ctx, param(r, "name")))
+    .put("/namespaces/:name/mirror", body(...imports.MIRROR_FIELDS), (r, ctx) => imports.setMirror(ctx, r, param(r, "name")))
+    .get("/namespaces/:name/mirror", (r, ctx) => imports.getMirror(ctx, param(r, "name")))
+    .delete("/namespaces/:name/mirror", (r, ctx) => imports.deleteMirror(ctx, param(r, "name")))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

@@ -47,6 +47,13 @@ export const kvKeys = {
   loginDevice: (principal: PrincipalId, addressHash: string) => `login-device:${principal}:${addressHash}`,
   /** First use of a federated (OIDC) token: SHA-256 hex of its issuer and `jti` (src/auth/oidc-replay.ts); expires with the token. */
   federatedToken: (hash: string) => `oidc-token:${hash}`,
+  /** A repository's import source, its schedule and status (storage/upstream-sources.ts; docs/import-and-mirror.md). */
+  importSource: (repository: string) => `import:${repository}`,
+  importSourcePrefix: "import:",
+  /** A namespace's pull-through mirror configuration: its upstream registry. */
+  mirrorUpstream: (namespace: string) => `mirror:${namespace}`,
+  /** When a mirrored tag was last checked against the upstream (ms), and the digest it had then. */
+  mirrorTagCheck: (repository: string, tag: string) => `mirror-check:${repository}:${tag}`,
 } as const;
 
 export const r2Keys = {
