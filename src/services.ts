@@ -99,7 +99,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
   const uploads = new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage);
   // Content from other registries goes through the same upload and ledger interfaces as a push.
-  const upstreamSources = new UpstreamSources(env.REGISTRY_KV);
+  const upstreamSources = new UpstreamSources(env.REGISTRY_BUCKET);
   const upstreamCredentials = await SealedBox.create(config.pepper, "upstream-credentials");
   const copier = new ImageCopier(repositories, new BlobIngest(uploads, env.REPOSITORY_LEDGER, env.BLOB_INDEX));
   const imports = new ImportRunner(upstreamSources, upstreamCredentials, copier, config.allowInsecureUpstreams);

@@ -145,8 +145,10 @@ export async function createImport(ctx: AdminContext, request: Request, name: st
   const credentials = await sealCredentials(ctx, body, importCredentialBinding(repository));
   if (credentials) record.credentials = credentials;
   const sourceText = `${record.source.registry}/${record.source.repository}${source.tag !== undefined ? `:${source.tag}` : ""}`;
-  await auditedChange(ctx, { action: "import.set", target: repository, detail: `source=${sourceText}; scheduled=${scheduled}` }, () => ctx.upstream.sources.putImport(record));
-  const status = await ctx.upstream.imports.run(record, REQUEST_COPIES);
+  // The run saves the record with its status.
+  const status = await auditedChange(ctx, { action: "import.set", target: repository, detail: `source=${sourceText}; scheduled=${scheduled}` }, () =>
+    ctx.upstream.imports.run(record, REQUEST_COPIES),
+  );
   return jsonResponse(importView(status), 201);
 }
 

@@ -61,7 +61,8 @@ export class PullThroughMirror {
         await this.copier.copy(upstream, upstreamRepository, upstreamDigest, { repository, tag, actor: MIRROR_ACTOR });
         changed = true;
       }
-      await this.sources.recordTagCheck(repository, tag, { checkedAt: now, digest: upstreamDigest });
+      // Best effort: a lost check only means one more upstream request.
+      await this.sources.recordTagCheck(repository, tag, { checkedAt: now, digest: upstreamDigest }).catch(() => undefined);
       return changed;
     } catch (error) {
       // The upstream is down, refuses, or lacks the content: the pull is answered from what is stored

@@ -47,13 +47,6 @@ export const kvKeys = {
   loginDevice: (principal: PrincipalId, addressHash: string) => `login-device:${principal}:${addressHash}`,
   /** First use of a federated (OIDC) token: SHA-256 hex of its issuer and `jti` (src/auth/oidc-replay.ts); expires with the token. */
   federatedToken: (hash: string) => `oidc-token:${hash}`,
-  /** A repository's import source, its schedule and status (storage/upstream-sources.ts; docs/import-and-mirror.md). */
-  importSource: (repository: string) => `import:${repository}`,
-  importSourcePrefix: "import:",
-  /** A namespace's pull-through mirror configuration: its upstream registry. */
-  mirrorUpstream: (namespace: string) => `mirror:${namespace}`,
-  /** When a mirrored tag was last checked against the upstream (ms), and the digest it had then. */
-  mirrorTagCheck: (repository: string, tag: string) => `mirror-check:${repository}:${tag}`,
 } as const;
 
 export const r2Keys = {
@@ -79,6 +72,17 @@ export const r2Keys = {
   referencedPrefix: "referenced/",
   /** Where the orphan sweep stopped (the last `blobs/` key it looked at), to resume there next time. */
   orphanSweepPosition: "gc/orphan-sweep-position",
+  /**
+   * A repository's import source, schedule and status (storage/upstream-sources.ts); custom metadata `nextRunAt`
+   * lets the cron run pick due ones from a list. In R2 for its strong consistency: an import's status is read
+   * right after the request or cron run that wrote it.
+   */
+  importSource: (repository: string) => `imports/${repository}.json`,
+  importSourcePrefix: "imports/",
+  /** A namespace's pull-through mirror configuration: its upstream registry. */
+  mirrorUpstream: (namespace: string) => `mirrors/${namespace}.json`,
+  /** When a mirrored tag was last checked against the upstream (ms), and the digest it had then. */
+  mirrorTagCheck: (repository: string, tag: string) => `mirror-checks/${repository}:${tag}`,
 } as const;
 
 /** Names of Durable Object instances (`idFromName`): one ledger per repository, one index object per digest. */

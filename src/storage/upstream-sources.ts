@@ -1,11 +1,13 @@
 /**
  * Where content from other registries comes from: a repository's import source (with its schedule and
- * status) and a namespace's pull-through mirror upstream, kept in Workers KV (docs/storage-schema.md).
+ * status) and a namespace's pull-through mirror upstream, kept in R2 (docs/storage-schema.md), which is
+ * strongly consistent: a status is read right after the run that wrote it, in any location, and a list
+ * finds every import (Workers KV promises neither, platform.md §1).
  * Each record has one writer at a time in practice (the admin API, then the cron run or the import it
  * started); a lost status update is repaired by the next run, as every run re-resolves the source's tags.
  * Upstream passwords are stored sealed (crypto/sealed-box.ts), never in the clear.
  */
-import { kvKeys } from "./keys";
+import { r2Keys } from "./keys";
 import { TtlCache } from "./ttl-cache";
 
 /** Credentials for an upstream registry: the password sealed, bound to the record that holds it. */
@@ -56,11 +58,6 @@ export interface ImportRecord {
   lastError?: string;
 }
 
-/** KV metadata of an import record: enough for the cron run to pick due ones from a list. */
-interface ImportListing {
-  nextRunAt?: number;
-}
-
 export interface MirrorRecord {
   namespace: string;
   upstream: string;
@@ -79,63 +76,67 @@ export interface MirrorTagCheck {
 
 /** How long a mirror configuration is cached in an isolate (a change applies within this time). */
 const MIRROR_CACHE_MS = 30_000;
-/** How long a tag check is kept once stale (only its age matters). */
-const TAG_CHECK_TTL_SECONDS = 30 * 86400;
-
 export class UpstreamSources {
   private readonly mirrors = new TtlCache<MirrorRecord | null>(MIRROR_CACHE_MS, 1000);
 
-  constructor(private readonly kv: KVNamespace) {}
+  constructor(private readonly bucket: R2Bucket) {}
 
   async getImport(repository: string): Promise<ImportRecord | null> {
-    return this.kv.get<ImportRecord>(kvKeys.importSource(repository), "json");
+    return this.read<ImportRecord>(r2Keys.importSource(repository));
   }
 
   async putImport(record: ImportRecord): Promise<void> {
-    const metadata: ImportListing = record.nextRunAt !== undefined ? { nextRunAt: record.nextRunAt } : {};
-    await this.kv.put(kvKeys.importSource(record.repository), JSON.stringify(record), { metadata });
+    const customMetadata: Record<string, string> = record.nextRunAt !== undefined ? { nextRunAt: String(record.nextRunAt) } : {};
+    await this.bucket.put(r2Keys.importSource(record.repository), JSON.stringify(record), { customMetadata });
   }
 
   async deleteImport(repository: string): Promise<void> {
-    await this.kv.delete(kvKeys.importSource(repository));
+    await this.bucket.delete(r2Keys.importSource(repository));
   }
 
-  /** Repositories whose import is due at `now`, at most `limit` (one KV list page of metadata). */
+  /** Repositories whose import is due at `now`, at most `limit` (R2 lists with custom metadata, 1,000 keys a page). */
   async dueImports(now: number, limit: number): Promise<string[]> {
+    const prefix = r2Keys.importSourcePrefix;
     const due: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.kv.list<ImportListing>({ prefix: kvKeys.importSourcePrefix, cursor });
-      for (const key of page.keys) {
-        const next = key.metadata?.nextRunAt;
-        if (next !== undefined && next <= now) due.push(key.name.slice(kvKeys.importSourcePrefix.length));
+      // `include` (honoured since compatibility date 2022-08-04, platform.md §2) is missing from the types.
+      const page = await this.bucket.list({ prefix, cursor, include: ["customMetadata"] } as R2ListOptions);
+      for (const object of page.objects) {
+        const next = object.customMetadata?.nextRunAt;
+        if (next !== undefined && Number(next) <= now) due.push(object.key.slice(prefix.length, -".json".length));
         if (due.length >= limit) return due;
       }
-      cursor = page.list_complete ? undefined : page.cursor;
+      cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);
     return due;
   }
 
   /** A namespace's mirror configuration (cached in the isolate for MIRROR_CACHE_MS). */
   async getMirror(namespace: string): Promise<MirrorRecord | null> {
-    return this.mirrors.getOrLoad(namespace, () => this.kv.get<MirrorRecord>(kvKeys.mirrorUpstream(namespace), "json"));
+    return this.mirrors.getOrLoad(namespace, () => this.read<MirrorRecord>(r2Keys.mirrorUpstream(namespace)));
   }
 
   async putMirror(record: MirrorRecord): Promise<void> {
-    await this.kv.put(kvKeys.mirrorUpstream(record.namespace), JSON.stringify(record));
+    await this.bucket.put(r2Keys.mirrorUpstream(record.namespace), JSON.stringify(record));
     this.mirrors.delete(record.namespace);
   }
 
   async deleteMirror(namespace: string): Promise<void> {
-    await this.kv.delete(kvKeys.mirrorUpstream(namespace));
+    await this.bucket.delete(r2Keys.mirrorUpstream(namespace));
     this.mirrors.delete(namespace);
   }
 
   async tagCheck(repository: string, tag: string): Promise<MirrorTagCheck | null> {
-    return this.kv.get<MirrorTagCheck>(kvKeys.mirrorTagCheck(repository, tag), "json");
+    return this.read<MirrorTagCheck>(r2Keys.mirrorTagCheck(repository, tag));
   }
 
   async recordTagCheck(repository: string, tag: string, check: MirrorTagCheck): Promise<void> {
-    await this.kv.put(kvKeys.mirrorTagCheck(repository, tag), JSON.stringify(check), { expirationTtl: TAG_CHECK_TTL_SECONDS });
+    await this.bucket.put(r2Keys.mirrorTagCheck(repository, tag), JSON.stringify(check));
+  }
+
+  private async read<T>(key: string): Promise<T | null> {
+    const object = await this.bucket.get(key);
+    return object ? ((await object.json()) as T) : null;
   }
 }

@@ -135,7 +135,8 @@ export class UpstreamRegistry {
     readonly base: URL,
     private readonly credentials: UpstreamCredentials | undefined,
     private readonly allowInsecure: boolean,
-    private readonly fetcher: typeof fetch = fetch,
+    /** The global fetch unless a test gives another (called unbound: workerd's fetch refuses another `this`). */
+    private readonly fetcher: typeof fetch = (input, init) => fetch(input, init),
   ) {}
 
   /** The manifest `reference` (tag or digest) of `repository`, verified against its digest. */
