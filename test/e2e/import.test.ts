@@ -5,9 +5,8 @@
  * scheduled import picks up a tag moved upstream when the cron trigger runs (wrangler dev's /__scheduled).
  */
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error: plain ESM helper shared with the benchmark
 import { writeOciLayout } from "../support/oci-image.mjs";
 import { TLS, adminOk, adminPassword, adminRequest, creds, httpsRequest, productionKvTtlMs, registryHost, registryUrl, run, runOk, tempDir } from "./support";
@@ -74,12 +73,7 @@ beforeAll(async () => {
   scheduledAt = Date.now();
 });
 
-function require_copy() {
-  writeFileSync(process.env.DEBUG_SERVER_LOG!, readFileSync(inject("serverLog")));
-}
-
 afterAll(async () => {
-  if (process.env.DEBUG_SERVER_LOG) require_copy();
   await upstream?.stop();
 });
 

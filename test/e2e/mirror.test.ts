@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error: plain ESM helper shared with the benchmark
 import { writeOciLayout } from "../support/oci-image.mjs";
-import { TLS, adminOk, creds, registryHost, run, runOk, tempDir } from "./support";
+import { TLS, adminOk, adminRequest, creds, registryHost, run, runOk, tempDir } from "./support";
 import { startUpstreamRegistry, type UpstreamRegistryProcess } from "./upstream-registry";
 
 const NS = "mirror";
@@ -64,12 +64,14 @@ describe("pull-through mirror", () => {
     const digest = sha256(runOk("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${upstream.host}/library/alpine:3.19`]).stdout);
     const image = `${upstream.host}/library/alpine:3.19`;
     const inspectHere = () => run("skopeo", ["inspect", "--raw", TLS, "--creds", creds(puller), `docker://${registryHost()}/${NS}/library/alpine:3.19`]);
-    // Never here before.
-    expect(inspectHere().code).not.toBe(0);
+    // Never here before (read through the admin API: a pull would fetch it through).
+    const usage = () => adminRequest("GET", `/repositories/${NS}/library/alpine/usage`);
+    expect((await usage()).status).toBe(404);
 
     const first = podman(["pull", image]);
     expect(first.code, first.stderr).toBe(0);
-    // Fetched through: the mirror namespace now holds the image, with the upstream's digest.
+    // Fetched through: the mirror namespace now holds the image (2 layers and its config), with the upstream's digest.
+    expect((await usage()).json).toMatchObject({ manifests: 1, blobs: 3 });
     const stored = inspectHere();
     expect(stored.code, stored.stderr).toBe(0);
     expect(sha256(stored.stdout)).toBe(digest);
