@@ -102,7 +102,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   const upstreamSources = new UpstreamSources(env.REGISTRY_BUCKET);
   const upstreamCredentials = await SealedBox.create(config.pepper, "upstream-credentials");
   const copier = new ImageCopier(repositories, new BlobIngest(uploads, env.REPOSITORY_LEDGER, env.BLOB_INDEX));
-  const imports = new ImportRunner(upstreamSources, upstreamCredentials, copier, config.allowInsecureUpstreams);
+  const imports = new ImportRunner(upstreamSources, upstreamCredentials, copier, config.allowInsecureUpstreams, config.importTransfer);
   const upstream = { sources: upstreamSources, credentials: upstreamCredentials, allowInsecure: config.allowInsecureUpstreams, imports };
   return {
     config,

@@ -7,7 +7,7 @@
  */
 import { RegistryError } from "../http/oci-errors";
 import { isValidTag, parseDigest } from "../oci/reference";
-import type { BlobIngest } from "../storage/blob-ingest";
+import type { BlobIngest, TransferBudget } from "../storage/blob-ingest";
 import type { RepositoryStore } from "../storage/repository-store";
 import { sha256Digest, type UpstreamManifest, type UpstreamRegistry } from "../upstream/registry-client";
 import { parseManifest, type ManifestDocument } from "./manifest-document";
@@ -79,13 +79,14 @@ export class ImageCopier {
   /**
    * Copies `reference` (tag or digest) of `sourceRepository` upstream into `target`. With `platforms`, an
    * index keeps only those: one platform is copied as its own image manifest (its upstream digest), several
-   * as a new index listing just them (a new digest).
+   * as a new index listing just them (a new digest). With a `budget`, large blobs go in ranges and may be
+   * deferred to the next invocation (storage/blob-ingest.ts IngestDeferredError).
    */
-  async copy(upstream: UpstreamRegistry, sourceRepository: string, reference: string, target: CopyTarget, platforms?: string[]): Promise<CopyResult> {
+  async copy(upstream: UpstreamRegistry, sourceRepository: string, reference: string, target: CopyTarget, platforms?: string[], budget?: TransferBudget): Promise<CopyResult> {
     if (!isValidTag(reference) && !parseDigest(reference)) throw new ImageCopyError(`invalid source reference ${JSON.stringify(reference)}`);
     const manifest = await upstream.getManifest(sourceRepository, reference);
     const document = validated(manifest);
-    const counter = { fetched: 0 };
+    const counter = { fetched: 0, budget };
     if (!INDEX_TYPES.has(document.mediaType)) {
       await this.copyImage(upstream, sourceRepository, manifest, document, target, counter);
       return { sourceDigest: manifest.digest, digest: manifest.digest, blobsFetched: counter.fetched };
@@ -119,11 +120,11 @@ export class ImageCopier {
     manifest: UpstreamManifest,
     document: ManifestDocument,
     target: CopyTarget,
-    counter: { fetched: number },
+    counter: { fetched: number; budget?: TransferBudget },
   ): Promise<void> {
     for (const blob of document.blobs) {
       if (!blob.digest.startsWith("sha256:")) throw new ImageCopyError(`blob ${blob.digest}: only sha256 digests are stored`);
-      const outcome = await this.blobs.ingest(target.repository, blob.digest, blob.size, () => upstream.openBlob(sourceRepository, blob.digest));
+      const outcome = await this.blobs.ingest(target.repository, blob.digest, blob.size, (range) => upstream.openBlob(sourceRepository, blob.digest, range), counter.budget);
       if (outcome === "stored") counter.fetched += 1;
     }
     await this.record(target, manifest, document.mediaType, document.blobs.map((blob) => blob.digest), []);

@@ -8,6 +8,7 @@
 import type { SealedBox } from "../crypto/sealed-box";
 import type { ImportRecord, SealedCredentials, UpstreamSources } from "../storage/upstream-sources";
 import { UpstreamError, UpstreamRegistry, parseUpstreamBase, type UpstreamCredentials } from "../upstream/registry-client";
+import { IngestDeferredError, type TransferBudget } from "../storage/blob-ingest";
 import { ImageCopyError, type ImageCopier } from "./image-copy";
 
 /** Tags one run checks upstream (a HEAD each). */
@@ -41,6 +42,8 @@ export class ImportRunner {
     private readonly box: SealedBox,
     private readonly copier: ImageCopier,
     private readonly allowInsecure: boolean,
+    /** IMPORT_CHUNK_BYTES and IMPORT_BYTES_PER_RUN (config/config.ts). */
+    private readonly transfer: { chunkBytes: number; bytesPerRun: number },
   ) {}
 
   /** Runs one import now (its pending tags, else all its tags), copying at most `maxCopies` images; saves and returns its status. */
@@ -54,17 +57,24 @@ export class ImportRunner {
       const tags = record.pendingTags.length > 0 ? record.pendingTags : await this.selectTags(upstream, record);
       let copies = 0;
       let checks = 0;
+      let deferred = false;
       const remaining: string[] = [];
+      const budget: TransferBudget = { chunkBytes: this.transfer.chunkBytes, bytesLeft: this.transfer.bytesPerRun, sessions: { ...record.blobSessions } };
       for (const tag of tags) {
-        if (copies >= maxCopies || checks >= MAX_CHECKS_PER_RUN) {
+        if (deferred || copies >= maxCopies || checks >= MAX_CHECKS_PER_RUN) {
           remaining.push(tag);
           continue;
         }
         checks += 1;
-        const copied = await this.importTag(upstream, record, tag, next, now);
-        if (copied) copies += 1;
+        const outcome = await this.importTag(upstream, record, tag, next, now, budget);
+        if (outcome === "deferred") {
+          deferred = true;
+          remaining.push(tag);
+        }
+        if (outcome !== "unchanged") copies += 1;
       }
       next.pendingTags = remaining;
+      next.blobSessions = budget.sessions;
       const failed = tags.filter((tag) => next.tags[tag]?.error !== undefined);
       next.state = remaining.length > 0 ? "pending" : failed.length > 0 && failed.length === tags.length ? "failed" : "complete";
       if (failed.length > 0) next.lastError = `${failed.length} of ${tags.length} tags failed; first: ${failed[0]}: ${next.tags[failed[0]!]!.error}`;
@@ -106,19 +116,20 @@ export class ImportRunner {
     return listed.filter((tag) => pattern.test(tag));
   }
 
-  /** Imports one tag unless its upstream digest is the one imported last; returns whether it copied. */
-  private async importTag(upstream: UpstreamRegistry, record: ImportRecord, tag: string, next: ImportRecord, now: number): Promise<boolean> {
+  /** Imports one tag unless its upstream digest is the one imported last; "deferred": a large blob continues next run. */
+  private async importTag(upstream: UpstreamRegistry, record: ImportRecord, tag: string, next: ImportRecord, now: number, budget: TransferBudget): Promise<"unchanged" | "copied" | "deferred"> {
     try {
       const upstreamDigest = await upstream.resolveTag(record.source.repository, tag);
-      if (record.tags[tag]?.digest === upstreamDigest && record.tags[tag]?.error === undefined) return false;
+      if (record.tags[tag]?.digest === upstreamDigest && record.tags[tag]?.error === undefined) return "unchanged";
       const targetTag = record.source.tag !== undefined ? (record.targetTag ?? tag) : tag;
-      const result = await this.copier.copy(upstream, record.source.repository, upstreamDigest, { repository: record.repository, tag: targetTag, actor: `import:${record.createdBy}` }, record.source.platforms);
+      const result = await this.copier.copy(upstream, record.source.repository, upstreamDigest, { repository: record.repository, tag: targetTag, actor: `import:${record.createdBy}` }, record.source.platforms, budget);
       next.tags[tag] = { digest: result.sourceDigest, importedAt: new Date(now).toISOString() };
-      return true;
+      return "copied";
     } catch (error) {
+      if (error instanceof IngestDeferredError) return "deferred";
       if (!(error instanceof UpstreamError) && !(error instanceof ImageCopyError)) console.error(JSON.stringify({ event: "import_tag_failed", repository: record.repository, tag, error: message(error) }));
       next.tags[tag] = { ...(record.tags[tag]?.digest !== undefined ? { digest: record.tags[tag]!.digest } : {}), error: message(error) };
-      return true;
+      return "copied";
     }
   }
 }

@@ -56,6 +56,8 @@ export interface ImportRecord {
   /** When the cron trigger next looks at it (ms); absent when it never needs to. */
   nextRunAt?: number;
   lastError?: string;
+  /** Upload sessions of large blobs begun and not finished (digest → upload id), resumed by the next run. */
+  blobSessions?: Record<string, string>;
 }
 
 export interface MirrorRecord {

@@ -196,8 +196,10 @@ export class UpstreamRegistry {
    * Opens blob `digest` of `repository` (redirects followed, no Authorization beyond the upstream's origin);
    * the body is the caller's to read and verify. `size` is Content-Length, when declared.
    */
-  async openBlob(repository: string, digest: string): Promise<{ body: ReadableStream<Uint8Array>; size: number | undefined }> {
-    let response = await this.request(repository, `/v2/${repository}/blobs/${digest}`, {}, "GET", "manual");
+  async openBlob(repository: string, digest: string, range?: { start: number; end: number }): Promise<{ body: ReadableStream<Uint8Array>; size: number | undefined }> {
+    // A range (RFC 9110 §14.2) fetches part of a large blob; the answer must be exactly that part (206).
+    const rangeHeader: Record<string, string> = range ? { Range: `bytes=${range.start}-${range.end}` } : {};
+    let response = await this.request(repository, `/v2/${repository}/blobs/${digest}`, rangeHeader, "GET", "manual");
     for (let hop = 0; response.status >= 300 && response.status < 400; hop++) {
       const location = response.headers.get("Location");
       await response.body?.cancel();
@@ -205,11 +207,15 @@ export class UpstreamRegistry {
       const target = new URL(location, response.url || this.base);
       if (!permittedUrl(target, this.allowInsecure)) throw new UpstreamError(`blob ${digest}: redirect to a URL that is not allowed`);
       const sameOrigin = target.origin === this.base.origin;
-      const headers = sameOrigin ? await this.authorization(repository) : {};
+      const headers = { ...rangeHeader, ...(sameOrigin ? await this.authorization(repository) : {}) };
       response = await this.fetcher(target, { headers, redirect: "manual", signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS) });
     }
     if (response.status === 404) throw new UpstreamError(`blob ${digest} not found upstream`, 404);
     if (!response.ok || !response.body) throw await failure(response, `blob ${digest}`);
+    if (range && (response.status !== 206 || !response.headers.get("Content-Range")?.startsWith(`bytes ${range.start}-${range.end}/`))) {
+      await response.body.cancel();
+      throw new UpstreamError(`blob ${digest}: the upstream does not serve byte ranges`);
+    }
     const length = response.headers.get("Content-Length");
     return { body: response.body, size: length === null ? undefined : Number(length) };
   }
