@@ -9,6 +9,7 @@
  * development): the same rule holds for token realms and redirects, so a hostile upstream cannot steer the
  * Worker's requests to plain HTTP elsewhere.
  */
+import { readBodyLimited } from "../http/body";
 import { isValidRepositoryName, isValidTag, parseDigest } from "../oci/reference";
 
 /** The media types asked for (image-spec manifest.md and image-index.md; Docker's schema 2). */
@@ -97,36 +98,6 @@ export async function sha256Digest(bytes: Uint8Array): Promise<string> {
   return `sha256:${[...hash].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** Reads at most `limit` bytes of a body; null when it is longer. */
-async function readBounded(response: Response, limit: number): Promise<Uint8Array | null> {
-  const declared = Number(response.headers.get("Content-Length") ?? NaN);
-  if (declared > limit) {
-    await response.body?.cancel();
-    return null;
-  }
-  const reader = response.body?.getReader();
-  if (!reader) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.length;
-    if (length > limit) {
-      await reader.cancel();
-      return null;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}
-
 export class UpstreamRegistry {
   /** Bearer tokens by scope, for this client's life (one import or mirror fetch). */
   private readonly tokens = new Map<string, string>();
@@ -144,7 +115,7 @@ export class UpstreamRegistry {
     const response = await this.request(repository, `/v2/${repository}/manifests/${reference}`, { Accept: MANIFEST_ACCEPT });
     if (response.status === 404) throw new UpstreamError(`${repository}:${reference} not found upstream`, 404);
     if (!response.ok) throw await failure(response, `manifest ${repository}:${reference}`);
-    const bytes = await readBounded(response, MAX_UPSTREAM_MANIFEST_BYTES);
+    const bytes = await readBodyLimited(response, MAX_UPSTREAM_MANIFEST_BYTES);
     if (!bytes) throw new UpstreamError(`manifest ${repository}:${reference} is larger than ${MAX_UPSTREAM_MANIFEST_BYTES} bytes`);
     const digest = await sha256Digest(bytes);
     // Content addressing (image-spec descriptor.md): by digest the bytes must hash to it; by tag the
@@ -174,7 +145,7 @@ export class UpstreamRegistry {
       if (last !== undefined) query.set("last", last);
       const response = await this.request(repository, `/v2/${repository}/tags/list?${query}`, { Accept: "application/json" });
       if (!response.ok) throw await failure(response, `tags of ${repository}`);
-      const bytes = await readBounded(response, MAX_UPSTREAM_MANIFEST_BYTES);
+      const bytes = await readBodyLimited(response, MAX_UPSTREAM_MANIFEST_BYTES);
       if (!bytes) throw new UpstreamError(`tag list of ${repository} is too large`);
       let page: unknown;
       try {
@@ -270,7 +241,7 @@ export class UpstreamRegistry {
       throw new UpstreamError(`cannot reach the token realm of ${this.base.host}: ${error instanceof Error ? error.message : String(error)}`);
     });
     if (!response.ok) throw await failure(response, `token from ${realm.host}`);
-    const bytes = await readBounded(response, MAX_TOKEN_RESPONSE_BYTES);
+    const bytes = await readBodyLimited(response, MAX_TOKEN_RESPONSE_BYTES);
     let body: { token?: unknown; access_token?: unknown } = {};
     try {
       body = JSON.parse(new TextDecoder().decode(bytes ?? new Uint8Array(0)));
