@@ -7,6 +7,10 @@ export interface CredentialOutputs {
   registry: string;
   username: string;
   password: string;
+  /**
+   * `printf '%s\n' '<token>' | podman login --password-stdin -u '<user>' <host>`: the token goes through stdin,
+   * not podman's command line (visible in the process list); `--tls-verify=false` only for a loopback registry.
+   */
   podmanLogin: string;
   /** `~/.docker/config.json` / containers auth.json content. */
   authJson: { auths: Record<string, { auth: string }> };
@@ -31,6 +35,21 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A registry on the loopback interface (127.0.0.0/8, localhost, ::1): the local dev server, whose certificate is
+ * self-signed (scripts/body-limit-front.mjs), so its login lines carry `--tls-verify=false`. Never a remote host.
+ */
+export function isLoopbackRegistry(host: string): boolean {
+  const hostname = host.replace(/:\d+$/, "").toLowerCase();
+  return /^127(?:\.\d{1,3}){3}$/.test(hostname) || hostname === "localhost" || hostname === "[::1]";
+}
+
+/** The login line, as printed to be pasted into a POSIX shell. */
+export function podmanLoginLine(registry: string, username: string, password: string): string {
+  const tls = isLoopbackRegistry(registry) ? " --tls-verify=false" : "";
+  return `printf '%s\\n' ${shellQuote(password)} | podman login${tls} --password-stdin -u ${shellQuote(username)} ${registry}`;
+}
+
 function base64(text: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
@@ -45,7 +64,7 @@ export function credentialOutputs(registry: string, username: string, password: 
     registry,
     username,
     password,
-    podmanLogin: `podman login -u ${shellQuote(username)} -p ${shellQuote(password)} ${registry}`,
+    podmanLogin: podmanLoginLine(registry, username, password),
     authJson,
     kubernetesSecret: [
       "apiVersion: v1",

@@ -13,7 +13,8 @@ export type PrincipalKind = "users" | "service-accounts";
 
 async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[] }> {
   if (kind === "users") return { id: `user/${name}`, grants: (await requireUser(ctx, name)).grants };
-  return { id: `sa/${name}`, grants: (await requireServiceAccount(ctx, name)).grants };
+  const account = await requireServiceAccount(ctx, name);
+  return { id: `sa/${account.username}`, grants: account.grants };
 }
 
 export async function listGrants(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<Response> {
