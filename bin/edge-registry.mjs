@@ -46,6 +46,7 @@ const OUTPUT_FORMATS = ["summary", "token", "login", "auth-json", "k8s-secret", 
 const string = /** @type {const} */ ({ type: "string" });
 const flag = /** @type {const} */ ({ type: "boolean" });
 const many = /** @type {const} */ ({ type: "string", multiple: true });
+/** @type {OptionSpecs} */
 const CREDENTIAL_OPTIONS = { output: { type: "string", short: "o" }, "k8s-namespace": string, "secret-name": string };
 
 class ApiError extends Error {
@@ -64,7 +65,7 @@ class UnreachableError extends Error {}
  * @property {Record<string, any>} options the command's options (names checked; values checked by the command)
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} api an /admin/v1 call
  * @property {(path: string) => Promise<any>} adminRead a read a namespace administrator may make too
- * @property {(value: unknown, rows: Record<string, unknown>[], columns: string[]) => void} print
+ * @property {(value: unknown, rows: object[], columns: string[]) => void} print
  * @property {boolean} json
  * @property {() => Promise<string>} newPassword the new password of a web user (stdin or hidden prompt)
  */
@@ -730,10 +731,11 @@ const policyRows = (policies) =>
     algorithms: (p.algorithms ?? []).join(","),
   }));
 
-/** @param {Record<string, unknown>[]} rows @param {string[]} columns */
+/** @param {object[]} rows @param {string[]} columns */
 function table(rows, columns) {
   if (rows.length === 0) return "(none)";
-  const cells = rows.map((row) => columns.map((column) => (row[column] === undefined || row[column] === null ? "-" : String(row[column]))));
+  const cell = (/** @type {Record<string, unknown>} */ row, /** @type {string} */ column) => (row[column] === undefined || row[column] === null ? "-" : String(row[column]));
+  const cells = rows.map((row) => columns.map((column) => cell(/** @type {Record<string, unknown>} */ (row), column)));
   const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((row) => /** @type {string} */ (row[index]).length)));
   const line = (/** @type {string[]} */ values) => values.map((value, index) => value.padEnd(/** @type {number} */ (widths[index]))).join("  ").trimEnd();
   return [line(columns.map((column) => column.toUpperCase())), ...cells.map(line)].join("\n");
@@ -841,7 +843,8 @@ async function run(argv) {
 
   /** @type {Awaited<ReturnType<typeof connection>> | undefined} */
   let conn;
-  const api = async (/** @type {string} */ method, /** @type {string} */ path, /** @type {unknown} */ body) => request((conn ??= await connection(options)), method, `/admin/v1${path}`, body);
+  /** An /admin/v1 call; the connection (and a password prompt, if any) only once the command line is valid. @param {string} method @param {string} path @param {unknown} [body] */
+  const api = async (method, path, body) => request((conn ??= await connection(options)), method, `/admin/v1${path}`, body);
   /** @type {Call} */
   const call = {
     args,

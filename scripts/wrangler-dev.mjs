@@ -28,6 +28,8 @@ export const OFFLINE_ENV = {
  * with the real wrangler.toml's bindings, Durable Objects and migrations); `vars` are extra `--var`s.
  * Returns the front's `url`, the Worker's own `workerUrl` (behind no limit; for probes only) and the
  * `maxRequestBodyBytes` both enforce.
+ * @param {{ port: number, persistTo: string, envFile: string, stdio?: "pipe" | "inherit", extraArgs?: string[], config?: string,
+ *   logFile?: string, script?: string, vars?: Record<string, string> }} options
  */
 export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile, script, vars = {} }) {
   // Another server already on the port would answer the readiness probe below in this session's place.

@@ -23,7 +23,7 @@ export class UsageError extends Error {
  * @param {string[]} argv
  * @param {OptionSpecs} options
  * @param {string} [usage]
- * @returns {{ values: Record<string, string | boolean | string[] | undefined>, positionals: string[] }}
+ * @returns {{ values: Record<string, any>, positionals: string[] }}
  */
 export function parseStrict(argv, options, usage) {
   try {

@@ -3,21 +3,9 @@
  * page hands them out: a podman login command, a docker/podman auth file entry, a Kubernetes pull secret
  * (`kubernetes.io/dockerconfigjson`) and the equivalent kubectl and oc commands.
  */
-export interface CredentialOutputs {
-  registry: string;
-  username: string;
-  password: string;
-  /**
-   * `printf '%s\n' '<token>' | podman login --password-stdin -u '<user>' <host>`: the token goes through stdin,
-   * not podman's command line (visible in the process list); `--tls-verify=false` only for a loopback registry.
-   */
-  podmanLogin: string;
-  /** `~/.docker/config.json` / containers auth.json content. */
-  authJson: { auths: Record<string, { auth: string }> };
-  kubernetesSecret: string;
-  kubectlCommand: string;
-  ocCommand: string;
-}
+import type { CredentialOutputsView } from "../http/admin-api-types";
+
+export type CredentialOutputs = CredentialOutputsView;
 
 export interface KubernetesTarget {
   namespace: string;

@@ -9,6 +9,7 @@ import { canonicalServiceAccountUsername } from "../auth/service-account-names";
 import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy, type TrustPolicy } from "../auth/oidc-policy";
 import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
+import type { IssuedCredentials, ServiceAccountState, ServiceAccountView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import type { ServiceAccountRecord } from "../storage/identity-store";
 import { badRequest, grant, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
@@ -21,8 +22,6 @@ const TOKEN_BYTES = 32;
 /** Longest rotation overlap: a week. */
 const MAX_OVERLAP_SECONDS = 7 * 24 * 3600;
 
-export type ServiceAccountState = "active" | "disabled" | "expired";
-
 function stateOf(record: ServiceAccountRecord, now: Date): ServiceAccountState {
   if (record.disabled) return "disabled";
   if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return "expired";
@@ -30,7 +29,7 @@ function stateOf(record: ServiceAccountRecord, now: Date): ServiceAccountState {
 }
 
 /** What the API shows of an account: never a hash. */
-function view(record: ServiceAccountRecord, lastUsedAt: string | null = null) {
+function view(record: ServiceAccountRecord, lastUsedAt: string | null = null): ServiceAccountView {
   const { tokenHash: _token, previousTokenHash: _previous, previousTokenExpiresAt, ...rest } = record;
   const now = new Date();
   const overlapOpen = previousTokenExpiresAt !== undefined && now < new Date(previousTokenExpiresAt);
@@ -64,7 +63,7 @@ function withCredentials(ctx: AdminContext, body: Record<string, unknown>, recor
   if (!isValidKubernetesName(namespace) || !isValidKubernetesName(secretName)) {
     throw badRequest("kubernetesNamespace and secretName must be Kubernetes names (RFC 1123 labels)");
   }
-  return { ...view(record), token, credentials: credentialOutputs(new URL(ctx.origin).host, record.username, token, { namespace, secretName }) };
+  return { ...view(record), token, credentials: credentialOutputs(new URL(ctx.origin).host, record.username, token, { namespace, secretName }) } satisfies IssuedCredentials;
 }
 
 /** One grant per target; a later entry for the same target wins. */
