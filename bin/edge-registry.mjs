@@ -19,7 +19,7 @@ import { isPushCommand, pushCommand } from "./push.mjs";
 /** @typedef {import("../src/http/admin-api-types").UserView} UserView */
 /** @typedef {import("../src/http/admin-api-types").NamespaceView} NamespaceView */
 /** @typedef {import("../src/http/admin-api-types").AuditPageView} AuditPageView */
-/** @typedef {import("../src/http/admin-api-types").TrustPolicyView} TrustPolicyView */
+/** @typedef {import("../src/auth/oidc-policy").TrustPolicy} TrustPolicyView */
 /** @typedef {import("./lib/cli-args.mjs").OptionSpecs} OptionSpecs */
 
 const GLOBAL_USAGE = `global options (anywhere on the line; or environment variables):
@@ -156,6 +156,22 @@ async function pagedMoves(call, path) {
   } while (call.options.all && page.cursor);
   if (page.cursor) console.error("more moves: add --all");
   return moves;
+}
+
+/**
+ * `users disable NAME`, `service-accounts enable ACCOUNT`, …: a PATCH of `disabled`.
+ * @param {"users" | "service-accounts"} kind @param {string} argument @param {boolean} disabled @param {string[]} columns
+ * @returns {Command}
+ */
+function setDisabled(kind, argument, disabled, columns) {
+  return {
+    usage: `${kind} ${disabled ? "disable" : "enable"} ${argument}`,
+    args: [argument],
+    async run(call) {
+      const record = await call.api("PATCH", `/${kind}/${enc(call.args[0])}`, { disabled });
+      call.print(record, [record], columns);
+    },
+  };
 }
 
 /** @type {Record<string, Command>} */
@@ -471,22 +487,8 @@ const COMMANDS = {
       console.log(`password of ${call.args[0]} set; their refresh tokens were revoked`);
     },
   },
-  "users disable": {
-    usage: "users disable NAME",
-    args: ["NAME"],
-    async run(call) {
-      const user = await call.api("PATCH", `/users/${enc(call.args[0])}`, { disabled: true });
-      call.print(user, [user], ["username", "disabled"]);
-    },
-  },
-  "users enable": {
-    usage: "users enable NAME",
-    args: ["NAME"],
-    async run(call) {
-      const user = await call.api("PATCH", `/users/${enc(call.args[0])}`, { disabled: false });
-      call.print(user, [user], ["username", "disabled"]);
-    },
-  },
+  "users disable": setDisabled("users", "NAME", true, ["username", "disabled"]),
+  "users enable": setDisabled("users", "NAME", false, ["username", "disabled"]),
   "users delete": {
     usage: "users delete NAME",
     args: ["NAME"],
@@ -574,22 +576,8 @@ const COMMANDS = {
       printCredentials(await call.api("POST", `/service-accounts/${enc(call.args[0])}/rotate`, body), options.output, call.json);
     },
   },
-  "service-accounts disable": {
-    usage: "service-accounts disable ACCOUNT",
-    args: ["ACCOUNT"],
-    async run(call) {
-      const sa = await call.api("PATCH", `/service-accounts/${enc(call.args[0])}`, { disabled: true });
-      call.print(sa, [sa], ["username", "state"]);
-    },
-  },
-  "service-accounts enable": {
-    usage: "service-accounts enable ACCOUNT",
-    args: ["ACCOUNT"],
-    async run(call) {
-      const sa = await call.api("PATCH", `/service-accounts/${enc(call.args[0])}`, { disabled: false });
-      call.print(sa, [sa], ["username", "state"]);
-    },
-  },
+  "service-accounts disable": setDisabled("service-accounts", "ACCOUNT", true, ["username", "state"]),
+  "service-accounts enable": setDisabled("service-accounts", "ACCOUNT", false, ["username", "state"]),
   "service-accounts set-expiry": {
     usage: "service-accounts set-expiry ACCOUNT (TIME | DURATION | never)",
     help: "TIME is ISO 8601; DURATION (30d) counts from now",

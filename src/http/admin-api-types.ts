@@ -31,18 +31,6 @@ export interface UserView {
 
 export type ServiceAccountState = "active" | "disabled" | "expired";
 
-export interface TrustPolicyView {
-  id: string;
-  description?: string;
-  issuer: string;
-  audiences: string[];
-  subject: string;
-  claims?: Record<string, string>;
-  algorithms: string[];
-  maxTokenAgeSeconds: number;
-  replayWindowSeconds: number;
-}
-
 export interface ServiceAccountView {
   /** The stored name, `<org id>|<name>`. */
   username: string;
@@ -60,7 +48,8 @@ export interface ServiceAccountView {
   lastUsedAt: string | null;
   /** Present while a rotation's overlap is open: the previous token works until then. */
   previousTokenValidUntil?: string;
-  trustPolicies?: TrustPolicyView[];
+  /** Workload identity federation: the `TrustPolicy` records of src/auth/oidc-policy.ts. */
+  trustPolicies?: object[];
 }
 
 /**
