@@ -1,7 +1,8 @@
 /**
  * The strict CLI (issue 15) against the running Worker: each mistake of the issue's list exits 2 with a precise
  * message and the command's usage, before anything reaches the registry; the login lines the CLI prints work as
- * printed (sh -c, podman); Quay-style names; the audit log's newest first.
+ * printed (sh -c, podman); Quay-style names; the audit log's newest first. Account names differ from cli.test.ts's
+ * (which finds its accounts by name across the shared Worker).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -34,7 +35,7 @@ let account: { username: string; quayName: string; token: string };
 beforeAll(() => {
   cliOk(["namespaces", "create", NS]);
   cliOk(["namespaces", "create", OTHER]);
-  account = JSON.parse(cliOk(["service-accounts", "create", NS, "puller", "--grant", `${NS}=read`, "--json"]));
+  account = JSON.parse(cliOk(["service-accounts", "create", NS, "strict-reader", "--grant", `${NS}=read`, "--json"]));
   cliOk(["service-accounts", "create", OTHER, "other", "--grant", `${OTHER}=read`]);
 });
 
@@ -114,11 +115,11 @@ describe("what the strict CLI does right", () => {
   });
 
   it("Quay-style names: podman logs in as namespace+name; the CLI shows and changes the account by either name", () => {
-    const token = cliOk(["service-accounts", "rotate", `${NS}+puller`, "-o", "token"]).trim();
-    const login = run("podman", ["login", "--tls-verify=false", "--authfile", join(tempDir("quay-login"), "auth.json"), "-u", `${NS}+puller`, "--password-stdin", registryHost()], { input: token });
+    const token = cliOk(["service-accounts", "rotate", `${NS}+strict-reader`, "-o", "token"]).trim();
+    const login = run("podman", ["login", "--tls-verify=false", "--authfile", join(tempDir("quay-login"), "auth.json"), "-u", `${NS}+strict-reader`, "--password-stdin", registryHost()], { input: token });
     expect(login.code, login.stderr).toBe(0);
-    expect(showAccount(`${NS}+puller`).username).toBe(account.username);
-    cliOk(["grants", "add", "service-accounts", `${NS}+puller`, "--repository", `${NS}/app`, "--role", "write"]);
+    expect(showAccount(`${NS}+strict-reader`).username).toBe(account.username);
+    cliOk(["grants", "add", "service-accounts", `${NS}+strict-reader`, "--repository", `${NS}/app`, "--role", "write"]);
     expect(cliOk(["grants", "list", "service-accounts", account.username])).toMatch(new RegExp(`repository\\s+${NS}/app\\s+write`));
   });
 
