@@ -65,7 +65,7 @@ class UnreachableError extends Error {}
  * @property {Record<string, any>} options the command's options (names checked; values checked by the command)
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} api an /admin/v1 call
  * @property {(path: string) => Promise<any>} adminRead a read a namespace administrator may make too
- * @property {(value: unknown, rows: object[], columns: string[]) => void} print
+ * @property {<T extends object>(value: unknown, rows: T[], columns: (keyof T & string)[]) => void} print column names checked against the rows' type (the admin API's, src/http/admin-api-types.ts)
  * @property {boolean} json
  * @property {() => Promise<string>} newPassword the new password of a web user (stdin or hidden prompt)
  */
@@ -708,6 +708,7 @@ const COMMANDS = {
   },
 };
 
+/** @type {("index" | keyof TrustPolicyView)[]} */
 const POLICY_COLUMNS = ["index", "id", "issuer", "audiences", "subject", "claims", "algorithms", "maxTokenAgeSeconds", "replayWindowSeconds"];
 /** @param {TrustPolicyView[]} policies */
 const policyRows = (policies) =>
