@@ -19,7 +19,7 @@ import { isPushCommand, pushCommand } from "./push.mjs";
 /** @typedef {import("../src/http/admin-api-types").UserView} UserView */
 /** @typedef {import("../src/http/admin-api-types").NamespaceView} NamespaceView */
 /** @typedef {import("../src/http/admin-api-types").AuditPageView} AuditPageView */
-/** @typedef {import("../src/auth/oidc-policy").TrustPolicy} TrustPolicyView */
+/** @typedef {import("../src/model/trust-policy").TrustPolicy} TrustPolicyView */
 /** @typedef {import("./lib/cli-args.mjs").OptionSpecs} OptionSpecs */
 
 const GLOBAL_USAGE = `global options (anywhere on the line; or environment variables):

@@ -13,6 +13,7 @@ step("node", ["scripts/ensure-clients.mjs"]);
 step("npx", ["tsc", "-p", "."]);
 step("npx", ["tsc", "-p", "test/e2e"]);
 step("npx", ["tsc", "-p", "tsconfig.scripts.json"]); // bin/ and scripts/: JSDoc-typed JavaScript (checkJs)
+step("node", ["scripts/check-layers.mjs"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");

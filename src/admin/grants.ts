@@ -1,20 +1,19 @@
 /** Admin API: grants of read/write/admin on a namespace or repository, to a user or a service account. */
-import { namespaceOf, type Grant } from "../auth/access-model";
+import { namespaceOf, type Grant } from "../model/grants";
+import { principalIds, type PrincipalId, type PrincipalKind } from "../model/principal";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import type { PrincipalId } from "../storage/keys";
 import { grant, readJson } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 import { requireNamespace } from "./namespaces";
 import { requireServiceAccount } from "./service-accounts";
 import { requireUser } from "./users";
 
-export type PrincipalKind = "users" | "service-accounts";
-
 async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[] }> {
-  if (kind === "users") return { id: `user/${name}`, grants: (await requireUser(ctx, name)).grants };
+  if (kind === "user") return { id: principalIds.user(name), grants: (await requireUser(ctx, name)).grants };
+  // `name` may be `<namespace>+<name>`: the id is built from the stored username.
   const account = await requireServiceAccount(ctx, name);
-  return { id: `sa/${account.username}`, grants: account.grants };
+  return { id: principalIds.serviceAccount(account.username), grants: account.grants };
 }
 
 export async function listGrants(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<Response> {

@@ -3,7 +3,7 @@ import { isValidNamespace } from "../auth/identity-grammar";
 import { AdminApiError } from "../http/api-errors";
 import type { NamespaceView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
-import { isValidRepositoryName } from "../registry/reference";
+import { isValidRepositoryName } from "../oci/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";

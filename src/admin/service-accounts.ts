@@ -3,13 +3,15 @@
  * namespace they are created in, independent of any user. The token is shown once (with ready-to-use
  * credential outputs) at creation and rotation, and stored only as an HMAC.
  */
-import { namespaceOf, type Grant } from "../auth/access-model";
+import { namespaceOf, type Grant } from "../model/grants";
+import { accountState, principalIds } from "../model/principal";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
 import { canonicalServiceAccountUsername } from "../auth/service-account-names";
-import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy, type TrustPolicy } from "../auth/oidc-policy";
+import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy } from "../auth/oidc-policy";
+import type { TrustPolicy } from "../model/trust-policy";
 import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
-import type { IssuedCredentials, ServiceAccountState, ServiceAccountView } from "../http/admin-api-types";
+import type { IssuedCredentials, ServiceAccountView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import type { ServiceAccountRecord } from "../storage/identity-store";
 import { badRequest, grant, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
@@ -22,19 +24,13 @@ const TOKEN_BYTES = 32;
 /** Longest rotation overlap: a week. */
 const MAX_OVERLAP_SECONDS = 7 * 24 * 3600;
 
-function stateOf(record: ServiceAccountRecord, now: Date): ServiceAccountState {
-  if (record.disabled) return "disabled";
-  if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return "expired";
-  return "active";
-}
-
 /** What the API shows of an account: never a hash. */
 function view(record: ServiceAccountRecord, lastUsedAt: string | null = null): ServiceAccountView {
   const { tokenHash: _token, previousTokenHash: _previous, previousTokenExpiresAt, ...rest } = record;
   const now = new Date();
   const overlapOpen = previousTokenExpiresAt !== undefined && now < new Date(previousTokenExpiresAt);
   const quayName = `${record.namespace}+${parseServiceAccountUsername(record.username)?.name}`;
-  return { ...rest, quayName, state: stateOf(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
+  return { ...rest, quayName, state: accountState(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
 }
 
 /** The account a path names, as `<org id>|<name>` or `<namespace>+<name>`; handlers use its stored `username`. */
@@ -141,14 +137,13 @@ export async function rotateServiceAccount(ctx: AdminContext, request: Request, 
 
 export async function listServiceAccounts(ctx: AdminContext): Promise<Response> {
   const records = await ctx.identities.listServiceAccounts();
-  const lastUsed = await Promise.all(records.map((record) => ctx.identities.getLastUsed(`sa/${record.username}`)));
+  const lastUsed = await Promise.all(records.map((record) => ctx.identities.getLastUsed(principalIds.serviceAccount(record.username))));
   return jsonResponse({ serviceAccounts: records.map((record, index) => view(record, lastUsed[index])) });
 }
 
 export async function getServiceAccount(ctx: AdminContext, name: string): Promise<Response> {
   const record = await requireServiceAccount(ctx, name);
-  const username = record.username;
-  return jsonResponse(view(record, await ctx.identities.getLastUsed(`sa/${username}`)));
+  return jsonResponse(view(record, await ctx.identities.getLastUsed(principalIds.serviceAccount(record.username))));
 }
 
 /** PATCH `{"disabled":true}`, `{"description":"…"}`, `{"expiresAt":"…"}` or `{"expiresAt":null}`. */
@@ -178,7 +173,7 @@ export async function updateServiceAccount(ctx: AdminContext, request: Request, 
   await auditedChange(ctx, { action: "service-account.update", target: username, detail: detail || "no change" }, () =>
     ctx.identities.putServiceAccount(updated),
   );
-  return jsonResponse(view(updated, await ctx.identities.getLastUsed(`sa/${username}`)));
+  return jsonResponse(view(updated, await ctx.identities.getLastUsed(principalIds.serviceAccount(username))));
 }
 
 export async function deleteServiceAccount(ctx: AdminContext, name: string): Promise<Response> {

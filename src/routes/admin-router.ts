@@ -11,7 +11,8 @@ import * as usage from "../admin/usage";
 import * as users from "../admin/users";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
-import { AdminApiError } from "./api-errors";
+import type { PrincipalKind } from "../model/principal";
+import { AdminApiError } from "../http/api-errors";
 
 export const ADMIN_BASE = "/admin/v1";
 export const ACCOUNT_BASE = "/account/v1";
@@ -160,8 +161,11 @@ export function createAccountRouter() {
   return router;
 }
 
-function principalKind(request: IRequest): grants.PrincipalKind {
-  const kind = request.params.kind;
-  if (kind === "users" || kind === "service-accounts") return kind;
+/** The kind of principal a path names: `/users/…` or `/service-accounts/…`. */
+const PRINCIPAL_KIND_SEGMENTS: Record<string, PrincipalKind> = { users: "user", "service-accounts": "service-account" };
+
+function principalKind(request: IRequest): PrincipalKind {
+  const kind = Object.hasOwn(PRINCIPAL_KIND_SEGMENTS, request.params.kind ?? "") ? PRINCIPAL_KIND_SEGMENTS[request.params.kind!] : undefined;
+  if (kind) return kind;
   throw new AdminApiError(404, "not_found", "no such admin endpoint");
 }
