@@ -4,7 +4,7 @@
  * associated data binding each sealed value to what it belongs to (a sealed value moved to another record
  * does not open). The plaintext is never stored, logged or returned.
  */
-import { fromBase64Url, toBase64Url } from "./secrets";
+import { fromBase64Url, toBase64Url } from "./bytes";
 
 const encoder = new TextEncoder();
 

@@ -7,8 +7,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, adminPassword, adminRequest, creds, httpsRequest, productionKvTtlMs, registryHost, registryUrl, run, runOk, tempDir } from "./support";
 import { startUpstreamRegistry, type UpstreamRegistryProcess } from "./upstream-registry";
 
@@ -25,7 +24,7 @@ let scheduledAt = 0;
 const sha256 = (text: string) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
 
 /** Pushes an OCI layout to the upstream as `repository:tag`; returns the manifest's digest there. */
-async function pushUpstream(images: object[], repository: string, tag: string): Promise<string> {
+async function pushUpstream(images: Parameters<typeof writeOciLayout>[1], repository: string, tag: string): Promise<string> {
   const dir = tempDir("upstream-src");
   await writeOciLayout(dir, images, tag);
   runOk("skopeo", ["copy", "--all", "--dest-tls-verify=false", "--dest-creds", upstreamCreds, `oci:${dir}:${tag}`, `docker://${upstream.host}/${repository}:${tag}`]);
@@ -106,7 +105,7 @@ describe("import", () => {
 
   it("imports a 3-layer image with `edge-registry import`; podman pulls it and the digests match", async () => {
     const digest = await pushUpstream([{ seed: 321, layerSizes: [256 * 1024, 1024 * 1024, 64 * 1024], gzip: true }], "library/three", "1.0");
-    const result = cli(["import", `http://${upstream.host}/library/three:1.0`, `${NS}/three:stable`, "--username", UPSTREAM_USER.username, "--password-stdin"], UPSTREAM_USER.password);
+    const result = cli(["import", `http://${upstream.host}/library/three:1.0`, `${NS}/three:stable`, "--username", UPSTREAM_USER.username, "--upstream-password-stdin"], UPSTREAM_USER.password);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("complete");
     const stored = localRaw(`${NS}/three`, "stable");
@@ -118,7 +117,7 @@ describe("import", () => {
   });
 
   it("imports one platform of an index with --platform, under the platform's own digest", async () => {
-    const result = cli(["import", `http://${upstream.host}/library/multi:v1`, `${NS}/arm:v1`, "--platform", "linux/arm64", "--username", UPSTREAM_USER.username, "--password-stdin"], UPSTREAM_USER.password);
+    const result = cli(["import", `http://${upstream.host}/library/multi:v1`, `${NS}/arm:v1`, "--platform", "linux/arm64", "--username", UPSTREAM_USER.username, "--upstream-password-stdin"], UPSTREAM_USER.password);
     expect(result.code, result.stderr).toBe(0);
     const index = JSON.parse(localRaw(`${NS}/multi`, "v1"));
     const arm = index.manifests.find((entry: { platform: { architecture: string } }) => entry.platform.architecture === "arm64");

@@ -8,8 +8,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, adminRequest, creds, registryHost, run, runOk, tempDir } from "./support";
 import { startUpstreamRegistry, type UpstreamRegistryProcess } from "./upstream-registry";
 
