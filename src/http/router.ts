@@ -3,7 +3,8 @@ import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
 import { BLOB_DATA_PATH } from "../storage/blob-urls";
-import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
+import { authenticate, requireRegistryAdmin } from "../admin/context";
+import { CONSOLE_BASE, createConsoleRouter } from "./console-router";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { errorToResponse } from "./error-response";
 import { jsonResponse } from "./headers";
@@ -19,6 +20,7 @@ export const JWKS_PATH = "/.well-known/jwks.json";
 const v2 = createV2Router();
 const admin = createAdminRouter();
 const account = createAccountRouter();
+const consoleApi = createConsoleRouter();
 
 const top = Router<IRequest, [RequestScope]>()
   .get(TOKEN_PATH, (request, { services, background }) => services.tokenEndpoint.get(request, background))
@@ -36,15 +38,19 @@ const top = Router<IRequest, [RequestScope]>()
   .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
     // Before any credential check: a forged request must not even count as a failed login.
     refuseBrowserForgery(request as unknown as Request, origin);
-    const actor = await requireRegistryAdmin(services.admin, request);
+    const actor = await requireRegistryAdmin(services.admin, request, origin);
     return admin.fetch(request, { ...services.admin, origin, actor });
   })
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
-    const identity = await authenticateBasic(services.admin, request, "account API");
+    const identity = await authenticate(services.admin, request, "account API", origin);
     return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal });
   })
-  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
+  .all(`${CONSOLE_BASE}/*`, (request, { services, origin }) => {
+    refuseBrowserForgery(request as unknown as Request, origin);
+    return consoleApi.fetch(request, { services: services.admin, origin });
+  })
+  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH, console: "/console/" }))
   .all("*", () => jsonResponse({ error: "not found" }, 404));
 
 /** Longest URL and total header size accepted; real clients stay far below both. */
