@@ -12,6 +12,8 @@ const step = (command, args) => execFileSync(command, args, { cwd: projectRoot, 
 step("node", ["scripts/ensure-clients.mjs"]);
 step("npx", ["tsc", "-p", "."]);
 step("npx", ["tsc", "-p", "test/e2e"]);
+step("npx", ["tsc", "-p", "console"]);
+step("node", ["scripts/build-console.mjs"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");
