@@ -262,6 +262,9 @@ describe("console as a namespace administrator", () => {
     await open(page, "namespaces", "Namespaces");
     await page.getByRole("cell", { name: "uins", exact: true }).waitFor();
     expect(await page.locator("main").textContent()).not.toContain("uiother");
+    // Its own namespace's repositories (the account API's usage report, open to the namespace's admins).
+    await page.getByRole("button", { name: "Repositories of uins" }).click();
+    await page.getByRole("cell", { name: "uins/app", exact: true }).waitFor();
     await shot(page, "namespaces-namespace-admin");
 
     await open(page, "service-accounts", "Service accounts");
@@ -292,15 +295,15 @@ describe("forged session cookies", () => {
     await real.close();
     const [id] = cookie.split(".");
     const forged = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await forged.newPage();
     // The real session's id with a made-up secret, and a made-up id.
     for (const value of [`${id}.${"A".repeat(43)}`, `${"B".repeat(16)}.${"C".repeat(43)}`, "garbage"]) {
       await forged.clearCookies();
       await forged.addCookies([{ name: SESSION_COOKIE, value, url: registryUrl(), secure: true, httpOnly: true, sameSite: "Strict" }]);
       expect((await forged.request.get(`${registryUrl()}/admin/v1/namespaces`)).status()).toBe(401);
-      const page = await forged.newPage();
       await page.goto(`${registryUrl()}/console/#/service-accounts`);
       await page.getByLabel("Username").waitFor();
-      await page.close();
+      expect(await page.getByRole("button", { name: "Sign out" }).count()).toBe(0);
     }
     await forged.close();
     await context.close();
