@@ -191,33 +191,24 @@ function NamespacesPage({ session }: { session: Session }) {
     <section aria-labelledby="namespaces-title">
       <h1 id="namespaces-title">Namespaces</h1>
       <Status status={status} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Namespace</th>
-            <th scope="col">Visibility</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(namespaces ?? []).map((namespace) => (
-            <tr key={namespace.name}>
-              <td>{namespace.name}</td>
-              <td>{session.registryAdmin ? (namespace.public ? "public" : "private") : "—"}</td>
-              <td class="actions">
-                <button type="button" onClick={() => setOpen(open === namespace.name ? null : namespace.name)} aria-expanded={open === namespace.name}>
-                  Repositories of {namespace.name}
-                </button>
-                {session.registryAdmin && (
-                  <button type="button" disabled={busy} onClick={() => setPublic(namespace.name, !namespace.public)}>
-                    Make {namespace.name} {namespace.public ? "private" : "public"}
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={["Namespace", "Visibility", "Actions"]}>
+      {(namespaces ?? []).map((namespace) => (
+        <tr key={namespace.name}>
+          <td>{namespace.name}</td>
+          <td>{session.registryAdmin ? (namespace.public ? "public" : "private") : "—"}</td>
+          <td class="actions">
+            <button type="button" onClick={() => setOpen(open === namespace.name ? null : namespace.name)} aria-expanded={open === namespace.name}>
+              Repositories of {namespace.name}
+            </button>
+            {session.registryAdmin && (
+              <button type="button" disabled={busy} onClick={() => setPublic(namespace.name, !namespace.public)}>
+                Make {namespace.name} {namespace.public ? "private" : "public"}
+              </button>
+            )}
+          </td>
+        </tr>
+      ))}
+      </DataTable>
       {namespaces?.length === 0 && <p>No namespaces yet.</p>}
       {open && <Repositories namespace={open} key={open} />}
     </section>
@@ -248,34 +239,25 @@ function Repositories({ namespace }: { namespace: string }) {
           {usage.partial ? " (only the first 500 repositories are listed)" : ""}
         </p>
       )}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Repository</th>
-            <th scope="col">Size</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(usage?.repositories ?? []).map((repository) => (
-            <tr key={repository.name}>
-              <td>{repository.name}</td>
-              <td>{formatBytes(repository.logicalBytes)}</td>
-              <td class="actions">
-                <button type="button" onClick={() => setOpen(open === repository.name ? null : repository.name)} aria-expanded={open === repository.name}>
-                  Tags of {repository.name}
-                </button>
-                <button type="button" disabled={busy} onClick={() => setPublic(repository.name, true)}>
-                  Make {repository.name} public
-                </button>
-                <button type="button" disabled={busy} onClick={() => setPublic(repository.name, false)}>
-                  Make {repository.name} private
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={["Repository", "Size", "Actions"]}>
+      {(usage?.repositories ?? []).map((repository) => (
+        <tr key={repository.name}>
+          <td>{repository.name}</td>
+          <td>{formatBytes(repository.logicalBytes)}</td>
+          <td class="actions">
+            <button type="button" onClick={() => setOpen(open === repository.name ? null : repository.name)} aria-expanded={open === repository.name}>
+              Tags of {repository.name}
+            </button>
+            <button type="button" disabled={busy} onClick={() => setPublic(repository.name, true)}>
+              Make {repository.name} public
+            </button>
+            <button type="button" disabled={busy} onClick={() => setPublic(repository.name, false)}>
+              Make {repository.name} private
+            </button>
+          </td>
+        </tr>
+      ))}
+      </DataTable>
       {usage?.repositories.length === 0 && <p>No repositories in {namespace} yet.</p>}
       {open && <Tags repository={open} key={open} />}
     </section>
@@ -301,28 +283,18 @@ function Tags({ repository }: { repository: string }) {
     <section aria-labelledby="tags-title">
       <h3 id="tags-title">Tags of {repository}</h3>
       <Status status={status} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Tag</th>
-            <th scope="col">Digest</th>
-            <th scope="col">Pushed</th>
-            <th scope="col">By</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(tags ?? []).map((tag) => (
-            <tr key={tag.tag}>
-              <td>{tag.tag}</td>
-              <td>
-                <code>{tag.to}</code>
-              </td>
-              <td>{formatTime(tag.time)}</td>
-              <td>{tag.actor}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={["Tag", "Digest", "Pushed", "By"]}>
+      {(tags ?? []).map((tag) => (
+        <tr key={tag.tag}>
+          <td>{tag.tag}</td>
+          <td>
+            <code>{tag.to}</code>
+          </td>
+          <td>{formatTime(tag.time)}</td>
+          <td>{tag.actor}</td>
+        </tr>
+      ))}
+      </DataTable>
       {tags?.length === 0 && <p>No tags.</p>}
     </section>
   );
@@ -406,48 +378,36 @@ function ServiceAccountsPage({ session }: { session: Session }) {
           Create
         </button>
       </form>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Service account</th>
-            <th scope="col">State</th>
-            <th scope="col">Access</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(accounts ?? []).map((account) => (
-            <tr key={account.username} data-account={account.username}>
-              <td>
-                {account.username}
-                {account.description && <div class="muted">{account.description}</div>}
-              </td>
-              <td>
-                {account.state}
-                {account.previousTokenValidUntil && <div class="muted">previous token until {formatTime(account.previousTokenValidUntil)}</div>}
-              </td>
-              <td>{grantsText(account.grants)}</td>
-              <td>{account.expiresAt ? formatTime(account.expiresAt) : "never"}</td>
-              <td>{account.lastUsedAt ? formatTime(account.lastUsedAt) : "never"}</td>
-              <td class="actions">
-                <label for={`overlap-${account.username}`}>Overlap (minutes)</label>
-                <input id={`overlap-${account.username}`} type="number" min="0" max="10080" defaultValue="60" class="narrow" />
-                <button type="button" disabled={busy} onClick={() => rotate(account)}>
-                  Rotate {account.username}
-                </button>
-                <button type="button" disabled={busy} onClick={() => setDisabled(account, !account.disabled)}>
-                  {account.disabled ? "Enable" : "Disable"} {account.username}
-                </button>
-                <button type="button" disabled={busy} onClick={() => remove(account)} class="danger">
-                  Delete {account.username}
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={["Service account", "State", "Access", "Expires", "Last used", "Actions"]}>
+      {(accounts ?? []).map((account) => (
+        <tr key={account.username} data-account={account.username}>
+          <td>
+            {account.username}
+            {account.description && <div class="muted">{account.description}</div>}
+          </td>
+          <td>
+            {account.state}
+            {account.previousTokenValidUntil && <div class="muted">previous token until {formatTime(account.previousTokenValidUntil)}</div>}
+          </td>
+          <td>{grantsText(account.grants)}</td>
+          <td>{account.expiresAt ? formatTime(account.expiresAt) : "never"}</td>
+          <td>{account.lastUsedAt ? formatTime(account.lastUsedAt) : "never"}</td>
+          <td class="actions">
+            <label for={`overlap-${account.username}`}>Overlap (minutes)</label>
+            <input id={`overlap-${account.username}`} type="number" min="0" max="10080" defaultValue="60" class="narrow" />
+            <button type="button" disabled={busy} onClick={() => rotate(account)}>
+              Rotate {account.username}
+            </button>
+            <button type="button" disabled={busy} onClick={() => setDisabled(account, !account.disabled)}>
+              {account.disabled ? "Enable" : "Disable"} {account.username}
+            </button>
+            <button type="button" disabled={busy} onClick={() => remove(account)} class="danger">
+              Delete {account.username}
+            </button>
+          </td>
+        </tr>
+      ))}
+      </DataTable>
       {accounts?.length === 0 && <p>No service accounts yet.</p>}
     </section>
   );
@@ -550,30 +510,21 @@ function GrantsPage() {
       </form>
       {grants && (
         <>
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Target</th>
-                <th scope="col">Role</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {grants.map((grant) => (
-                <tr key={`${grant.target.kind}:${grant.target.name}`}>
-                  <td>
-                    {grant.target.kind} {grant.target.name}
-                  </td>
-                  <td>{grant.role}</td>
-                  <td>
-                    <button type="button" disabled={busy} onClick={() => remove(grant)}>
-                      Remove {grant.role} on {grant.target.name}
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable columns={["Target", "Role", "Actions"]}>
+          {grants.map((grant) => (
+            <tr key={`${grant.target.kind}:${grant.target.name}`}>
+              <td>
+                {grant.target.kind} {grant.target.name}
+              </td>
+              <td>{grant.role}</td>
+              <td>
+                <button type="button" disabled={busy} onClick={() => remove(grant)}>
+                  Remove {grant.role} on {grant.target.name}
+                </button>
+              </td>
+            </tr>
+          ))}
+          </DataTable>
           <form class="inline" onSubmit={add}>
             <label for="grant-target-kind">On</label>
             <select id="grant-target-kind" name="target-kind">
@@ -650,28 +601,17 @@ function AuditPage() {
         </button>
       </form>
       <Status status={status} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Action</th>
-            <th scope="col">Target</th>
-            <th scope="col">Detail</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(events ?? []).map((event, index) => (
-            <tr key={`${event.time}-${index}`}>
-              <td>{formatTime(event.time)}</td>
-              <td>{event.actor}</td>
-              <td>{event.action}</td>
-              <td>{event.target ?? ""}</td>
-              <td>{event.detail ?? ""}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={["Time", "Actor", "Action", "Target", "Detail"]}>
+      {(events ?? []).map((event, index) => (
+        <tr key={`${event.time}-${index}`}>
+          <td>{formatTime(event.time)}</td>
+          <td>{event.actor}</td>
+          <td>{event.action}</td>
+          <td>{event.target ?? ""}</td>
+          <td>{event.detail ?? ""}</td>
+        </tr>
+      ))}
+      </DataTable>
       {events?.length === 0 && <p>No events match.</p>}
       {cursor && (
         <button type="button" disabled={busy} onClick={more}>
@@ -722,31 +662,37 @@ function AccountPage({ session }: { session: Session }) {
         </button>
       </form>
       <h2>Refresh tokens and console sessions</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Kind</th>
-            <th scope="col">Client</th>
-            <th scope="col">Issued</th>
-            <th scope="col">Actions</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(tokens ?? []).map((token) => (
-            <tr key={token.id}>
-              <td>{token.service === "web console session" ? "console session" : `refresh token (${token.service})`}</td>
-              <td>{token.clientId}</td>
-              <td>{formatTime(token.createdAt)}</td>
-              <td>
-                <button type="button" disabled={busy} onClick={() => revoke(token)}>
-                  Revoke {token.id}
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable columns={["Kind", "Client", "Issued", "Actions"]}>
+      {(tokens ?? []).map((token) => (
+        <tr key={token.id}>
+          <td>{token.service === "web console session" ? "console session" : `refresh token (${token.service})`}</td>
+          <td>{token.clientId}</td>
+          <td>{formatTime(token.createdAt)}</td>
+          <td>
+            <button type="button" disabled={busy} onClick={() => revoke(token)}>
+              Revoke {token.id}
+            </button>
+          </td>
+        </tr>
+      ))}
+      </DataTable>
     </section>
+  );
+}
+
+/** A table with a header row of column names; `children` are its body rows. */
+function DataTable({ columns, children }: { columns: string[]; children: ComponentChildren }) {
+  return (
+    <table>
+      <thead>
+        <tr>
+          {columns.map((column) => (
+            <th scope="col">{column}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
   );
 }
 
