@@ -201,6 +201,26 @@ describe("console as a registry administrator", () => {
     await shot(page, "grants");
   });
 
+  it("deletes a service account after confirmation", async () => {
+    await open(page, "service-accounts", "Service accounts");
+    await page.getByLabel("Namespace", { exact: true }).fill("uins");
+    await page.getByLabel("Name", { exact: true }).fill("short-lived");
+    await page.getByRole("button", { name: "Create" }).click();
+    const heading = page.getByRole("heading", { name: /^Token for \d+\|short-lived$/ });
+    await heading.waitFor();
+    const doomed = (await heading.textContent())!.replace("Token for ", "");
+    await page.getByRole("button", { name: "Done: I have copied the token" }).click();
+    // Declining the confirmation keeps it; accepting deletes it.
+    page.once("dialog", (dialog) => void dialog.dismiss());
+    await page.getByRole("button", { name: `Delete ${doomed}` }).click();
+    await page.getByRole("button", { name: `Delete ${doomed}` }).waitFor();
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: `Delete ${doomed}` }).click();
+    await expect.poll(() => statusText(page)).toContain(`Deleted ${doomed}`);
+    expect(await page.locator(`tr[data-account="${doomed}"]`).count()).toBe(0);
+    expect((await adminOk("GET", "/service-accounts")).serviceAccounts.some((item: { username: string }) => item.username === doomed)).toBe(false);
+  });
+
   it("refuses a state change without the CSRF header or from a foreign origin, and a cross-site form post", async () => {
     const created = () => adminOk("GET", "/service-accounts").then((body) => body.serviceAccounts.map((item: { username: string }) => item.username).join(" "));
     // From the console's own page, but without the CSRF token.
@@ -252,7 +272,16 @@ describe("console as a namespace administrator", () => {
   beforeAll(async () => {
     await adminOk("POST", "/service-accounts", { namespace: "uiother", name: "secret-robot", grants: [{ namespace: "uiother", role: "read" }] });
     context = await newContext();
-    page = await signIn(context, NS_ADMIN);
+    // Signed in with the keyboard alone: the first Tab reaches the username, Enter submits.
+    page = await context.newPage();
+    await page.goto(`${registryUrl()}/console/`);
+    await page.getByLabel("Username").waitFor();
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(NS_ADMIN.username);
+    await page.keyboard.press("Tab");
+    await page.keyboard.type(NS_ADMIN.password);
+    await page.keyboard.press("Enter");
+    await page.getByRole("button", { name: "Sign out" }).waitFor();
   });
   afterAll(async () => {
     await context?.close();
