@@ -6,7 +6,7 @@
  * API's refusal for another namespace on the page; CSRF and a forged session cookie are refused. Each page
  * is saved as a screenshot under test-artifacts/console/ (git-ignored).
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,36 +112,45 @@ describe("console as a registry administrator", () => {
     expect(await page.evaluate(() => document.cookie)).not.toContain(SESSION_COOKIE);
   });
 
-  it("creates a service account whose podman login line, copied from the page, works as copied", async () => {
+  it("creates a service account; its auth.json and its podman login line, copied from the page, work as copied", async () => {
     await open(page, "service-accounts", "Service accounts");
     await page.getByLabel("Namespace", { exact: true }).fill("uins");
     await page.getByLabel("Name", { exact: true }).fill("pusher");
     await page.getByLabel("Description").fill("pushes from the console test");
     await page.getByLabel("Access to the namespace").selectOption("write");
+    const answered = page.waitForResponse((response) => response.url().endsWith("/admin/v1/service-accounts") && response.request().method() === "POST");
     await page.getByRole("button", { name: "Create" }).click();
+    const api = (await (await answered).json()) as { credentials: Record<string, unknown> };
     await page.getByRole("heading", { name: /^Token for / }).waitFor();
     account = (await page.getByRole("heading", { name: /^Token for / }).textContent())!.replace("Token for ", "");
     expect(account).toMatch(/^\d+\|pusher$/);
     await shot(page, "service-account-created");
 
-    // The line as the page shows it, and through the copy button and the clipboard: the same string.
-    const shown = (await page.locator("pre#podman-login").textContent())!;
-    await page.getByRole("button", { name: "Copy podman login" }).click();
-    const copied = await page.evaluate(() => navigator.clipboard.readText());
-    expect(copied).toBe(shown);
-    // Exactly what the API returned (src/admin/credential-outputs.ts): the page adds nothing.
-    expect(shown).toContain("podman login");
-    expect(shown).toContain(registryHost());
+    // Each output exactly as the API returned it (src/admin/credential-outputs.ts): the page adds nothing.
+    const shown = async (id: string) => (await page.locator(`pre#${id}`).textContent())!;
+    expect(await shown("podman-login")).toBe(api.credentials.podmanLogin);
+    expect(JSON.parse(await shown("auth-json"))).toEqual(api.credentials.authJson);
+    expect(await shown("kubernetes-secret")).toBe(api.credentials.kubernetesSecret);
+    expect(await shown("kubectl-command")).toBe(api.credentials.kubectlCommand);
+    expect(await shown("openshift-command")).toBe(api.credentials.ocCommand);
 
+    // The auth.json, copied through its button and the clipboard, is what the account pushes with.
+    await page.getByRole("button", { name: "Copy auth.json" }).click();
     authPath = auth();
-    const login = run("sh", ["-c", copied], { env: { ...process.env, REGISTRY_AUTH_FILE: authPath } });
-    expect(login.code, `${copied.replace(/'[A-Za-z0-9_-]{43}'/, "'<token>'")}\n${login.stderr}`).toBe(0);
-    expect(login.stdout + login.stderr).toContain("Login Succeeded");
-
-    // The account can push with what the line stored.
+    writeFileSync(authPath, await page.evaluate(() => navigator.clipboard.readText()));
     const source = join(tempDir("console-image"), "layout");
     await writeOciLayout(source, [{ seed: 151, layerSizes: [64 * 1024] }], "v1");
     runOk("skopeo", ["copy", "--dest-tls-verify=false", "--dest-authfile", authPath, `oci:${source}:v1`, `docker://${registryHost()}/uins/app:v1`]);
+
+    // The podman login line, copied the same way, run by a shell exactly as pasted (no flag added).
+    await page.getByRole("button", { name: "Copy podman login" }).click();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(await shown("podman-login"));
+    const loginAuth = auth();
+    const login = run("sh", ["-c", copied], { env: { ...process.env, REGISTRY_AUTH_FILE: loginAuth } });
+    expect(login.code, `${copied.replace(/'[A-Za-z0-9_-]{43}'/, "'<token>'")}\n${login.stderr}`).toBe(0);
+    expect(login.stdout + login.stderr).toContain("Login Succeeded");
+    runOk("skopeo", ["inspect", TLS, "--authfile", loginAuth, `docker://${registryHost()}/uins/app:v1`]);
   });
 
   it("shows the namespace's repositories and the tags with digest and push time", async () => {
