@@ -24,6 +24,7 @@ import { GuardedLogin } from "./auth/guarded-login";
 import { LastUsedTracker } from "./auth/last-used";
 import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
+import { ConsoleSessions } from "./auth/console-sessions";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
 import { SealedBox } from "./crypto/sealed-box";
@@ -97,6 +98,8 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   // Refresh tokens are kept by the identity ledger too (issued, revoked, listed there; redeemed from KV).
   const refreshTokenStore = identities.refreshTokens();
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
+  const refreshTokens = new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac);
+  const sessions = new ConsoleSessions(login, refreshTokens, refreshTokenStore, await Hmac.create(config.pepper, "console-csrf"));
   const uploads = new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage);
   // Content from other registries goes through the same upload and ledger interfaces as a push.
   const upstreamSources = new UpstreamSources(env.REGISTRY_BUCKET);
@@ -121,10 +124,10 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       login,
       tokens,
       visibility: new Visibility(edgeIdentities, repositories),
-      refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
+      refreshTokens,
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers, upstream },
+    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, sessions, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers, upstream },
     workerUrls,
     imports,
     mirror: new PullThroughMirror(upstreamSources, repositories, upstreamCredentials, copier, config.allowInsecureUpstreams),
