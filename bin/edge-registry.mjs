@@ -65,6 +65,7 @@ class UnreachableError extends Error {}
  * @property {Record<string, any>} options the command's options (names checked; values checked by the command)
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} api an /admin/v1 call
  * @property {(path: string) => Promise<any>} adminRead a read a namespace administrator may make too
+ * @property {(method: string, path: string, body?: unknown) => Promise<any>} accountApi an /account/v1 call (a namespace administrator's)
  * @property {<T extends object>(value: unknown, rows: T[], columns: (keyof T & string)[]) => void} print column names checked against the rows' type (the admin API's, src/http/admin-api-types.ts)
  * @property {boolean} json
  * @property {() => Promise<string>} newPassword the new password of a web user (stdin or hidden prompt)
@@ -706,7 +707,122 @@ const COMMANDS = {
       call.print(events, events, ["time", "actor", "action", "target", "detail"]);
     },
   },
+  // Imports and mirrors (README "Import", "Mirror"): registry administrators on the admin API, administrators of
+  // the namespace on the account API (same paths). --username with --upstream-password-stdin: the upstream's.
+  import: {
+    usage:
+      "import SOURCE REPOSITORY[:TAG] [--all-tags | --tags REGEX] [--platform OS/ARCH]... [--scheduled [--every 1h]]\n" +
+      "       [--username U --upstream-password-stdin]",
+    help:
+      "copy images from another registry: SOURCE is host[:port]/repository[:tag] (http:// only for a loopback registry\n" +
+      "with ALLOW_INSECURE_UPSTREAMS); --all-tags or --tags REGEX (whole tag) instead of one tag; --platform keeps\n" +
+      "those platforms of an index; --scheduled re-imports tags that moved upstream every --every (default 1h);\n" +
+      "the upstream's password is read from stdin and stored encrypted",
+    args: ["SOURCE", "REPOSITORY[:TAG]"],
+    options: { "all-tags": flag, tags: string, platform: many, scheduled: flag, every: string, username: string, "upstream-password-stdin": flag },
+    async run(call) {
+      const [source, target] = /** @type {[string, string]} */ (call.args);
+      const colon = target.lastIndexOf(":");
+      const [repository, tag] = colon > target.lastIndexOf("/") ? [target.slice(0, colon), target.slice(colon + 1)] : [target, undefined];
+      if (call.options.every !== undefined && !call.options.scheduled) throw new UsageError("--every goes with --scheduled");
+      const body = {
+        source,
+        ...(tag !== undefined ? { tag } : {}),
+        ...(call.options["all-tags"] ? { allTags: true } : {}),
+        ...(call.options.tags !== undefined ? { tagPattern: call.options.tags } : {}),
+        ...(call.options.platform?.length ? { platforms: call.options.platform } : {}),
+        ...(call.options.scheduled ? { scheduled: true, ...(call.options.every !== undefined ? { everySeconds: durationSeconds(call.options.every, "--every") } : {}) } : {}),
+        ...upstreamCredentials(call),
+      };
+      const record = await upstreamAdmin(call, "POST", `/repositories/${repository}/imports`, body);
+      printImport(call, record);
+      if (record.state === "failed") throw new ApiError(`import failed: ${record.lastError}`, 0);
+    },
+  },
+  "import status": {
+    usage: "import status REPOSITORY",
+    help: "the repository's source, state, per-tag digest, time and error, and the next scheduled run",
+    args: ["REPOSITORY"],
+    async run(call) {
+      printImport(call, await upstreamAdmin(call, "GET", `/repositories/${call.args[0]}/imports`));
+    },
+  },
+  "import stop": {
+    usage: "import stop REPOSITORY",
+    help: "no more imports into REPOSITORY; what was imported stays",
+    args: ["REPOSITORY"],
+    async run(call) {
+      await upstreamAdmin(call, "DELETE", `/repositories/${call.args[0]}/imports`);
+      console.log(`${call.args[0]}: no longer imported (imported images stay)`);
+    },
+  },
+  "mirrors set": {
+    usage: "mirrors set NAMESPACE UPSTREAM [--revalidate 5m] [--username U --upstream-password-stdin]",
+    help: "pull-through mirror: NAMESPACE/<path> serves UPSTREAM's <path>, fetched on first pull and re-checked after --revalidate",
+    args: ["NAMESPACE", "UPSTREAM"],
+    options: { revalidate: string, username: string, "upstream-password-stdin": flag },
+    async run(call) {
+      const [namespace, upstream] = /** @type {[string, string]} */ (call.args);
+      const revalidate = call.options.revalidate !== undefined ? { revalidateSeconds: durationSeconds(call.options.revalidate, "--revalidate") } : {};
+      const record = await upstreamAdmin(call, "PUT", `/namespaces/${enc(namespace)}/mirror`, { upstream, ...revalidate, ...upstreamCredentials(call) });
+      call.print(record, [record], ["namespace", "upstream", "revalidateSeconds"]);
+    },
+  },
+  "mirrors show": {
+    usage: "mirrors show NAMESPACE",
+    args: ["NAMESPACE"],
+    async run(call) {
+      const record = await upstreamAdmin(call, "GET", `/namespaces/${enc(call.args[0])}/mirror`);
+      call.print(record, [record], ["namespace", "upstream", "revalidateSeconds"]);
+    },
+  },
+  "mirrors remove": {
+    usage: "mirrors remove NAMESPACE",
+    help: "NAMESPACE is no longer a mirror; mirrored images stay",
+    args: ["NAMESPACE"],
+    async run(call) {
+      await upstreamAdmin(call, "DELETE", `/namespaces/${enc(call.args[0])}/mirror`);
+      console.log(`namespace ${call.args[0]} is no longer a mirror (mirrored images stay)`);
+    },
+  },
 };
+
+/**
+ * An import or mirror call: the admin API (registry administrators), else the account API (administrators of the
+ * namespace). @param {Call} call @param {string} method @param {string} path @param {unknown} [body]
+ */
+function upstreamAdmin(call, method, path, body) {
+  return call.api(method, path, body).catch((error) => {
+    if (error instanceof ApiError && error.status === 403) return call.accountApi(method, path, body);
+    throw error;
+  });
+}
+
+/** The upstream registry's credentials: --username with the password from stdin (--upstream-password-stdin). @param {Call} call */
+function upstreamCredentials(call) {
+  const { username } = call.options;
+  const fromStdin = Boolean(call.options["upstream-password-stdin"]);
+  if ((username === undefined) !== !fromStdin) throw new UsageError("--username and --upstream-password-stdin go together");
+  if (fromStdin && call.options["password-stdin"]) throw new UsageError("--password-stdin and --upstream-password-stdin both read stdin: give the administrator's password with EDGE_REGISTRY_PASSWORD");
+  return username === undefined ? {} : { username, password: readStdinSecret() };
+}
+
+/** @param {Call} call @param {any} record */
+function printImport(call, record) {
+  if (call.json) return console.log(JSON.stringify(record, null, 2));
+  const source = record.source;
+  const what = source.tag ?? (source.tagPattern ? `tags matching ${source.tagPattern}` : "all tags");
+  console.log(
+    `${record.repository} <- ${source.registry}/${source.repository} (${what}): ${record.state}` +
+      (record.scheduled ? `, every ${record.everySeconds}s` : "") +
+      (record.nextRunAt ? `, next run ${record.nextRunAt}` : ""),
+  );
+  if (record.lastError) console.log(`last error: ${record.lastError}`);
+  if (record.pendingTags.length > 0) console.log(`pending: ${record.pendingTags.length} tags (continued by the cron trigger)`);
+  /** @type {{ tag: string, digest?: string, importedAt?: string, error?: string }[]} */
+  const rows = Object.entries(record.tags).map(([tag, status]) => ({ tag, .../** @type {object} */ (status) }));
+  if (rows.length > 0) console.log(table(rows, ["tag", "digest", "importedAt", "error"]));
+}
 
 /** @type {("index" | keyof TrustPolicyView)[]} */
 const POLICY_COLUMNS = ["index", "id", "issuer", "audiences", "subject", "claims", "algorithms", "maxTokenAgeSeconds", "replayWindowSeconds"];
@@ -840,6 +956,7 @@ async function run(argv) {
     options,
     api,
     json: Boolean(options.json),
+    accountApi: async (method, path, body) => request((conn ??= await connection(options)), method, `/account/v1${path}`, body),
     // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
     adminRead: (path) =>
       api("GET", path).catch(async (error) => {

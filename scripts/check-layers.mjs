@@ -2,7 +2,7 @@
 //   entry (src/index.ts, src/worker.ts)
 //   → routes/, services.ts (the routers and the dependencies they receive)
 //   → registry/, admin/, auth/ (handlers)
-//   → storage/ (domain and storage)
+//   → storage/, upstream/ (domain and storage; upstream/ is the client of other registries)
 //   → http/, oci/, model/ (wire vocabulary and the identity model), crypto/, config/
 // Imports within one layer are allowed. Prints every upward import and their count; exits 1 unless it is 0.
 import { readdirSync, readFileSync } from "node:fs";
@@ -22,6 +22,7 @@ const LAYERS = {
   "admin": 2,
   "auth": 2,
   "storage": 1,
+  "upstream": 1,
   "http": 0,
   "oci": 0,
   "model": 0,

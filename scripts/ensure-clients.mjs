@@ -1,14 +1,19 @@
-// Makes sure the real registry clients the end-to-end tests drive (skopeo, podman, buildah) and the browser
-// the console's tests drive (Debian's chromium, at /usr/bin/chromium) are installed.
+// Makes sure the real registry clients the end-to-end tests drive (skopeo, podman, buildah), the browser the
+// console's tests drive (Debian's chromium, at /usr/bin/chromium), and the third-party registry of the import and
+// mirror tests (Debian's docker-registry, with htpasswd) are installed.
 // On Debian as root it installs them with apt-get; elsewhere it says what to install and fails.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-const PACKAGES = ["skopeo", "podman", "buildah", "chromium"];
-/** test/e2e/console.test.ts launches this path (playwright-core brings no browser of its own). */
+// Commands (or, for chromium, the path test/e2e/console.test.ts launches: playwright-core brings no browser of its
+// own) and the Debian packages providing them: docker-registry is the third-party registry of the import and
+// mirror tests, htpasswd (apache2-utils) makes its bcrypt password file.
 const CHROMIUM = "/usr/bin/chromium";
-const present = (/** @type {string} */ name) => (name === "chromium" ? existsSync(CHROMIUM) : spawnSync("sh", ["-c", `command -v ${name}`]).status === 0);
-const missing = PACKAGES.filter((name) => !present(name));
+/** @type {Record<string, string>} */
+const COMMANDS = { skopeo: "skopeo", podman: "podman", buildah: "buildah", [CHROMIUM]: "chromium", "docker-registry": "docker-registry", htpasswd: "apache2-utils" };
+const PACKAGES = [...new Set(Object.values(COMMANDS))];
+const present = (/** @type {string} */ command) => (command.startsWith("/") ? existsSync(command) : spawnSync("sh", ["-c", `command -v ${command}`]).status === 0);
+const missing = [...new Set(Object.entries(COMMANDS).filter(([command]) => !present(command)).map(([, pkg]) => pkg))];
 if (missing.length === 0) process.exit(0);
 
 const isRoot = process.getuid?.() === 0;

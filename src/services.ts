@@ -27,6 +27,12 @@ import { RefreshTokens } from "./auth/refresh-tokens";
 import { ConsoleSessions } from "./auth/console-sessions";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
+import { SealedBox } from "./crypto/sealed-box";
+import { BlobIngest } from "./storage/blob-ingest";
+import { UpstreamSources } from "./storage/upstream-sources";
+import { ImageCopier } from "./registry/image-copy";
+import { ImportRunner } from "./registry/import-runner";
+import { PullThroughMirror } from "./registry/mirror";
 
 export interface Services {
   config: Config;
@@ -36,6 +42,9 @@ export interface Services {
   tokenEndpoint: TokenEndpoint;
   admin: AdminServices;
   workerUrls: WorkerSignedUrls;
+  /** Imports from other registries and the pull-through mirror (README "Import", "Mirror"). */
+  imports: ImportRunner;
+  mirror: PullThroughMirror;
 }
 
 /** What the runtime provides besides env: the data center's cache (Cache API, platform.md §6). */
@@ -91,12 +100,19 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
   const refreshTokens = new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac);
   const sessions = new ConsoleSessions(login, refreshTokens, refreshTokenStore, await Hmac.create(config.pepper, "console-csrf"));
+  const uploads = new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage);
+  // Content from other registries goes through the same upload and ledger interfaces as a push.
+  const upstreamSources = new UpstreamSources(env.REGISTRY_BUCKET);
+  const upstreamCredentials = await SealedBox.create(config.pepper, "upstream-credentials");
+  const copier = new ImageCopier(repositories, new BlobIngest(uploads, env.REPOSITORY_LEDGER, env.BLOB_INDEX));
+  const imports = new ImportRunner(upstreamSources, upstreamCredentials, copier, config.allowInsecureUpstreams, config.importTransfer);
+  const upstream = { sources: upstreamSources, credentials: upstreamCredentials, allowInsecure: config.allowInsecureUpstreams, imports };
   return {
     config,
     keys,
     registry: {
       repositories,
-      uploads: new BlobUploads(env.REGISTRY_BUCKET, env.REPOSITORY_LEDGER, env.BLOB_INDEX, config.uploadStorage),
+      uploads,
       objects: new BlobObjects(env.REGISTRY_BUCKET),
       recentWrites: new RecentWrites(dataCenterCache),
       blobUrls: config.r2Presign ? new R2PresignedUrls(config.r2Presign, config.blobUrlLifetimeSeconds) : workerUrls,
@@ -111,8 +127,10 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       refreshTokens,
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, sessions, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
+    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, sessions, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers, upstream },
     workerUrls,
+    imports,
+    mirror: new PullThroughMirror(upstreamSources, repositories, upstreamCredentials, copier, config.allowInsecureUpstreams),
   };
 }
 

@@ -21,9 +21,12 @@ export async function serve(request: Request, env: Env, ctx: ExecutionContext, p
 /**
  * Cron trigger (wrangler.toml `[triggers]`): deletes objects left by requests that died before recording
  * them (upload tails, blob objects; docs/lifecycle.md), recorded in the audit log as one summary per run.
- * Abandoned sessions themselves are settled by their repository ledger's alarm.
+ * Abandoned sessions themselves are settled by their repository ledger's alarm. Then continues imports:
+ * tags left by a bounded request, and scheduled re-checks of their sources (README "Import").
  */
 export async function runScheduled(env: Env, platform: Platform): Promise<void> {
   const services = await servicesFor(env, platform);
   await services.registry.uploads.sweepAfterCrashes({ graceMs: services.config.lifecycle.gcGraceMs }, env.REGISTRY_KV);
+  // Imports with tags left over or a scheduled check due (registry/import-runner.ts).
+  await services.imports.runDue();
 }

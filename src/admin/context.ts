@@ -11,6 +11,7 @@ import { buildAuditEvent, type AuditInput, type AuditLog } from "../storage/audi
 import type { IdentityStore } from "../storage/identity-store";
 import type { RefreshTokenStore } from "../storage/refresh-token-store";
 import type { RepositoryStore } from "../storage/repository-store";
+import type { UpstreamAdmin } from "./imports";
 
 /** Dependencies shared by every admin request. */
 export interface AdminServices {
@@ -25,6 +26,8 @@ export interface AdminServices {
   sessions: ConsoleSessions;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// loopback issuers (admin/service-accounts.ts). */
   allowInsecureOidcIssuers?: boolean;
+  /** Imports and mirrors (admin/imports.ts). */
+  upstream: UpstreamAdmin;
 }
 
 export interface AdminContext extends AdminServices {

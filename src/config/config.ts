@@ -23,6 +23,10 @@ export interface Config {
   lifecycle: LifecycleConfig;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// issuers on loopback (local development, tests). */
   allowInsecureOidcIssuers: boolean;
+  /** ALLOW_INSECURE_UPSTREAMS: imports and mirrors may name http:// registries on loopback (local development, tests). */
+  allowInsecureUpstreams: boolean;
+  /** Blobs from other registries larger than IMPORT_CHUNK_BYTES are fetched in ranges of that size; IMPORT_BYTES_PER_RUN bounds one invocation. */
+  importTransfer: { chunkBytes: number; bytesPerRun: number };
 }
 
 /** Image lifecycle settings (docs/lifecycle.md), also read by the repository ledger from its own env. */
@@ -170,5 +174,10 @@ export function parseConfig(env: Env): Config {
     uploadStorage: uploadStorageConfig(env),
     lifecycle: lifecycleConfig(env),
     allowInsecureOidcIssuers: env.ALLOW_INSECURE_OIDC_ISSUERS === "true",
+    allowInsecureUpstreams: env.ALLOW_INSECURE_UPSTREAMS === "true",
+    importTransfer: {
+      chunkBytes: integerVar(env.IMPORT_CHUNK_BYTES, "IMPORT_CHUNK_BYTES", 256 * 1024 ** 2, 1024 ** 2, 5 * 1024 ** 3),
+      bytesPerRun: integerVar(env.IMPORT_BYTES_PER_RUN, "IMPORT_BYTES_PER_RUN", 2 * 1024 ** 3, 1024 ** 2, 1024 ** 4),
+    },
   };
 }

@@ -41,6 +41,18 @@ export interface Env {
    * tests only, never in production (README "Workload identity federation").
    */
   ALLOW_INSECURE_OIDC_ISSUERS?: string;
+  /**
+   * "true" lets imports and pull-through mirrors name `http://` registries on 127.0.0.1 or localhost: local
+   * development and tests only, never in production (README "Import").
+   */
+  ALLOW_INSECURE_UPSTREAMS?: string;
+  /**
+   * Blobs from other registries (imports) larger than this many bytes are fetched in ranges of this size, the
+   * upload session saved after each (default 268435456, 256 MiB); one invocation moves at most
+   * IMPORT_BYTES_PER_RUN of them (default 2 GiB), the next cron run resumes. Tests lower both.
+   */
+  IMPORT_CHUNK_BYTES?: string;
+  IMPORT_BYTES_PER_RUN?: string;
 
   /** Secrets. */
   SIGNING_KEYS?: string;

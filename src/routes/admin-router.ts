@@ -4,6 +4,7 @@ import * as account from "../admin/account";
 import * as audit from "../admin/audit";
 import type { AdminContext } from "../admin/context";
 import * as grants from "../admin/grants";
+import * as imports from "../admin/imports";
 import * as namespaces from "../admin/namespaces";
 import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
@@ -76,6 +77,20 @@ async function refuseNonJsonStream(request: IRequest): Promise<undefined> {
   }
 }
 
+/**
+ * Imports and mirrors (admin/imports.ts) under `base`, on both APIs: the handlers allow registry administrators,
+ * and on the account API administrators of the namespace. Other paths get no answer: routing goes on.
+ */
+function upstreamRoutes(base: string) {
+  return Router<IRequest, [AdminContext]>({ base })
+    .post("/repositories/:name+/imports", body(...imports.IMPORT_FIELDS), (r, ctx) => imports.createImport(ctx, r, param(r, "name")))
+    .get("/repositories/:name+/imports", (r, ctx) => imports.getImport(ctx, param(r, "name")))
+    .delete("/repositories/:name+/imports", (r, ctx) => imports.deleteImport(ctx, param(r, "name")))
+    .put("/namespaces/:name/mirror", body(...imports.MIRROR_FIELDS), (r, ctx) => imports.setMirror(ctx, r, param(r, "name")))
+    .get("/namespaces/:name/mirror", (r, ctx) => imports.getMirror(ctx, param(r, "name")))
+    .delete("/namespaces/:name/mirror", (r, ctx) => imports.deleteMirror(ctx, param(r, "name")));
+}
+
 export function createAdminRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ADMIN_BASE });
   router
@@ -94,6 +109,8 @@ export function createAdminRouter() {
     .put("/namespaces/:name/quota", body("bytes"), (r, ctx) => usage.setNamespaceQuota(ctx, r, param(r, "name")))
     .delete("/namespaces/:name/quota", (r, ctx) => usage.clearNamespaceQuota(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsage(ctx, param(r, "name")))
+    // Imports and mirrors, before `/repositories/:name+`, which matches their paths too.
+    .all("*", upstreamRoutes(ADMIN_BASE).fetch)
     .get("/namespaces/:name/untagged-retention", (r, ctx) => repositories.getNamespaceUntaggedRetention(ctx, param(r, "name")))
     .put("/namespaces/:name/untagged-retention", body("expireAfterSeconds"), (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, r, param(r, "name")))
     .delete("/namespaces/:name/untagged-retention", (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, null, param(r, "name")))
@@ -153,6 +170,8 @@ export function createAccountRouter() {
     // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
     .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsageForAdmin(ctx, param(r, "name")))
+    // Imports and mirrors, for administrators of the namespace.
+    .all("*", upstreamRoutes(ACCOUNT_BASE).fetch)
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

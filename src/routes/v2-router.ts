@@ -67,6 +67,16 @@ const isUploadPath = (pathname: string) => pathname.includes("/blobs/uploads/");
 
 const registry = (scope: RequestScope) => scope.services.registry;
 
+/**
+ * A pull from a pull-through mirror namespace (registry/mirror.ts) first brings the content up to date from
+ * the upstream; what it stored is then read through the ledger (KV may not have it yet, platform.md §1).
+ */
+async function throughMirror(scope: RequestScope, req: RepositoryRequest, reference: string): Promise<RepositoryRequest> {
+  if (!(await scope.services.mirror.refresh(req.repository, reference))) return req;
+  await registry(scope).recentWrites.mark(req.repository, "addition");
+  return { ...req, freshness: "own-writes" };
+}
+
 export function createV2Router() {
   const router = Router<IRequest, [RequestScope]>({ base: "/v2" });
   router
@@ -81,8 +91,8 @@ export function createV2Router() {
     })
     .get("/:name+/tags/list", repositoryRoute((req, _p, s) => discovery.listTags(registry(s), req)))
     .get("/:name+/referrers/:digest", repositoryRoute((req, p, s) => discovery.listReferrers(registry(s), req, p.digest!)))
-    .get("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.getManifest(registry(s), req, p.reference!)))
-    .head("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.getManifest(registry(s), req, p.reference!)))
+    .get("/:name+/manifests/:reference", repositoryRoute(async (req, p, s) => manifests.getManifest(registry(s), await throughMirror(s, req, p.reference!), p.reference!)))
+    .head("/:name+/manifests/:reference", repositoryRoute(async (req, p, s) => manifests.getManifest(registry(s), await throughMirror(s, req, p.reference!), p.reference!)))
     .put("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.putManifest(registry(s), req, p.reference!)))
     .delete("/:name+/manifests/:reference", repositoryRoute((req, p, s) => manifests.deleteManifest(registry(s), req, p.reference!)))
     .post("/:name+/blobs/uploads/", repositoryRoute((req, _p, s) => uploads.startUpload(registry(s), req)))

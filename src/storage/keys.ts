@@ -72,6 +72,17 @@ export const r2Keys = {
   referencedPrefix: "referenced/",
   /** Where the orphan sweep stopped (the last `blobs/` key it looked at), to resume there next time. */
   orphanSweepPosition: "gc/orphan-sweep-position",
+  /**
+   * A repository's import source, schedule and status (storage/upstream-sources.ts); custom metadata `nextRunAt`
+   * lets the cron run pick due ones from a list. In R2 for its strong consistency: an import's status is read
+   * right after the request or cron run that wrote it.
+   */
+  importSource: (repository: string) => `imports/${repository}.json`,
+  importSourcePrefix: "imports/",
+  /** A namespace's pull-through mirror configuration: its upstream registry. */
+  mirrorUpstream: (namespace: string) => `mirrors/${namespace}.json`,
+  /** When a mirrored tag was last checked against the upstream (ms), and the digest it had then. */
+  mirrorTagCheck: (repository: string, tag: string) => `mirror-checks/${repository}:${tag}`,
 } as const;
 
 /** Names of Durable Object instances (`idFromName`): one ledger per repository, one index object per digest. */

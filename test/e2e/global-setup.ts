@@ -38,7 +38,19 @@ export default async function setup(project: TestProject) {
   const serverLog = join(workDir, "server.log");
   const productionKvTtlMs = Number(project.config.provide?.productionKvTtlMs ?? 0);
   const model = productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : {};
-  const server = await startWranglerDev({ port, persistTo: join(workDir, "state"), envFile: join(workDir, "dev.vars"), logFile: serverLog, ...model });
+  // Imports and mirrors reach the tests' docker-registry over plain HTTP on 127.0.0.1 (ALLOW_INSECURE_UPSTREAMS);
+  // --test-scheduled lets the import tests run the cron trigger (GET /__scheduled).
+  // Imported blobs over 6 MiB go in 6 MiB ranges, 12 MiB per invocation, so a test can see one resumed.
+  const vars = { ...("vars" in model ? model.vars : {}), ALLOW_INSECURE_UPSTREAMS: "true", IMPORT_CHUNK_BYTES: String(6 * 1024 ** 2), IMPORT_BYTES_PER_RUN: String(12 * 1024 ** 2) };
+  const server = await startWranglerDev({
+    port,
+    persistTo: join(workDir, "state"),
+    envFile: join(workDir, "dev.vars"),
+    logFile: serverLog,
+    ...model,
+    vars,
+    extraArgs: ["--test-scheduled"],
+  });
   project.provide("registryUrl", server.url);
   project.provide("registryUrlB", `https://localhost:${port}`);
   project.provide("productionKvTtlMs", productionKvTtlMs);
