@@ -52,7 +52,7 @@ export async function deleteNamespace(ctx: AdminContext, name: string, force = f
     throw new AdminApiError(409, "conflict", `namespace ${name} still holds ${names.length} repositories; delete them first, or delete with force`);
   }
   for (const repository of names) {
-    await auditedChange(ctx, { action: "repository.delete", target: repository, detail: `deleting namespace ${name}` }, () => ctx.repositories.deleteRepository(repository));
+    await auditedChange(ctx, { action: "repository.delete", target: repository, detail: `deleting namespace ${name}` }, () => ctx.repositories.deleteRepository(repository, ctx.actor));
   }
   await auditedChange(ctx, { action: "immutable-tag.remove", target: `namespace:${name}`, detail: "all rules and the quota: namespace deleted" }, () =>
     ctx.repositories.clearNamespaceImmutableRules(name),
