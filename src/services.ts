@@ -26,6 +26,8 @@ import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
+import { SecretSealer } from "./crypto/sealed-secrets";
+import { WEBHOOK_SECRET_PURPOSE } from "./storage/notification-hub";
 
 export interface Services {
   config: Config;
@@ -108,7 +110,17 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
+    admin: {
+      identities,
+      repositories,
+      login,
+      passwords,
+      tokenHmac,
+      audit,
+      refreshTokens: refreshTokenStore,
+      allowInsecureOidcIssuers: config.allowInsecureOidcIssuers,
+      webhooks: { hubs: env.NOTIFICATION_HUB, sealer: await SecretSealer.create(config.pepper, WEBHOOK_SECRET_PURPOSE), allowInsecure: config.allowInsecureWebhooks },
+    },
     workerUrls,
   };
 }

@@ -9,6 +9,7 @@ import { buildAuditEvent, type AuditInput, type AuditLog } from "../storage/audi
 import type { IdentityStore } from "../storage/identity-store";
 import type { RefreshTokenStore } from "../storage/refresh-token-store";
 import type { RepositoryStore } from "../storage/repository-store";
+import type { WebhookServices } from "./webhooks";
 
 /** Dependencies shared by every admin request. */
 export interface AdminServices {
@@ -21,6 +22,8 @@ export interface AdminServices {
   refreshTokens: RefreshTokenStore;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// loopback issuers (admin/service-accounts.ts). */
   allowInsecureOidcIssuers?: boolean;
+  /** Webhook subscriptions (admin/webhooks.ts). */
+  webhooks: WebhookServices;
 }
 
 export interface AdminContext extends AdminServices {

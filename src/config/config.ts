@@ -23,6 +23,8 @@ export interface Config {
   lifecycle: LifecycleConfig;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// issuers on loopback (local development, tests). */
   allowInsecureOidcIssuers: boolean;
+  /** ALLOW_INSECURE_WEBHOOKS: webhooks may name http:// receivers on loopback (local development, tests). */
+  allowInsecureWebhooks: boolean;
 }
 
 /** Image lifecycle settings (docs/lifecycle.md), also read by the repository ledger from its own env. */
@@ -170,5 +172,6 @@ export function parseConfig(env: Env): Config {
     uploadStorage: uploadStorageConfig(env),
     lifecycle: lifecycleConfig(env),
     allowInsecureOidcIssuers: env.ALLOW_INSECURE_OIDC_ISSUERS === "true",
+    allowInsecureWebhooks: env.ALLOW_INSECURE_WEBHOOKS === "true",
   };
 }

@@ -17,12 +17,8 @@ import type { Env } from "../config/env";
 import { parseConfig } from "../config/config";
 import { SecretSealer } from "../crypto/sealed-secrets";
 import type { NotificationMessage } from "../model/registry-events";
-import { notificationHubFor } from "../storage/notification-hub";
+import { WEBHOOK_SECRET_PURPOSE, notificationHubFor, webhookSecretBinding } from "../storage/notification-hub";
 import { deliverWebhook } from "./webhook-delivery";
-
-/** The sealing purpose of webhook secrets; the additional data is `<namespace>/<subscription id>`. */
-export const WEBHOOK_SECRET_PURPOSE = "webhook-secret";
-export const webhookSecretBinding = (namespace: string, subscription: string) => `${namespace}/${subscription}`;
 
 /** How often a delivery waits for an earlier event before that one is taken as lost. */
 export const MAX_HOLDS = 200;

@@ -19,6 +19,10 @@ CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, url TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS delivery_cursors (subscription TEXT NOT NULL, repository TEXT NOT NULL, next_seq INTEGER NOT NULL, PRIMARY KEY (subscription, repository));
 CREATE TABLE IF NOT EXISTS deliveries (subscription TEXT NOT NULL, event_id TEXT NOT NULL, repository TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, http_status INTEGER, last_error TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (subscription, event_id));`;
 
+/** The sealing purpose of webhook secrets (crypto/sealed-secrets.ts); the additional data binds one to its subscription. */
+export const WEBHOOK_SECRET_PURPOSE = "webhook-secret";
+export const webhookSecretBinding = (namespace: string, subscription: string) => `${namespace}/${subscription}`;
+
 /** Delivery log entries kept per subscription (newest); older ones are forgotten. */
 export const DELIVERY_LOG_LIMIT = 200;
 
