@@ -49,6 +49,10 @@ commands:
   grants list (users|service-accounts) NAME
         | add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)
         | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
+  webhooks list NAMESPACE | create NAMESPACE URL [--event TYPE]... [--repository REPO] | show NAMESPACE ID
+        | delete NAMESPACE ID | deliveries NAMESPACE ID [--limit N]
+        signed CloudEvents on pushes and deletes (README "Notifications"); create prints the secret once;
+        TYPE: manifest.pushed tag.moved manifest.deleted tag.deleted repository.deleted tag.expired manifest.expired
   audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]
         admin changes, newest first; failed logins with --action auth.failure
   push SOURCE REPOSITORY[:TAG] [--chunk-size SIZE] [--parallel N] [--tls-verify=false] ...
@@ -62,10 +66,10 @@ class UsageError extends Error {}
 class ApiError extends Error {}
 
 const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force", "clear"]);
-const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm"]);
+const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm", "event"]);
 
 function parseArgs(argv) {
-  const flags = { grant: [], "repo-grant": [], audience: [], claim: [], algorithm: [] };
+  const flags = { grant: [], "repo-grant": [], audience: [], claim: [], algorithm: [], event: [] };
   const positional = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -227,6 +231,12 @@ async function run(argv) {
   const adminRead = (path) =>
     api("GET", path).catch((error) => {
       if (error instanceof ApiError && error.status === 403) return request(conn, "GET", `/account/v1${path}`);
+      throw error;
+    });
+  // Calls a namespace administrator may make too (webhooks): the admin API, else the account API.
+  const namespaceAdmin = (method, path, body) =>
+    api(method, path, body).catch((error) => {
+      if (error instanceof ApiError && error.status === 403) return request(conn, method, `/account/v1${path}`, body);
       throw error;
     });
   const print = (value, rows, columns) => console.log(flags.json ? JSON.stringify(value, null, 2) : table(rows, columns));
@@ -580,6 +590,34 @@ async function run(argv) {
       } while (flags.all && page.cursor);
       if (page.cursor) console.error(`more events: add --cursor ${page.cursor} (or --all)`);
       return print(events, events, ["time", "actor", "action", "target", "detail"]);
+    }
+    case "webhooks list": {
+      need(1);
+      const { webhooks } = await namespaceAdmin("GET", `/namespaces/${enc(args[0])}/webhooks`);
+      return print(webhooks, webhooks.map((hook) => ({ ...hook, events: hook.events.join(",") })), ["id", "url", "repository", "events", "createdBy"]);
+    }
+    case "webhooks show": {
+      need(2);
+      const hook = await namespaceAdmin("GET", `/namespaces/${enc(args[0])}/webhooks/${enc(args[1])}`);
+      return print(hook, [{ ...hook, events: hook.events.join(",") }], ["id", "url", "repository", "events", "createdBy", "createdAt"]);
+    }
+    case "webhooks create": {
+      need(2);
+      const body = { url: args[1], ...(flags.event.length > 0 ? { events: flags.event } : {}), ...(flags.repository ? { repository: flags.repository } : {}) };
+      const hook = await namespaceAdmin("POST", `/namespaces/${enc(args[0])}/webhooks`, body);
+      if (flags.json) return console.log(JSON.stringify(hook, null, 2));
+      console.log(`webhook ${hook.id} → ${hook.url} (${hook.events.join(", ")})`);
+      return console.log(`signing secret (shown once; verify deliveries with it, README "Notifications"):\n${hook.secret}`);
+    }
+    case "webhooks delete":
+      need(2);
+      await namespaceAdmin("DELETE", `/namespaces/${enc(args[0])}/webhooks/${enc(args[1])}`);
+      return console.log(`deleted webhook ${args[1]} of ${args[0]}`);
+    case "webhooks deliveries": {
+      need(2);
+      const query = flags.limit !== undefined ? `?limit=${enc(flags.limit)}` : "";
+      const { deliveries } = await namespaceAdmin("GET", `/namespaces/${enc(args[0])}/webhooks/${enc(args[1])}/deliveries${query}`);
+      return print(deliveries, deliveries, ["updatedAt", "repository", "sequence", "type", "status", "attempts", "httpStatus", "lastError"]);
     }
     default:
       throw new UsageError(`unknown command: ${positional.join(" ")}`);

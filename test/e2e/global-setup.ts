@@ -31,6 +31,11 @@ declare module "vitest" {
 }
 
 const PRODUCTION_KV_ENTRY = "test/support/production-kv-worker.ts";
+/**
+ * Webhooks to the tests' receivers on 127.0.0.1, and retries a test can wait for (test/e2e/notifications.test.ts):
+ * 1 s, then 2 s each (production: 10 s doubled per attempt).
+ */
+const NOTIFICATION_VARS = { ALLOW_INSECURE_WEBHOOKS: "true", NOTIFICATION_RETRY_BASE_SECONDS: "1", NOTIFICATION_RETRY_MAX_SECONDS: "2", WEBHOOK_TIMEOUT_MS: "3000" };
 
 export default async function setup(project: TestProject) {
   const workDir = mkdtempSync(join(tmpdir(), "edge-registry-e2e-"));
@@ -38,8 +43,15 @@ export default async function setup(project: TestProject) {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const serverLog = join(workDir, "server.log");
   const productionKvTtlMs = Number(project.config.provide?.productionKvTtlMs ?? 0);
-  const model = productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : {};
-  const server = await startWranglerDev({ port, persistTo: join(workDir, "state"), envFile: join(workDir, "dev.vars"), logFile: serverLog, ...model });
+  const model = productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : { vars: {} };
+  const server = await startWranglerDev({
+    port,
+    persistTo: join(workDir, "state"),
+    envFile: join(workDir, "dev.vars"),
+    logFile: serverLog,
+    ...model,
+    vars: { ...model.vars, ...NOTIFICATION_VARS },
+  });
   project.provide("registryUrl", server.url);
   project.provide("registryUrlB", `https://localhost:${port}`);
   project.provide("productionKvTtlMs", productionKvTtlMs);
