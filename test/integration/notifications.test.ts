@@ -10,7 +10,7 @@ import { inject } from "vitest";
 import { env } from "cloudflare:workers";
 import { SecretSealer } from "../../src/crypto/sealed-secrets";
 import { generateWebhookSecret, signWebhook, verifyWebhook } from "../../src/crypto/webhook-signature";
-import { adminCall, basic, bearer, call, createUser, pushImage, repositoryFixture, uniqueName } from "../helpers/registry";
+import { adminCall, basic, bearer, call, createUser, ledgerOf, pushImage, repositoryFixture, uniqueName } from "../helpers/registry";
 
 const receiverUrl = () => (inject as unknown as (key: string) => string)("webhookReceiverUrl");
 
@@ -211,6 +211,27 @@ describe("events", () => {
       ["io.edge-registry.tag.moved", "2", repo],
       ["io.edge-registry.repository.deleted", "3", repo],
     ]);
+  });
+
+  it("tell of the lifecycle's removals: retention (tag.expired) and untagged expiry (manifest.expired), actor retention", async () => {
+    const { ns, repo, token } = await repositoryFixture();
+    const hook = uniqueName("lifecycle");
+    const { secret } = await subscribe(ns, hook, { events: ["tag.expired", "manifest.expired"] });
+    expect((await adminCall("POST", `/repositories/${repo}/retention`, { pattern: "build-*", keepNewest: 1 })).status).toBe(201);
+    expect((await adminCall("PUT", `/repositories/${repo}/untagged-retention`, { expireAfterSeconds: 3600 })).status).toBe(200);
+    const old = await pushImage(repo, "build-1", token);
+    await pushImage(repo, "build-2", token, { annotations: { n: "2" } });
+    // Retention removes build-1 (the alarm may have already); two hours later its manifest, untagged, expires.
+    await ledgerOf(repo).runLifecycle(Date.now());
+    await ledgerOf(repo).runLifecycle(Date.now() + 2 * 3600 * 1000);
+    const events = await verifiedEvents(await until(() => received(hook), (value) => value.length >= 2), secret);
+    expect(events.map((event) => [event.type, event.subject, event.data.actor])).toEqual([
+      ["io.edge-registry.tag.expired", "build-1", "retention"],
+      ["io.edge-registry.manifest.expired", old.digest, "retention"],
+    ]);
+    expect(events[0].data).toMatchObject({ repository: repo, previousDigest: old.digest });
+    expect(events[1].data).toMatchObject({ repository: repo, digest: old.digest, size: old.bytes.length });
+    expect(Number(events[1].sequence)).toBeGreaterThan(Number(events[0].sequence));
   });
 
   it("reach a receiver that was down once it recovers, in order, with the failed attempts in the delivery log", async () => {
