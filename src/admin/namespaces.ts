@@ -4,6 +4,7 @@ import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName } from "../oci/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
+import { notificationHubFor } from "../storage/notification-hub";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 
@@ -56,6 +57,10 @@ export async function deleteNamespace(ctx: AdminContext, name: string, force = f
   }
   await auditedChange(ctx, { action: "immutable-tag.remove", target: `namespace:${name}`, detail: "all rules and the quota: namespace deleted" }, () =>
     ctx.repositories.clearNamespaceImmutableRules(name),
+  );
+  // Its webhooks go too: a namespace created later under this name must not notify the old receivers.
+  await auditedChange(ctx, { action: "webhook.delete", target: `namespace:${name}`, detail: "all webhooks: namespace deleted" }, () =>
+    notificationHubFor(ctx.webhooks.hubs, name).deleteAllSubscriptions(),
   );
   // One ledger transaction: the namespace, its service accounts, and every grant naming it or a repository in it.
   await auditedChange(ctx, { action: "namespace.delete", target: name, detail: "with its service accounts and every grant naming it" }, () =>

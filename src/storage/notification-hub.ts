@@ -117,6 +117,15 @@ export class NotificationHub extends DurableObject<Env> {
     });
   }
 
+  /** The namespace is deleted: every subscription goes (a namespace created later under the name starts with none). */
+  deleteAllSubscriptions(): number {
+    return this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM delivery_cursors");
+      this.sql.exec("DELETE FROM deliveries");
+      return this.sql.exec("DELETE FROM subscriptions").rowsWritten;
+    });
+  }
+
   /**
    * The subscriptions an event of `repository` committed at `time` goes to: the namespace's and the
    * repository's that existed by then. Every event type: a subscription's cursor counts each event of the

@@ -123,6 +123,14 @@ describe("webhook subscriptions API", () => {
     expect((await adminCall("GET", `/namespaces/${ns}/webhooks/${created.id}/deliveries`)).status).toBe(404);
   });
 
+  it("go with their namespace: a namespace created again under the name has none", async () => {
+    const { ns } = await repositoryFixture();
+    await subscribe(ns, uniqueName("gone"));
+    expect((await adminCall("DELETE", `/namespaces/${ns}?force=true`)).status).toBe(204);
+    expect((await adminCall("POST", "/namespaces", { name: ns })).status).toBe(201);
+    expect((await (await adminCall("GET", `/namespaces/${ns}/webhooks`)).json<{ webhooks: unknown[] }>()).webhooks).toEqual([]);
+  });
+
   it("are bounded per namespace", async () => {
     const { ns } = await repositoryFixture();
     for (let i = 0; i < 24; i++) expect((await adminCall("POST", `/namespaces/${ns}/webhooks`, { url: `https://hooks.example/${i}` })).status).toBe(201);
@@ -257,6 +265,19 @@ describe("events", () => {
     const firstEntry = log.find((entry) => entry.sequence === 1)!;
     expect(firstEntry.attempts).toBe(4);
     expect(firstEntry.lastError).toContain("HTTP 503");
+  });
+
+  it("to a receiver that does not answer in time are retried (WEBHOOK_TIMEOUT_MS bounds each attempt)", async () => {
+    const { ns, repo, token } = await repositoryFixture();
+    const hook = uniqueName("slow");
+    const { id } = await subscribe(ns, `${hook}/slow-6000`, { events: ["manifest.pushed"] });
+    await pushImage(repo, "v1", token);
+    const log = await until(
+      async () => (await (await adminCall("GET", `/namespaces/${ns}/webhooks/${id}/deliveries`)).json<{ deliveries: { status: string; lastError: string | null }[] }>()).deliveries,
+      (entries) => entries.some((entry) => entry.lastError !== null),
+    );
+    expect(log[0]).toMatchObject({ status: "retrying", lastError: "no answer within 3000 ms" });
+    expect((await adminCall("DELETE", `/namespaces/${ns}/webhooks/${id}`)).status).toBe(204);
   });
 
   it("to a dead receiver end in the dead-letter queue, the delivery log saying why", async () => {
