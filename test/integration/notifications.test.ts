@@ -206,6 +206,28 @@ describe("events", () => {
     expect(JSON.stringify(deliveries)).not.toContain(secret);
   });
 
+  it("of concurrent pushes arrive in the order the ledger committed them, each once, numbered without gaps", async () => {
+    const { ns, repo, token } = await repositoryFixture();
+    const hook = uniqueName("concurrent");
+    const { secret } = await subscribe(ns, hook);
+    const image = await pushImage(repo, "base", token);
+    // Eight clients tag the same manifest at once: the ledger serializes them in some order; that order is kept.
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call(`/v2/${repo}/manifests/t${i}`, { method: "PUT", headers: { ...bearer(token), "Content-Type": "application/vnd.oci.image.manifest.v1+json" }, body: image.bytes }).then(
+          (response) => expect(response.status).toBe(201),
+        ),
+      ),
+    );
+    const events = await verifiedEvents(await until(() => received(hook), (value) => value.length >= 18), secret);
+    expect(events.map((event) => Number(event.sequence))).toEqual(Array.from({ length: 18 }, (_, i) => i + 1));
+    // Each push's manifest.pushed comes right before its tag.moved (one transaction records both).
+    for (let i = 0; i < 18; i += 2) {
+      expect(events[i].type).toBe("io.edge-registry.manifest.pushed");
+      expect(events[i + 1]).toMatchObject({ type: "io.edge-registry.tag.moved", subject: events[i].subject });
+    }
+  });
+
   it("go only to subscriptions of their repository and event types; repository deletion is one event", async () => {
     const { ns, repo, token } = await repositoryFixture("other");
     const narrow = uniqueName("narrow");
