@@ -6,6 +6,7 @@
  * is locked for the period: attempts are refused with 429 without checking the secret, so a lucky guess is
  * not revealed. Locks are kept in isolate memory; each isolate learns one from the binding on its next failure.
  */
+import { BoundedMap } from "../storage/bounded-map";
 import type { RateLimiter } from "../config/env";
 
 /** Both limiters count over 60 s (wrangler.toml `[[ratelimits]]`). */
@@ -19,7 +20,7 @@ export interface ThrottleKeys {
 }
 
 export class LoginThrottle {
-  private readonly lockedUntil = new Map<string, number>();
+  private readonly lockedUntil = new BoundedMap<string, number>(MAX_LOCKS);
 
   constructor(
     private readonly perAccount: RateLimiter | undefined,
@@ -52,7 +53,6 @@ export class LoginThrottle {
 
   private async count(limiter: RateLimiter | undefined, key: string, now: number): Promise<void> {
     if (!limiter || (await limiter.limit({ key })).success) return;
-    if (this.lockedUntil.size >= MAX_LOCKS) this.lockedUntil.delete(this.lockedUntil.keys().next().value!);
     this.lockedUntil.set(key, now + THROTTLE_PERIOD_SECONDS * 1000);
   }
 }

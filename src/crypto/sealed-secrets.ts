@@ -4,7 +4,7 @@
  * sealed value to the record that holds it, so a sealed value copied into another record does not open.
  * Sealed form: base64url(12-byte IV ‖ ciphertext ‖ 16-byte tag).
  */
-import { fromBase64Url, toBase64Url } from "./secrets";
+import { fromBase64Url, toBase64Url } from "./bytes";
 
 const encoder = new TextEncoder();
 const IV_BYTES = 12;

@@ -4,7 +4,8 @@
  * the secret is `whsec_` + base64 of 24 to 64 random bytes; the signature is HMAC-SHA-256, keyed by those
  * bytes, over `<webhook-id>.<webhook-timestamp>.<raw body>`, sent as `webhook-signature: v1,<base64>`.
  */
-import { constantTimeEqual, fromBase64Url } from "./secrets";
+import { fromBase64 } from "./bytes";
+import { constantTimeEqual } from "./secrets";
 
 export const WEBHOOK_SECRET_PREFIX = "whsec_";
 const MIN_KEY_BYTES = 24;
@@ -21,7 +22,7 @@ export function webhookSecretKey(secret: string): Uint8Array | null {
   const encoded = secret.slice(WEBHOOK_SECRET_PREFIX.length);
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return null;
   try {
-    const key = fromBase64Url(encoded);
+    const key = fromBase64(encoded);
     return key.length >= MIN_KEY_BYTES && key.length <= MAX_KEY_BYTES ? key : null;
   } catch {
     return null;
@@ -58,7 +59,7 @@ export async function verifyWebhook(
   return headers.signature.split(" ").some((part) => {
     if (!part.startsWith("v1,")) return false;
     try {
-      return constantTimeEqual(fromBase64Url(part.slice(3)), expected);
+      return constantTimeEqual(fromBase64(part.slice(3)), expected);
     } catch {
       return false;
     }

@@ -1,4 +1,5 @@
 /** Manifests: pull, push, delete (spec.md "Pulling manifests", "Pushing Manifests", "Deleting Manifests"). */
+import { toHex } from "../crypto/bytes";
 import { CONTENT_DIGEST_HEADER, SUBJECT_HEADER } from "../http/headers";
 import { readBodyLimited } from "../http/body";
 import { RegistryError } from "../http/oci-errors";
@@ -14,7 +15,7 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha256"): Promise<string> {
   const hash = await crypto.subtle.digest(algorithm === "sha256" ? "SHA-256" : "SHA-512", bytes);
-  return `${algorithm}:${[...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `${algorithm}:${toHex(hash)}`;
 }
 
 async function findManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string) {

@@ -9,6 +9,7 @@
  * KV is eventually consistent: a device remembered moments ago in another location may read as unknown
  * there, which only means the account lock applies to it, as it did before its first success.
  */
+import { BoundedMap } from "./bounded-map";
 import type { Hmac } from "../crypto/secrets";
 import type { PrincipalId } from "../model/principal";
 import { kvKeys } from "./keys";
@@ -20,7 +21,7 @@ const MEMO_SIZE = 4096;
 
 export class LoginDeviceStore {
   /** Per isolate: keys known to be stored, with the time they were written. */
-  private readonly known = new Map<string, number>();
+  private readonly known = new BoundedMap<string, number>(MEMO_SIZE);
 
   constructor(
     private readonly kv: KVNamespace,
@@ -62,7 +63,6 @@ export class LoginDeviceStore {
   }
 
   private memo(key: string, time: number): void {
-    if (this.known.size >= MEMO_SIZE) this.known.delete(this.known.keys().next().value!);
     this.known.set(key, time);
   }
 }

@@ -7,7 +7,7 @@
  * test/support/production-kv-worker.ts. It serves `127.0.0.1:<port>` as location A and `localhost:<port>`
  * as location B (wrangler dev passes the request's Host through; both names are loopback).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -36,6 +36,7 @@ const PRODUCTION_KV_ENTRY = "test/support/production-kv-worker.ts";
  * 1 s, then 2 s each (production: 10 s doubled per attempt).
  */
 const NOTIFICATION_VARS = { ALLOW_INSECURE_WEBHOOKS: "true", NOTIFICATION_RETRY_BASE_SECONDS: "1", NOTIFICATION_RETRY_MAX_SECONDS: "2", WEBHOOK_TIMEOUT_MS: "3000" };
+const KEPT_LOGS = join(__dirname, "..", "..", ".e2e");
 
 export default async function setup(project: TestProject) {
   const workDir = mkdtempSync(join(tmpdir(), "edge-registry-e2e-"));
@@ -60,6 +61,9 @@ export default async function setup(project: TestProject) {
   project.provide("serverLog", serverLog);
   return () => {
     server.stop();
+    // The server's log outlives the run (git-ignored `.e2e/`): what a failed client test needs explained.
+    mkdirSync(KEPT_LOGS, { recursive: true });
+    copyFileSync(serverLog, join(KEPT_LOGS, `server-${project.name}.log`));
     rmSync(workDir, { recursive: true, force: true });
   };
 }
