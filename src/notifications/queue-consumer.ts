@@ -99,8 +99,11 @@ async function deliver(env: Env, settings: DeliverySettings, sealer: SecretSeale
     message.ack();
     return;
   }
-  const secret = await sealer.open(start.sealedSecret, webhookSecretBinding(namespace, subscription));
-  const outcome = await deliverWebhook(start.url, secret, event, settings.timeoutMs);
+  const secret = await sealer.open(start.sealedSecret, webhookSecretBinding(namespace, subscription)).catch(() => null);
+  const outcome =
+    secret === null
+      ? { ok: false, httpStatus: null, error: "the webhook's secret cannot be unsealed (SECRET_PEPPER changed?): create the webhook again" }
+      : await deliverWebhook(start.url, secret, event, settings.timeoutMs);
   await hub.finishDelivery(subscription, event, outcome);
   if (outcome.ok) message.ack();
   else message.retry({ delaySeconds: retryDelaySeconds(settings, message.attempts) });
