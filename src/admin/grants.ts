@@ -11,7 +11,9 @@ import { requireUser } from "./users";
 
 async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[] }> {
   if (kind === "user") return { id: principalIds.user(name), grants: (await requireUser(ctx, name)).grants };
-  return { id: principalIds.serviceAccount(name), grants: (await requireServiceAccount(ctx, name)).grants };
+  // `name` may be `<namespace>+<name>`: the id is built from the stored username.
+  const account = await requireServiceAccount(ctx, name);
+  return { id: principalIds.serviceAccount(account.username), grants: account.grants };
 }
 
 export async function listGrants(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<Response> {

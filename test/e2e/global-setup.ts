@@ -11,9 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-// @ts-expect-error: plain ESM helpers shared with `npm start`
 import { ensureSecretsFile } from "../../scripts/local-secrets.mjs";
-// @ts-expect-error: plain ESM helpers shared with `npm start`
 import { startWranglerDev } from "../../scripts/wrangler-dev.mjs";
 
 declare module "vitest" {
@@ -44,7 +42,8 @@ export default async function setup(project: TestProject) {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const serverLog = join(workDir, "server.log");
   const productionKvTtlMs = Number(project.config.provide?.productionKvTtlMs ?? 0);
-  const model = productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : { vars: {} };
+  const model: { script?: string; vars: Record<string, string> } =
+    productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : { vars: {} };
   const server = await startWranglerDev({
     port,
     persistTo: join(workDir, "state"),

@@ -8,12 +8,10 @@ import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM, the documented verification recipe
+// Plain ESM: the documented verification recipe, and the receiver the workers projects use too.
 import { verifyWebhook } from "../../examples/webhook-receiver.mjs";
-// @ts-expect-error: plain ESM helper shared with the workers projects
 import { startWebhookReceiver } from "../support/webhook-receiver.mjs";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, adminPassword, adminRequest, creds, registryHost, registryUrl, runAsync, runOk } from "./support";
 
 interface Received {
