@@ -19,6 +19,10 @@ import { isPushCommand, pushCommand } from "./push.mjs";
 /** @typedef {import("../src/http/admin-api-types").UserView} UserView */
 /** @typedef {import("../src/http/admin-api-types").NamespaceView} NamespaceView */
 /** @typedef {import("../src/http/admin-api-types").AuditPageView} AuditPageView */
+/** @typedef {import("../src/http/admin-api-types").WebhookView} WebhookView */
+/** @typedef {import("../src/http/admin-api-types").CreatedWebhookView} CreatedWebhookView */
+/** @typedef {import("../src/http/admin-api-types").WebhookListView} WebhookListView */
+/** @typedef {import("../src/http/admin-api-types").WebhookDeliveriesView} WebhookDeliveriesView */
 /** @typedef {import("../src/model/trust-policy").TrustPolicy} TrustPolicyView */
 /** @typedef {import("./lib/cli-args.mjs").OptionSpecs} OptionSpecs */
 
@@ -686,8 +690,9 @@ const COMMANDS = {
     help: 'signed CloudEvents on pushes and deletes (README "Notifications"); never shows a secret',
     args: ["NAMESPACE"],
     async run(call) {
+      /** @type {WebhookListView} */
       const { webhooks } = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks`);
-      const rows = webhooks.map((/** @type {{ events: string[] }} */ hook) => ({ ...hook, events: hook.events.join(",") }));
+      const rows = webhooks.map((hook) => ({ ...hook, events: hook.events.join(",") }));
       call.print(webhooks, rows, ["id", "url", "repository", "events", "createdBy"]);
     },
   },
@@ -695,6 +700,7 @@ const COMMANDS = {
     usage: "webhooks show NAMESPACE ID",
     args: ["NAMESPACE", "ID"],
     async run(call) {
+      /** @type {WebhookView} */
       const hook = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
       call.print(hook, [{ ...hook, events: hook.events.join(",") }], ["id", "url", "repository", "events", "createdBy", "createdAt"]);
     },
@@ -707,6 +713,7 @@ const COMMANDS = {
     async run(call) {
       const events = call.options.event ?? [];
       const body = { url: call.args[1], ...(events.length > 0 ? { events } : {}), ...(call.options.repository ? { repository: call.options.repository } : {}) };
+      /** @type {CreatedWebhookView} */
       const hook = await call.namespaceAdmin("POST", `/namespaces/${enc(call.args[0])}/webhooks`, body);
       if (call.json) return console.log(JSON.stringify(hook, null, 2));
       console.log(`webhook ${hook.id} → ${hook.url} (${hook.events.join(", ")})`);
@@ -728,6 +735,7 @@ const COMMANDS = {
     options: { limit: string },
     async run(call) {
       const query = call.options.limit !== undefined ? `?limit=${countArgument(call.options.limit, "--limit", 1, 200)}` : "";
+      /** @type {WebhookDeliveriesView} */
       const { deliveries } = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}/deliveries${query}`);
       call.print(deliveries, deliveries, ["updatedAt", "repository", "sequence", "type", "status", "attempts", "httpStatus", "lastError"]);
     },

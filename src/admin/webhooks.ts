@@ -6,6 +6,7 @@
  */
 import type { SecretSealer } from "../crypto/sealed-secrets";
 import { generateWebhookSecret, webhookSecretKey } from "../crypto/webhook-signature";
+import type { CreatedWebhookView, WebhookDeliveriesView, WebhookListView, WebhookView } from "../http/admin-api-types";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import { REGISTRY_EVENT_TYPES, isRegistryEventType, type RegistryEventType } from "../model/registry-events";
@@ -86,17 +87,17 @@ export async function createWebhook(ctx: AdminContext, request: Request, namespa
     hub.createSubscription({ id, url, repository, events, sealedSecret, createdAt: new Date().toISOString(), createdBy: ctx.actor }, MAX_WEBHOOKS_PER_NAMESPACE),
   );
   if (!created) throw new AdminApiError(409, "conflict", `namespace ${namespace} holds ${MAX_WEBHOOKS_PER_NAMESPACE} webhooks already`);
-  return jsonResponse({ ...created, namespace, secret }, 201);
+  return jsonResponse({ ...created, namespace, secret } satisfies CreatedWebhookView, 201);
 }
 
 export async function listWebhooks(ctx: AdminContext, namespace: string): Promise<Response> {
   const hub = await authorize(ctx, namespace);
-  return jsonResponse({ namespace, webhooks: await hub.listSubscriptions() });
+  return jsonResponse({ namespace, webhooks: await hub.listSubscriptions() } satisfies WebhookListView);
 }
 
 export async function getWebhook(ctx: AdminContext, namespace: string, id: string): Promise<Response> {
   const hub = await authorize(ctx, namespace);
-  return jsonResponse({ namespace, ...(await requireWebhook(hub, namespace, id)) });
+  return jsonResponse({ namespace, ...(await requireWebhook(hub, namespace, id)) } satisfies WebhookView);
 }
 
 export async function deleteWebhook(ctx: AdminContext, namespace: string, id: string): Promise<Response> {
@@ -113,7 +114,7 @@ export async function webhookDeliveries(ctx: AdminContext, namespace: string, id
   const limitText = url.searchParams.get("limit");
   const limit = limitText === null ? DELIVERY_LOG_PAGE : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DELIVERY_LOG_PAGE) throw badRequest(`limit must be an integer from 1 to ${MAX_DELIVERY_LOG_PAGE}`);
-  return jsonResponse({ namespace, webhook: id, deliveries: await hub.deliveryLog(id, limit) });
+  return jsonResponse({ namespace, webhook: id, deliveries: await hub.deliveryLog(id, limit) } satisfies WebhookDeliveriesView);
 }
 
 async function requireWebhook(hub: DurableObjectStub<NotificationHub>, namespace: string, id: string) {
