@@ -14,6 +14,8 @@ step("npx", ["tsc", "-p", "."]);
 step("npx", ["tsc", "-p", "test/e2e"]);
 step("npx", ["tsc", "-p", "tsconfig.scripts.json"]); // bin/ and scripts/: JSDoc-typed JavaScript (checkJs)
 step("node", ["scripts/check-layers.mjs"]);
+step("npx", ["tsc", "-p", "console"]);
+step("node", ["scripts/build-console.mjs"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");

@@ -24,6 +24,7 @@ import { GuardedLogin } from "./auth/guarded-login";
 import { LastUsedTracker } from "./auth/last-used";
 import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
+import { ConsoleSessions } from "./auth/console-sessions";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
 import { SecretSealer } from "./crypto/sealed-secrets";
@@ -90,6 +91,8 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   // Refresh tokens are kept by the identity ledger too (issued, revoked, listed there; redeemed from KV).
   const refreshTokenStore = identities.refreshTokens();
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
+  const refreshTokens = new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac);
+  const sessions = new ConsoleSessions(login, refreshTokens, refreshTokenStore, await Hmac.create(config.pepper, "console-csrf"));
   return {
     config,
     keys,
@@ -107,7 +110,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       login,
       tokens,
       visibility: new Visibility(edgeIdentities, repositories),
-      refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
+      refreshTokens,
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
     admin: {
@@ -118,6 +121,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       tokenHmac,
       audit,
       refreshTokens: refreshTokenStore,
+      sessions,
       allowInsecureOidcIssuers: config.allowInsecureOidcIssuers,
       webhooks: { hubs: env.NOTIFICATION_HUB, sealer: await SecretSealer.create(config.pepper, WEBHOOK_SECRET_PURPOSE), allowInsecure: config.allowInsecureWebhooks },
     },

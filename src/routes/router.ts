@@ -2,7 +2,8 @@
 import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
-import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
+import { authenticate, requireRegistryAdmin } from "../admin/context";
+import { CONSOLE_BASE, createConsoleRouter } from "./console-router";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { RequestLimitError, errorToResponse, surfaceOf } from "./error-response";
 import { jsonResponse } from "../http/headers";
@@ -15,6 +16,7 @@ import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
 const v2 = createV2Router();
 const admin = createAdminRouter();
 const account = createAccountRouter();
+const consoleApi = createConsoleRouter();
 
 const top = Router<IRequest, [RequestScope]>()
   .get(TOKEN_PATH, (request, { services, background }) => services.tokenEndpoint.get(request, background))
@@ -32,15 +34,19 @@ const top = Router<IRequest, [RequestScope]>()
   .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
     // Before any credential check: a forged request must not even count as a failed login.
     refuseBrowserForgery(request as unknown as Request, origin);
-    const actor = await requireRegistryAdmin(services.admin, request);
+    const actor = await requireRegistryAdmin(services.admin, request, origin);
     return admin.fetch(request, { ...services.admin, origin, actor });
   })
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
-    const identity = await authenticateBasic(services.admin, request, "account API");
+    const identity = await authenticate(services.admin, request, "account API", origin);
     return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal });
   })
-  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
+  .all(`${CONSOLE_BASE}/*`, (request, { services, origin }) => {
+    refuseBrowserForgery(request as unknown as Request, origin);
+    return consoleApi.fetch(request, { services: services.admin, origin });
+  })
+  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH, console: "/console/" }))
   .all("*", () => {
     throw new AdminApiError(404, "not_found", "not found");
   });
