@@ -14,6 +14,10 @@ const WORKERS_SUITE = ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"
 const WORKERS_PRODUCTION_KV_TTL_MS = 5_000;
 /** A local OIDC issuer on 127.0.0.1 for the federation tests; ALLOW_INSECURE_OIDC_ISSUERS lets policies name it. */
 const OIDC_ISSUER_SETUP = "test/support/oidc-issuer-setup.ts";
+/** A local webhook receiver on 127.0.0.1 for the notification tests; ALLOW_INSECURE_WEBHOOKS lets subscriptions name it. */
+const WEBHOOK_RECEIVER_SETUP = "test/support/webhook-receiver-setup.ts";
+/** Notification retries a test can wait for: 1 s each (production: 10 s doubled per attempt). */
+const NOTIFICATION_TEST_VARS = { ALLOW_INSECURE_WEBHOOKS: "true", NOTIFICATION_RETRY_BASE_SECONDS: "1", NOTIFICATION_RETRY_MAX_SECONDS: "1", WEBHOOK_TIMEOUT_MS: "3000" };
 /** Room for a test that waits for the rate limiters' next window (test/helpers/registry.ts withinOneRateWindow). */
 const WORKERS_TEST_TIMEOUT_MS = 60_000;
 /** The e2e suite keeps production's 60 s: real clients' operations span seconds. */
@@ -34,10 +38,10 @@ export default defineConfig(async () => {
             cloudflareTest({
               main: "./src/index.ts",
               wrangler: { configPath: "./wrangler.toml" },
-              miniflare: { bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", ALLOW_INSECURE_OIDC_ISSUERS: "true" } },
+              miniflare: { bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", ALLOW_INSECURE_OIDC_ISSUERS: "true", ...NOTIFICATION_TEST_VARS } },
             }),
           ],
-          test: { name: "workers", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP], testTimeout: WORKERS_TEST_TIMEOUT_MS },
+          test: { name: "workers", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP, WEBHOOK_RECEIVER_SETUP], testTimeout: WORKERS_TEST_TIMEOUT_MS },
         },
         {
           // The same suite with REGISTRY_KV behaving as production KV does (test/support/production-kv.ts):
@@ -49,11 +53,11 @@ export default defineConfig(async () => {
               main: "./test/support/production-kv-worker.ts",
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", PRODUCTION_KV_TTL_MS: String(WORKERS_PRODUCTION_KV_TTL_MS), ALLOW_INSECURE_OIDC_ISSUERS: "true" },
+                bindings: { ...secrets, TOKEN_LIFETIME_SECONDS: "300", PRODUCTION_KV_TTL_MS: String(WORKERS_PRODUCTION_KV_TTL_MS), ALLOW_INSECURE_OIDC_ISSUERS: "true", ...NOTIFICATION_TEST_VARS },
               },
             }),
           ],
-          test: { name: "workers-production-kv", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP], testTimeout: WORKERS_TEST_TIMEOUT_MS },
+          test: { name: "workers-production-kv", include: WORKERS_SUITE, onConsoleLog, globalSetup: [OIDC_ISSUER_SETUP, WEBHOOK_RECEIVER_SETUP], testTimeout: WORKERS_TEST_TIMEOUT_MS },
         },
         {
           test: {

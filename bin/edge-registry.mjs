@@ -19,6 +19,10 @@ import { isPushCommand, pushCommand } from "./push.mjs";
 /** @typedef {import("../src/http/admin-api-types").UserView} UserView */
 /** @typedef {import("../src/http/admin-api-types").NamespaceView} NamespaceView */
 /** @typedef {import("../src/http/admin-api-types").AuditPageView} AuditPageView */
+/** @typedef {import("../src/http/admin-api-types").WebhookView} WebhookView */
+/** @typedef {import("../src/http/admin-api-types").CreatedWebhookView} CreatedWebhookView */
+/** @typedef {import("../src/http/admin-api-types").WebhookListView} WebhookListView */
+/** @typedef {import("../src/http/admin-api-types").WebhookDeliveriesView} WebhookDeliveriesView */
 /** @typedef {import("../src/model/trust-policy").TrustPolicy} TrustPolicyView */
 /** @typedef {import("./lib/cli-args.mjs").OptionSpecs} OptionSpecs */
 
@@ -65,7 +69,7 @@ class UnreachableError extends Error {}
  * @property {Record<string, any>} options the command's options (names checked; values checked by the command)
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} api an /admin/v1 call
  * @property {(path: string) => Promise<any>} adminRead a read a namespace administrator may make too
- * @property {(method: string, path: string, body?: unknown) => Promise<any>} accountApi an /account/v1 call (a namespace administrator's)
+ * @property {(method: string, path: string, body?: unknown) => Promise<any>} namespaceAdmin a call a namespace administrator may make too (webhooks, imports, mirrors)
  * @property {<T extends object>(value: unknown, rows: T[], columns: (keyof T & string)[]) => void} print column names checked against the rows' type (the admin API's, src/http/admin-api-types.ts)
  * @property {boolean} json
  * @property {() => Promise<string>} newPassword the new password of a web user (stdin or hidden prompt)
@@ -681,6 +685,62 @@ const COMMANDS = {
     },
   },
 
+  "webhooks list": {
+    usage: "webhooks list NAMESPACE",
+    help: 'signed CloudEvents on pushes and deletes (README "Notifications"); never shows a secret',
+    args: ["NAMESPACE"],
+    async run(call) {
+      /** @type {WebhookListView} */
+      const { webhooks } = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks`);
+      const rows = webhooks.map((hook) => ({ ...hook, events: hook.events.join(",") }));
+      call.print(webhooks, rows, ["id", "url", "repository", "events", "createdBy"]);
+    },
+  },
+  "webhooks show": {
+    usage: "webhooks show NAMESPACE ID",
+    args: ["NAMESPACE", "ID"],
+    async run(call) {
+      /** @type {WebhookView} */
+      const hook = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
+      call.print(hook, [{ ...hook, events: hook.events.join(",") }], ["id", "url", "repository", "events", "createdBy", "createdAt"]);
+    },
+  },
+  "webhooks create": {
+    usage: "webhooks create NAMESPACE URL [--event TYPE]... [--repository REPO]",
+    help: "prints the signing secret once; TYPE: manifest.pushed tag.moved manifest.deleted tag.deleted\nrepository.deleted tag.expired manifest.expired (default: all)",
+    args: ["NAMESPACE", "URL"],
+    options: { event: many, repository: string },
+    async run(call) {
+      const events = call.options.event ?? [];
+      const body = { url: call.args[1], ...(events.length > 0 ? { events } : {}), ...(call.options.repository ? { repository: call.options.repository } : {}) };
+      /** @type {CreatedWebhookView} */
+      const hook = await call.namespaceAdmin("POST", `/namespaces/${enc(call.args[0])}/webhooks`, body);
+      if (call.json) return console.log(JSON.stringify(hook, null, 2));
+      console.log(`webhook ${hook.id} → ${hook.url} (${hook.events.join(", ")})`);
+      console.log(`signing secret (shown once; verify deliveries with it, README "Notifications"):\n${hook.secret}`);
+    },
+  },
+  "webhooks delete": {
+    usage: "webhooks delete NAMESPACE ID",
+    args: ["NAMESPACE", "ID"],
+    async run(call) {
+      await call.namespaceAdmin("DELETE", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
+      console.log(`deleted webhook ${call.args[1]} of ${call.args[0]}`);
+    },
+  },
+  "webhooks deliveries": {
+    usage: "webhooks deliveries NAMESPACE ID [--limit N]",
+    help: "the delivery log, newest first: status (delivered, retrying, dead), attempts, last error",
+    args: ["NAMESPACE", "ID"],
+    options: { limit: string },
+    async run(call) {
+      const query = call.options.limit !== undefined ? `?limit=${countArgument(call.options.limit, "--limit", 1, 200)}` : "";
+      /** @type {WebhookDeliveriesView} */
+      const { deliveries } = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}/deliveries${query}`);
+      call.print(deliveries, deliveries, ["updatedAt", "repository", "sequence", "type", "status", "attempts", "httpStatus", "lastError"]);
+    },
+  },
+
   audit: {
     usage: "audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]",
     help: "admin changes, newest first (--limit 10: the newest ten); failed logins with --action auth.failure;\nTIME is ISO 8601 or a duration ago (--since 1h)",
@@ -734,7 +794,7 @@ const COMMANDS = {
         ...(call.options.scheduled ? { scheduled: true, ...(call.options.every !== undefined ? { everySeconds: durationSeconds(call.options.every, "--every") } : {}) } : {}),
         ...upstreamCredentials(call),
       };
-      const record = await upstreamAdmin(call, "POST", `/repositories/${repository}/imports`, body);
+      const record = await call.namespaceAdmin("POST", `/repositories/${repository}/imports`, body);
       printImport(call, record);
       if (record.state === "failed") throw new ApiError(`import failed: ${record.lastError}`, 0);
     },
@@ -744,7 +804,7 @@ const COMMANDS = {
     help: "the repository's source, state, per-tag digest, time and error, and the next scheduled run",
     args: ["REPOSITORY"],
     async run(call) {
-      printImport(call, await upstreamAdmin(call, "GET", `/repositories/${call.args[0]}/imports`));
+      printImport(call, await call.namespaceAdmin("GET", `/repositories/${call.args[0]}/imports`));
     },
   },
   "import stop": {
@@ -752,7 +812,7 @@ const COMMANDS = {
     help: "no more imports into REPOSITORY; what was imported stays",
     args: ["REPOSITORY"],
     async run(call) {
-      await upstreamAdmin(call, "DELETE", `/repositories/${call.args[0]}/imports`);
+      await call.namespaceAdmin("DELETE", `/repositories/${call.args[0]}/imports`);
       console.log(`${call.args[0]}: no longer imported (imported images stay)`);
     },
   },
@@ -764,7 +824,7 @@ const COMMANDS = {
     async run(call) {
       const [namespace, upstream] = /** @type {[string, string]} */ (call.args);
       const revalidate = call.options.revalidate !== undefined ? { revalidateSeconds: durationSeconds(call.options.revalidate, "--revalidate") } : {};
-      const record = await upstreamAdmin(call, "PUT", `/namespaces/${enc(namespace)}/mirror`, { upstream, ...revalidate, ...upstreamCredentials(call) });
+      const record = await call.namespaceAdmin("PUT", `/namespaces/${enc(namespace)}/mirror`, { upstream, ...revalidate, ...upstreamCredentials(call) });
       call.print(record, [record], ["namespace", "upstream", "revalidateSeconds"]);
     },
   },
@@ -772,7 +832,7 @@ const COMMANDS = {
     usage: "mirrors show NAMESPACE",
     args: ["NAMESPACE"],
     async run(call) {
-      const record = await upstreamAdmin(call, "GET", `/namespaces/${enc(call.args[0])}/mirror`);
+      const record = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/mirror`);
       call.print(record, [record], ["namespace", "upstream", "revalidateSeconds"]);
     },
   },
@@ -781,22 +841,11 @@ const COMMANDS = {
     help: "NAMESPACE is no longer a mirror; mirrored images stay",
     args: ["NAMESPACE"],
     async run(call) {
-      await upstreamAdmin(call, "DELETE", `/namespaces/${enc(call.args[0])}/mirror`);
+      await call.namespaceAdmin("DELETE", `/namespaces/${enc(call.args[0])}/mirror`);
       console.log(`namespace ${call.args[0]} is no longer a mirror (mirrored images stay)`);
     },
   },
 };
-
-/**
- * An import or mirror call: the admin API (registry administrators), else the account API (administrators of the
- * namespace). @param {Call} call @param {string} method @param {string} path @param {unknown} [body]
- */
-function upstreamAdmin(call, method, path, body) {
-  return call.api(method, path, body).catch((error) => {
-    if (error instanceof ApiError && error.status === 403) return call.accountApi(method, path, body);
-    throw error;
-  });
-}
 
 /** The upstream registry's credentials: --username with the password from stdin (--upstream-password-stdin). @param {Call} call */
 function upstreamCredentials(call) {
@@ -956,11 +1005,13 @@ async function run(argv) {
     options,
     api,
     json: Boolean(options.json),
-    accountApi: async (method, path, body) => request((conn ??= await connection(options)), method, `/account/v1${path}`, body),
-    // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
-    adminRead: (path) =>
-      api("GET", path).catch(async (error) => {
-        if (error instanceof ApiError && error.status === 403) return request(/** @type {NonNullable<typeof conn>} */ (conn), "GET", `/account/v1${path}`);
+    // Reads a namespace administrator may make too.
+    adminRead: (path) => call.namespaceAdmin("GET", path),
+    // Calls a namespace administrator may make too (webhooks, imports, mirrors): the admin API (registry
+    // administrators), else the account API (administrators of the namespace).
+    namespaceAdmin: (method, path, body) =>
+      api(method, path, body).catch(async (error) => {
+        if (error instanceof ApiError && error.status === 403) return request(/** @type {NonNullable<typeof conn>} */ (conn), method, `/account/v1${path}`, body);
         throw error;
       }),
     print: (value, rows, columns) => console.log(options.json ? JSON.stringify(value, null, 2) : table(rows, columns)),

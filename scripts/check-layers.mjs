@@ -1,7 +1,7 @@
 // The layer check (CONTRIBUTING.md "Layers"): every import in src/ points down, never up, in the order
 //   entry (src/index.ts, src/worker.ts)
 //   → routes/, services.ts (the routers and the dependencies they receive)
-//   → registry/, admin/, auth/ (handlers)
+//   → registry/, admin/, auth/, notifications/ (handlers)
 //   → storage/, upstream/ (domain and storage; upstream/ is the client of other registries)
 //   → http/, oci/, model/ (wire vocabulary and the identity model), crypto/, config/
 // Imports within one layer are allowed. Prints every upward import and their count; exits 1 unless it is 0.
@@ -21,6 +21,7 @@ const LAYERS = {
   "registry": 2,
   "admin": 2,
   "auth": 2,
+  "notifications": 2,
   "storage": 1,
   "upstream": 1,
   "http": 0,

@@ -33,6 +33,8 @@ import { UpstreamSources } from "./storage/upstream-sources";
 import { ImageCopier } from "./registry/image-copy";
 import { ImportRunner } from "./registry/import-runner";
 import { PullThroughMirror } from "./registry/mirror";
+import { SecretSealer } from "./crypto/sealed-secrets";
+import { WEBHOOK_SECRET_PURPOSE } from "./storage/notification-hub";
 
 export interface Services {
   config: Config;
@@ -127,7 +129,19 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       refreshTokens,
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, sessions, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers, upstream },
+    admin: {
+      identities,
+      repositories,
+      login,
+      passwords,
+      tokenHmac,
+      audit,
+      refreshTokens: refreshTokenStore,
+      sessions,
+      allowInsecureOidcIssuers: config.allowInsecureOidcIssuers,
+      upstream,
+      webhooks: { hubs: env.NOTIFICATION_HUB, sealer: await SecretSealer.create(config.pepper, WEBHOOK_SECRET_PURPOSE), allowInsecure: config.allowInsecureWebhooks },
+    },
     workerUrls,
     imports,
     mirror: new PullThroughMirror(upstreamSources, repositories, upstreamCredentials, copier, config.allowInsecureUpstreams),

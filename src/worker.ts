@@ -6,6 +6,8 @@ import type { Env } from "./config/env";
 import { errorToResponse, surfaceOf } from "./routes/error-response";
 import { handleRequest } from "./routes/router";
 import { servicesFor, type Platform } from "./services";
+import { consumeNotifications } from "./notifications/queue-consumer";
+import type { NotificationMessage } from "./model/registry-events";
 
 export async function serve(request: Request, env: Env, ctx: ExecutionContext, platform: Platform): Promise<Response> {
   let services;
@@ -29,4 +31,9 @@ export async function runScheduled(env: Env, platform: Platform): Promise<void> 
   await services.registry.uploads.sweepAfterCrashes({ graceMs: services.config.lifecycle.gcGraceMs }, env.REGISTRY_KV);
   // Imports with tags left over or a scheduled check due (registry/import-runner.ts).
   await services.imports.runDue();
+}
+
+/** Queue consumer (wrangler.toml `[[queues.consumers]]`): webhook deliveries and their dead letters (README "Notifications"). */
+export async function runQueue(batch: MessageBatch<NotificationMessage>, env: Env): Promise<void> {
+  await consumeNotifications(batch, env);
 }

@@ -9,6 +9,8 @@ declare global {
       REPOSITORY_LEDGER: import("../src/config/env").Env["REPOSITORY_LEDGER"];
       BLOB_INDEX: import("../src/config/env").Env["BLOB_INDEX"];
       IDENTITY_LEDGER: import("../src/config/env").Env["IDENTITY_LEDGER"];
+      NOTIFICATION_HUB: import("../src/config/env").Env["NOTIFICATION_HUB"];
+      NOTIFICATION_QUEUE?: import("../src/config/env").Env["NOTIFICATION_QUEUE"];
       /** Set only in the workers-production-kv project: the production-KV model's cache TTL (vitest.config.ts). */
       PRODUCTION_KV_TTL_MS?: string;
     }

@@ -12,6 +12,7 @@ import type { IdentityStore } from "../storage/identity-store";
 import type { RefreshTokenStore } from "../storage/refresh-token-store";
 import type { RepositoryStore } from "../storage/repository-store";
 import type { UpstreamAdmin } from "./imports";
+import type { WebhookServices } from "./webhooks";
 
 /** Dependencies shared by every admin request. */
 export interface AdminServices {
@@ -28,6 +29,8 @@ export interface AdminServices {
   allowInsecureOidcIssuers?: boolean;
   /** Imports and mirrors (admin/imports.ts). */
   upstream: UpstreamAdmin;
+  /** Webhook subscriptions (admin/webhooks.ts). */
+  webhooks: WebhookServices;
 }
 
 export interface AdminContext extends AdminServices {

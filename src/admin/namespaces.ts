@@ -5,6 +5,7 @@ import type { NamespaceView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName } from "../oci/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
+import { notificationHubFor } from "../storage/notification-hub";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 
@@ -53,10 +54,14 @@ export async function deleteNamespace(ctx: AdminContext, name: string, force = f
     throw new AdminApiError(409, "conflict", `namespace ${name} still holds ${names.length} repositories; delete them first, or delete with force`);
   }
   for (const repository of names) {
-    await auditedChange(ctx, { action: "repository.delete", target: repository, detail: `deleting namespace ${name}` }, () => ctx.repositories.deleteRepository(repository));
+    await auditedChange(ctx, { action: "repository.delete", target: repository, detail: `deleting namespace ${name}` }, () => ctx.repositories.deleteRepository(repository, ctx.actor));
   }
   await auditedChange(ctx, { action: "immutable-tag.remove", target: `namespace:${name}`, detail: "all rules and the quota: namespace deleted" }, () =>
     ctx.repositories.clearNamespaceImmutableRules(name),
+  );
+  // Its webhooks go too: a namespace created later under this name must not notify the old receivers.
+  await auditedChange(ctx, { action: "webhook.delete", target: `namespace:${name}`, detail: "all webhooks: namespace deleted" }, () =>
+    notificationHubFor(ctx.webhooks.hubs, name).deleteAllSubscriptions(),
   );
   // One ledger transaction: the namespace, its service accounts, and every grant naming it or a repository in it.
   await auditedChange(ctx, { action: "namespace.delete", target: name, detail: "with its service accounts and every grant naming it" }, () =>

@@ -27,7 +27,7 @@ function requireTag(tag: string): string {
 /** DELETE /admin/v1/repositories/<name>: tags, manifests, links, referrers, history, rules, sessions; not shared blob bytes. */
 export async function deleteRepository(ctx: AdminContext, name: string): Promise<Response> {
   const repository = requireRepository(name);
-  const deletion = await auditedChange(ctx, { action: "repository.delete", target: repository }, () => ctx.repositories.deleteRepository(repository));
+  const deletion = await auditedChange(ctx, { action: "repository.delete", target: repository }, () => ctx.repositories.deleteRepository(repository, ctx.actor));
   if (!deletion.existed && deletion.tags + deletion.manifests + deletion.blobLinks + deletion.uploads === 0) {
     throw new AdminApiError(404, "not_found", `repository ${JSON.stringify(repository)} does not exist`);
   }

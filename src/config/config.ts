@@ -27,6 +27,8 @@ export interface Config {
   allowInsecureUpstreams: boolean;
   /** Blobs from other registries larger than IMPORT_CHUNK_BYTES are fetched in ranges of that size; IMPORT_BYTES_PER_RUN bounds one invocation. */
   importTransfer: { chunkBytes: number; bytesPerRun: number };
+  /** ALLOW_INSECURE_WEBHOOKS: webhooks may name http:// receivers on loopback (local development, tests). */
+  allowInsecureWebhooks: boolean;
 }
 
 /** Image lifecycle settings (docs/lifecycle.md), also read by the repository ledger from its own env. */
@@ -179,5 +181,6 @@ export function parseConfig(env: Env): Config {
       chunkBytes: integerVar(env.IMPORT_CHUNK_BYTES, "IMPORT_CHUNK_BYTES", 256 * 1024 ** 2, 1024 ** 2, 5 * 1024 ** 3),
       bytesPerRun: integerVar(env.IMPORT_BYTES_PER_RUN, "IMPORT_BYTES_PER_RUN", 2 * 1024 ** 3, 1024 ** 2, 1024 ** 4),
     },
+    allowInsecureWebhooks: env.ALLOW_INSECURE_WEBHOOKS === "true",
   };
 }

@@ -54,6 +54,17 @@ export interface Env {
   IMPORT_CHUNK_BYTES?: string;
   IMPORT_BYTES_PER_RUN?: string;
 
+  /**
+   * "true" lets webhook subscriptions name `http://` URLs on 127.0.0.1 or localhost: local development and tests
+   * only (README "Notifications").
+   */
+  ALLOW_INSECURE_WEBHOOKS?: string;
+  /** Webhook retries: the first retry's delay in seconds (default 10), doubled per attempt up to NOTIFICATION_RETRY_MAX_SECONDS (default 3600). */
+  NOTIFICATION_RETRY_BASE_SECONDS?: string;
+  NOTIFICATION_RETRY_MAX_SECONDS?: string;
+  /** How long a receiver may take to answer a delivery, in ms (default 10000). */
+  WEBHOOK_TIMEOUT_MS?: string;
+
   /** Secrets. */
   SIGNING_KEYS?: string;
   SECRET_PEPPER?: string;

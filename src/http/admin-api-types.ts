@@ -94,3 +94,44 @@ export interface AuditPageView {
   events: AuditEventView[];
   cursor: string | null;
 }
+
+/** A webhook subscription (README "Notifications"); never its secret, except `secret` in a creation's answer. */
+export interface WebhookView {
+  id: string;
+  namespace?: string;
+  url: string;
+  /** Only this repository's events; null: every repository of the namespace. */
+  repository: string | null;
+  events: string[];
+  createdAt: string;
+  createdBy: string;
+}
+
+export interface CreatedWebhookView extends WebhookView {
+  namespace: string;
+  /** Shown once: `whsec_` + base64 (Standard Webhooks). */
+  secret: string;
+}
+
+export interface WebhookListView {
+  namespace: string;
+  webhooks: WebhookView[];
+}
+
+export interface WebhookDeliveryView {
+  eventId: string;
+  repository: string;
+  sequence: number;
+  type: string;
+  status: "delivered" | "retrying" | "dead";
+  attempts: number;
+  httpStatus: number | null;
+  lastError: string | null;
+  updatedAt: string;
+}
+
+export interface WebhookDeliveriesView {
+  namespace: string;
+  webhook: string;
+  deliveries: WebhookDeliveryView[];
+}

@@ -1,5 +1,5 @@
 /** Routes of the admin API under /admin/v1 (registry administrators) and the account API under /account/v1 (README). */
-import { Router, type IRequest } from "itty-router";
+import { Router, type IRequest, type RouterType } from "itty-router";
 import * as account from "../admin/account";
 import * as audit from "../admin/audit";
 import type { AdminContext } from "../admin/context";
@@ -10,6 +10,7 @@ import * as repositories from "../admin/repositories";
 import * as serviceAccounts from "../admin/service-accounts";
 import * as usage from "../admin/usage";
 import * as users from "../admin/users";
+import * as webhooks from "../admin/webhooks";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
 import type { PrincipalKind } from "../model/principal";
@@ -93,8 +94,9 @@ function upstreamRoutes(base: string) {
 
 export function createAdminRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ADMIN_BASE });
+  router.all("*", refuseNonJsonStream);
+  addWebhookRoutes(router);
   router
-    .all("*", refuseNonJsonStream)
     .get("/audit", (r, ctx) => audit.queryAudit(ctx, new URL(r.url)))
     .get("/namespaces", (_r, ctx) => namespaces.listNamespaces(ctx))
     .post("/namespaces", body("name", "public"), (r, ctx) => namespaces.createNamespace(ctx, r))
@@ -161,11 +163,25 @@ export function createAdminRouter() {
   return router;
 }
 
+/**
+ * A namespace's webhook subscriptions, on both routers: registry administrators under /admin/v1, the
+ * namespace's administrators under /account/v1 (admin/webhooks.ts checks which).
+ */
+function addWebhookRoutes(router: RouterType<IRequest, [AdminContext]>): void {
+  router
+    .get("/namespaces/:name/webhooks", (r, ctx) => webhooks.listWebhooks(ctx, param(r, "name")))
+    .post("/namespaces/:name/webhooks", body(...webhooks.WEBHOOK_FIELDS), (r, ctx) => webhooks.createWebhook(ctx, r, param(r, "name")))
+    .get("/namespaces/:name/webhooks/:id", (r, ctx) => webhooks.getWebhook(ctx, param(r, "name"), param(r, "id")))
+    .delete("/namespaces/:name/webhooks/:id", (r, ctx) => webhooks.deleteWebhook(ctx, param(r, "name"), param(r, "id")))
+    .get("/namespaces/:name/webhooks/:id/deliveries", (r, ctx) => webhooks.webhookDeliveries(ctx, param(r, "name"), param(r, "id"), new URL(r.url)));
+}
+
 /** The account API: web users acting on their own account. */
 export function createAccountRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ACCOUNT_BASE });
+  router.all("*", refuseNonJsonStream);
+  addWebhookRoutes(router);
   router
-    .all("*", refuseNonJsonStream)
     .put("/password", body("password"), (r, ctx) => account.changeOwnPassword(ctx, r))
     // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
     .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))

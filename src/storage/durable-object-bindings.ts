@@ -3,8 +3,10 @@
  * whose state is published to REGISTRY_KV. Declared here, beside their classes, and merged into the Env of
  * config/env.ts (TypeScript declaration merging), so that config/ never imports storage/.
  */
+import type { NotificationMessage } from "../model/registry-events";
 import type { BlobIndex } from "./blob-index";
 import type { IdentityLedger } from "./identity-ledger";
+import type { NotificationHub } from "./notification-hub";
 import type { RepositoryLedger } from "./repository-ledger";
 
 declare module "../config/env" {
@@ -12,5 +14,11 @@ declare module "../config/env" {
     REPOSITORY_LEDGER: DurableObjectNamespace<RepositoryLedger>;
     BLOB_INDEX: DurableObjectNamespace<BlobIndex>;
     IDENTITY_LEDGER: DurableObjectNamespace<IdentityLedger>;
+    NOTIFICATION_HUB: DurableObjectNamespace<NotificationHub>;
+    /**
+     * The notification queue (wrangler.toml `[[queues.producers]]`), written by the repository ledgers'
+     * event outbox: no events are recorded without it.
+     */
+    NOTIFICATION_QUEUE?: Queue<NotificationMessage>;
   }
 }

@@ -91,6 +91,8 @@ export const objectNames = {
   /** A RepositoryLedger instance holding a namespace's immutable-tag rules (docs/lifecycle.md); no repository has this name. */
   namespacePolicy: (namespace: string) => `namespace-policy:${namespace}`,
   blobIndex: (digest: string) => `blob:${digest}`,
+  /** A namespace's webhook subscriptions and their delivery state (storage/notification-hub.ts). */
+  notificationHub: (namespace: string) => `notifications:${namespace}`,
   /** The one identity ledger. */
   identityLedger: "identities",
 } as const;

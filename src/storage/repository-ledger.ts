@@ -26,6 +26,7 @@ import { blobIndexFor, type BlobRecord, type LinkedBlobRecord } from "./blob-ind
 import { kvKeys, objectNames } from "./keys";
 import { USAGE_SCHEMA, UsageTables, type NamespaceUsage, type QuotaDenial, type ReservationRequest, type ReservationResult } from "./namespace-usage";
 import { discardUploadBytes, type UploadState } from "./upload-state";
+import { EVENT_OUTBOX_SCHEMA, EventOutbox } from "./repository-events";
 
 /** An OCI descriptor as the referrers API lists it. */
 export interface ReferrerDescriptor {
@@ -170,7 +171,7 @@ CREATE TABLE IF NOT EXISTS pending_unlinks (digest TEXT NOT NULL, seq INTEGER NO
 CREATE TABLE IF NOT EXISTS retention_rules (pattern TEXT PRIMARY KEY, keep_newest INTEGER, expire_after_seconds INTEGER, created_at TEXT NOT NULL, created_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tag_expiry (tag TEXT PRIMARY KEY, digest TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS claimed_objects (object_key TEXT PRIMARY KEY, digest TEXT NOT NULL);
-${USAGE_SCHEMA}`;
+${USAGE_SCHEMA}${EVENT_OUTBOX_SCHEMA}`;
 
 /** A retention rule: of the tags matching `pattern`, keep the newest `keepNewest`, and/or none older than `expireAfterSeconds`. */
 export interface RetentionRule {
@@ -268,6 +269,8 @@ interface OutboxRow {
 
 export class RepositoryLedger extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Committed changes for webhook subscribers (storage/repository-events.ts), sent like the KV publication. */
+  private readonly events: EventOutbox;
   /** One publication loop at a time, so two never write one key within a second. */
   private publishing: Promise<void> | undefined;
   private publishAgain = false;
@@ -281,6 +284,7 @@ export class RepositoryLedger extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.events = new EventOutbox(this.sql, env);
     this.ready = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
     // A ledger created before a table was added gets it now (every statement is CREATE … IF NOT EXISTS).
     if (this.ready) this.sql.exec(SCHEMA);
@@ -409,6 +413,7 @@ export class RepositoryLedger extends DurableObject<Env> {
         }
         this.mark("manifest", push.digest);
       }
+      this.events.record("manifest.pushed", { repository, tag: push.tag, digest: push.digest, mediaType: push.mediaType, size: push.bytes.byteLength, actor: push.actor }, now);
       if (push.tag !== undefined) {
         this.moveTag(push.tag, push.digest, push.actor, now);
         // The image's `quay.expires-after` label (or its absence) decides the tag's expiry, as on Quay.
@@ -451,6 +456,7 @@ export class RepositoryLedger extends DurableObject<Env> {
       }
       const now = new Date().toISOString();
       for (const tag of tags) this.moveTag(tag, null, actor, now);
+      this.recordManifestEvent("manifest.deleted", repository, digest, actor, now);
       this.removeManifest(digest, now);
       return { ok: true };
     });
@@ -514,7 +520,10 @@ export class RepositoryLedger extends DurableObject<Env> {
       const still = new Set(this.planUntaggedExpiry(now).map((expiry) => expiry.digest));
       const time = new Date(now).toISOString();
       const done = planned.filter((expiry) => still.has(expiry.digest));
-      for (const expiry of done) this.removeManifest(expiry.digest, time);
+      for (const expiry of done) {
+        this.recordManifestEvent("manifest.expired", repository, expiry.digest, RETENTION_ACTOR, time);
+        this.removeManifest(expiry.digest, time);
+      }
       return done;
     });
   }
@@ -557,7 +566,7 @@ export class RepositoryLedger extends DurableObject<Env> {
    * key is marked, so the outbox deletes it from KV. Blob bytes stay for garbage collection (they are shared
    * by digest); the bytes of open upload sessions are this repository's alone and are deleted here.
    */
-  async deleteRepository(repository: string): Promise<RepositoryDeletion> {
+  async deleteRepository(repository: string, deletedBy = "admin"): Promise<RepositoryDeletion> {
     const { deletion, sessions } = this.change(repository, () => {
       const count = (table: string) => this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
       const existed = count("repository") > 0;
@@ -587,6 +596,7 @@ export class RepositoryLedger extends DurableObject<Env> {
       for (const table of ["tags", "manifests", "manifest_chunks", "manifest_blobs", "manifest_children", "blob_links", "link_seqs", "referrers", "tag_history", "retained_manifests", "retained_blobs", "immutable_rules", "retention_rules", "tag_expiry", "uploads", "repository"]) {
         this.sql.exec(`DELETE FROM ${table}`);
       }
+      if (existed) this.events.record("repository.deleted", { repository, actor: deletedBy });
       return { deletion, sessions };
     });
     for (const state of sessions) {
@@ -1336,6 +1346,7 @@ export class RepositoryLedger extends DurableObject<Env> {
   /** Publishes what is due (retrying failures), settles abandoned upload sessions, sweeps expired tag history. */
   override async alarm(): Promise<void> {
     await this.publish();
+    await this.events.send();
     await this.deliverNamespacePolicy();
     await this.settleAbandonedUploads();
     await this.runLifecycle();
@@ -1522,6 +1533,10 @@ export class RepositoryLedger extends DurableObject<Env> {
       this.scheduleAlarm(Date.now() + 5_000);
       this.ctx.waitUntil(this.sendUnlinks());
     }
+    if (this.events.hasDue()) {
+      this.scheduleAlarm(Date.now() + 5_000);
+      this.ctx.waitUntil(this.events.send());
+    }
     return result;
   }
 
@@ -1544,6 +1559,14 @@ export class RepositoryLedger extends DurableObject<Env> {
     else this.sql.exec("INSERT OR REPLACE INTO tags (tag, digest, updated_at) VALUES (?, ?, ?)", tag, to, time);
     this.sql.exec("INSERT INTO tag_history (tag, from_digest, to_digest, time, actor) VALUES (?, ?, ?, ?, ?)", tag, from, to, time, actor);
     this.mark("tag", tag);
+    const type = to !== null ? "tag.moved" : actor === RETENTION_ACTOR ? "tag.expired" : "tag.deleted";
+    this.events.record(type, { repository: this.repositoryName() ?? "", tag, digest: to ?? undefined, previousDigest: from ?? undefined, actor }, time);
+  }
+
+  /** Inside a transaction, before the manifest goes: its removal, for webhook subscribers. */
+  private recordManifestEvent(type: "manifest.deleted" | "manifest.expired", repository: string, digest: string, actor: string, time: string): void {
+    const row = this.sql.exec<{ media_type: string; size: number }>("SELECT media_type, size FROM manifests WHERE digest = ?", digest).toArray()[0];
+    this.events.record(type, { repository, digest, mediaType: row?.media_type, size: row?.size, actor }, time);
   }
 
   /** Oldest time (ISO) still within the tag-history window (TAG_HISTORY_RETENTION_DAYS). */
@@ -1700,7 +1723,7 @@ export class RepositoryLedger extends DurableObject<Env> {
     if (!this.ready) return;
     const nextPublication = this.sql.exec<{ t: number | null }>("SELECT MIN(not_before) AS t FROM outbox").toArray()[0]?.t ?? null;
     const unlinks = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pending_unlinks").one().n > 0 ? Date.now() + 5_000 : null;
-    const times = [nextPublication, this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks, this.nextRetention(), this.nextUntaggedExpiry()].filter(
+    const times = [nextPublication, this.events.nextAttempt(), this.nextUploadExpiry(), this.nextHistorySweep(), this.nextLinkCollection(), unlinks, this.nextRetention(), this.nextUntaggedExpiry()].filter(
       (time): time is number => time !== null,
     );
     if (times.length > 0) this.scheduleAlarm(Math.max(Math.min(...times), Date.now() + 100));

@@ -209,8 +209,8 @@ export class RepositoryStore {
   // ---- lifecycle (docs/lifecycle.md): one ledger transaction each ----
 
   /** Deletes everything the repository holds but shared blob bytes; its KV keys are unpublished after. */
-  async deleteRepository(repository: string): Promise<RepositoryDeletion> {
-    return this.ledger(repository).deleteRepository(repository);
+  async deleteRepository(repository: string, actor?: string): Promise<RepositoryDeletion> {
+    return this.ledger(repository).deleteRepository(repository, actor);
   }
 
   async tagHistoryPage(repository: string, tag: string | undefined, before: number | undefined, limit: number): Promise<TagHistoryPage> {

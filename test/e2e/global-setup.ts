@@ -29,6 +29,11 @@ declare module "vitest" {
 }
 
 const PRODUCTION_KV_ENTRY = "test/support/production-kv-worker.ts";
+/**
+ * Webhooks to the tests' receivers on 127.0.0.1, and retries a test can wait for (test/e2e/notifications.test.ts):
+ * 1 s, then 2 s each (production: 10 s doubled per attempt).
+ */
+const NOTIFICATION_VARS = { ALLOW_INSECURE_WEBHOOKS: "true", NOTIFICATION_RETRY_BASE_SECONDS: "1", NOTIFICATION_RETRY_MAX_SECONDS: "2", WEBHOOK_TIMEOUT_MS: "3000" };
 const KEPT_LOGS = join(__dirname, "..", "..", ".e2e");
 
 export default async function setup(project: TestProject) {
@@ -37,11 +42,12 @@ export default async function setup(project: TestProject) {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const serverLog = join(workDir, "server.log");
   const productionKvTtlMs = Number(project.config.provide?.productionKvTtlMs ?? 0);
-  const model = productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : {};
+  const model: { script?: string; vars: Record<string, string> } =
+    productionKvTtlMs > 0 ? { script: PRODUCTION_KV_ENTRY, vars: { PRODUCTION_KV_TTL_MS: String(productionKvTtlMs) } } : { vars: {} };
   // Imports and mirrors reach the tests' docker-registry over plain HTTP on 127.0.0.1 (ALLOW_INSECURE_UPSTREAMS);
   // --test-scheduled lets the import tests run the cron trigger (GET /__scheduled).
   // Imported blobs over 6 MiB go in 6 MiB ranges, 12 MiB per invocation, so a test can see one resumed.
-  const vars = { ...("vars" in model ? model.vars : {}), ALLOW_INSECURE_UPSTREAMS: "true", IMPORT_CHUNK_BYTES: String(6 * 1024 ** 2), IMPORT_BYTES_PER_RUN: String(12 * 1024 ** 2) };
+  const vars = { ...model.vars, ...NOTIFICATION_VARS, ALLOW_INSECURE_UPSTREAMS: "true", IMPORT_CHUNK_BYTES: String(6 * 1024 ** 2), IMPORT_BYTES_PER_RUN: String(12 * 1024 ** 2) };
   const server = await startWranglerDev({
     port,
     persistTo: join(workDir, "state"),

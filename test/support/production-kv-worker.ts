@@ -20,7 +20,8 @@
 import * as entry from "../../src/index";
 import type { Env } from "../../src/config/env";
 import type { Platform } from "../../src/services";
-import { runScheduled, serve } from "../../src/worker";
+import type { NotificationMessage } from "../../src/model/registry-events";
+import { runQueue, runScheduled, serve } from "../../src/worker";
 import { DEFAULT_TTL_MS, KvLocation, KvWriteRate, ProductionKv } from "./production-kv";
 
 type TestEnv = Env & { PRODUCTION_KV_TTL_MS?: string };
@@ -90,7 +91,10 @@ export default {
   async scheduled(_controller, env) {
     return runScheduled(envAt(env, "a"), await platformAt("a"));
   },
-} satisfies ExportedHandler<TestEnv>;
+  async queue(batch, env) {
+    return runQueue(batch, envAt(env, "a"));
+  },
+} satisfies ExportedHandler<TestEnv, NotificationMessage>;
 
 // The Durable Objects see KV from a location of their own; they should mostly write to it.
 export class RepositoryLedger extends entry.RepositoryLedger {
@@ -106,6 +110,12 @@ export class BlobIndex extends entry.BlobIndex {
 }
 
 export class IdentityLedger extends entry.IdentityLedger {
+  constructor(ctx: DurableObjectState, env: TestEnv) {
+    super(ctx, envAt(env, DURABLE_OBJECT_LOCATION));
+  }
+}
+
+export class NotificationHub extends entry.NotificationHub {
   constructor(ctx: DurableObjectState, env: TestEnv) {
     super(ctx, envAt(env, DURABLE_OBJECT_LOCATION));
   }
