@@ -69,6 +69,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
     blobIndex: env.BLOB_INDEX,
     gcGraceMs: config.lifecycle.gcGraceMs,
   });
+  const visibility = new Visibility(edgeIdentities, repositories);
   const tokens = new RegistryTokens(keys, {
     issuer: config.issuer,
     audience: config.serviceName,
@@ -104,11 +105,11 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       serviceName: config.serviceName,
       login,
       tokens,
-      visibility: new Visibility(edgeIdentities, repositories),
+      visibility,
       refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
+    admin: { identities, repositories, visibility, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
     workerUrls,
   };
 }

@@ -1,5 +1,6 @@
 /** What admin and account handlers need, and the Basic authentication both use. */
 import type { Principal } from "../auth/access-model";
+import type { Visibility } from "../auth/visibility";
 import type { AuthenticatedIdentity } from "../auth/credentials";
 import type { GuardedLogin } from "../auth/guarded-login";
 import { parseBasicAuthorization } from "../auth/basic-auth";
@@ -9,6 +10,7 @@ import { buildAuditEvent, type AuditInput, type AuditLog } from "../storage/audi
 import type { IdentityStore } from "../storage/identity-store";
 import type { RefreshTokenStore } from "../storage/refresh-token-store";
 import type { RepositoryStore } from "../storage/repository-store";
+import type { AdminAccess } from "./admin-access";
 
 /** Dependencies shared by every admin request. */
 export interface AdminServices {
@@ -19,6 +21,8 @@ export interface AdminServices {
   tokenHmac: Hmac;
   audit: AuditLog;
   refreshTokens: RefreshTokenStore;
+  /** Which repositories allow anonymous pull (the account API's listing of what a caller may pull). */
+  visibility: Visibility;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// loopback issuers (admin/service-accounts.ts). */
   allowInsecureOidcIssuers?: boolean;
 }
@@ -26,10 +30,12 @@ export interface AdminServices {
 export interface AdminContext extends AdminServices {
   /** Origin clients reach the registry at, for the credential outputs in responses. */
   origin: string;
-  /** The authenticated administrator (or, for the account API, the user acting on their own account). */
+  /** The authenticated caller: an administrator, or for the account API the user acting on their own account. */
   actor: string;
-  /** The account API's caller, with its grants (what a namespace administrator may read there). */
-  principal?: Principal;
+  /** The caller, with its grants (what it may pull; what a namespace administrator may read). */
+  principal: Principal;
+  /** What the caller administers (admin/admin-access.ts); each admin route's role is in admin/route-roles.ts. */
+  access: AdminAccess;
 }
 
 /** Checks Basic credentials (the same ones `podman login` takes); throttled and audited like any login. */
@@ -42,13 +48,6 @@ export async function authenticateBasic(services: AdminServices, request: Reques
   }
   if (!result.ok) throw new AdminApiError(401, "unauthorized", "invalid username or password");
   return result.identity;
-}
-
-/** The admin API is for registry administrators only; returns the administrator's username. */
-export async function requireRegistryAdmin(services: AdminServices, request: Request): Promise<string> {
-  const identity = await authenticateBasic(services, request, "admin API");
-  if (!identity.principal.registryAdmin) throw new AdminApiError(403, "forbidden", "registry administrators only");
-  return identity.subject;
 }
 
 /**

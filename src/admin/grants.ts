@@ -3,6 +3,7 @@ import { namespaceOf, type Grant } from "../auth/access-model";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import type { PrincipalId } from "../storage/keys";
+import { administers, requireGrantInNamespace } from "./admin-access";
 import { grant, readJson } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 import { requireNamespace } from "./namespaces";
@@ -11,19 +12,24 @@ import { requireUser } from "./users";
 
 export type PrincipalKind = "users" | "service-accounts";
 
-async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[] }> {
+/** The grant holder; a service account's namespace, which its grants may not leave. */
+async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[]; namespace?: string }> {
   if (kind === "users") return { id: `user/${name}`, grants: (await requireUser(ctx, name)).grants };
-  return { id: `sa/${name}`, grants: (await requireServiceAccount(ctx, name)).grants };
+  const record = await requireServiceAccount(ctx, name);
+  return { id: `sa/${name}`, grants: record.grants, namespace: record.namespace };
 }
 
+/** A user's grants within the namespaces the caller administers (every one for a registry administrator). */
 export async function listGrants(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<Response> {
-  return jsonResponse({ grants: (await principal(ctx, kind, name)).grants });
+  const { grants } = await principal(ctx, kind, name);
+  return jsonResponse({ grants: kind === "users" ? grants.filter((item) => administers(ctx.access, namespaceOf(item.target.name))) : grants });
 }
 
 /** PUT `{"namespace":"acme","role":"write"}` or `{"repository":"acme/app","role":"read"}`. */
 export async function putGrant(ctx: AdminContext, request: Request, kind: PrincipalKind, name: string): Promise<Response> {
-  const { id } = await principal(ctx, kind, name);
+  const { id, namespace } = await principal(ctx, kind, name);
   const { target, role } = grant(await readJson(request), true);
+  if (namespace !== undefined) requireGrantInNamespace(namespace, target);
   await requireNamespace(ctx, namespaceOf(target.name));
   // The ledger checks the namespace again in the same transaction as the grant (404 if it was deleted meanwhile).
   const set = await auditedChange(ctx, { action: "grant.set", target: id, detail: `${role} on ${target.kind} ${target.name}` }, () =>

@@ -4,6 +4,7 @@ import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName } from "../registry/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
+import { administers } from "./admin-access";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 
@@ -25,8 +26,9 @@ export async function createNamespace(ctx: AdminContext, request: Request): Prom
   return jsonResponse(record, 201);
 }
 
+/** Every namespace for a registry administrator; the ones a namespace administrator administers. */
 export async function listNamespaces(ctx: AdminContext): Promise<Response> {
-  return jsonResponse({ namespaces: await ctx.identities.listNamespaces() });
+  return jsonResponse({ namespaces: (await ctx.identities.listNamespaces()).filter((record) => administers(ctx.access, record.name)) });
 }
 
 export async function getNamespace(ctx: AdminContext, name: string): Promise<Response> {

@@ -1,4 +1,7 @@
-/** Routes of the admin API under /admin/v1 (registry administrators) and the account API under /account/v1 (README). */
+/**
+ * Routes of the admin API under /admin/v1 (each route's role, registry or namespace administrator, is in
+ * admin/route-roles.ts) and the account API under /account/v1 (any authenticated caller) (README).
+ */
 import { Router, type IRequest } from "itty-router";
 import * as account from "../admin/account";
 import * as audit from "../admin/audit";
@@ -10,20 +13,15 @@ import * as serviceAccounts from "../admin/service-accounts";
 import * as usage from "../admin/usage";
 import * as users from "../admin/users";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
+import { guardAdminRoutes, routeParam } from "../admin/route-roles";
+import * as pullable from "../admin/pullable";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
 import { AdminApiError } from "./api-errors";
 
 export const ADMIN_BASE = "/admin/v1";
 export const ACCOUNT_BASE = "/account/v1";
 
-/** Path parameters arrive percent-encoded (`12345678%7Cci` for a service account). */
-function param(request: IRequest, name: string): string {
-  try {
-    return decodeURIComponent(request.params[name] ?? "");
-  } catch {
-    throw new AdminApiError(400, "invalid_request", `malformed ${name}`);
-  }
-}
+const param = routeParam;
 
 /** Route middleware: the fields this route's JSON body may hold (any other field → 400). */
 const body =
@@ -140,6 +138,7 @@ export function createAdminRouter() {
     .all("*", () => {
       throw new AdminApiError(404, "not_found", "no such admin endpoint or method");
     });
+  guardAdminRoutes(router.routes, ADMIN_BASE);
   return router;
 }
 
@@ -152,6 +151,9 @@ export function createAccountRouter() {
     // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
     .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsageForAdmin(ctx, param(r, "name")))
+    // What the caller may pull, a page at a time (admin/pullable.ts); `/v2/_catalog` stays for registry administrators.
+    .get("/repositories", (r, ctx) => pullable.listPullableRepositories(ctx, new URL(r.url)))
+    .get("/repositories/:name+/tags", (r, ctx) => pullable.listPullableTags(ctx, param(r, "name"), new URL(r.url)))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

@@ -3,7 +3,8 @@ import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
 import { BLOB_DATA_PATH } from "../storage/blob-urls";
-import { authenticateBasic, requireRegistryAdmin } from "../admin/context";
+import { adminAccessOf } from "../admin/admin-access";
+import { authenticateBasic } from "../admin/context";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { errorToResponse } from "./error-response";
 import { jsonResponse } from "./headers";
@@ -36,13 +37,16 @@ const top = Router<IRequest, [RequestScope]>()
   .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
     // Before any credential check: a forged request must not even count as a failed login.
     refuseBrowserForgery(request as unknown as Request, origin);
-    const actor = await requireRegistryAdmin(services.admin, request);
-    return admin.fetch(request, { ...services.admin, origin, actor });
+    // Who may call which route is decided by the route's role (admin/route-roles.ts).
+    const identity = await authenticateBasic(services.admin, request, "admin API");
+    const access = await adminAccessOf(services.admin, identity);
+    return admin.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access });
   })
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
     const identity = await authenticateBasic(services.admin, request, "account API");
-    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal });
+    const access = await adminAccessOf(services.admin, identity);
+    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access });
   })
   .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
   .all("*", () => jsonResponse({ error: "not found" }, 404));
