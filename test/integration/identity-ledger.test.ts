@@ -181,7 +181,8 @@ describe("namespace deletion (issue 10, defect 3)", () => {
     const other = (await createNamespace()).name;
     const ci = await createServiceAccount(ns, "ci", [{ namespace: ns, role: "write" }]);
     expect(ci.username).toBe(`${organizationId}|ci`);
-    const outsider = await createServiceAccount(other, uniqueName("sa"), [{ namespace: other, role: "read" }, { repository: `${ns}/app`, role: "write" }]);
+    // A service account's grants stay inside its namespace (admin/admin-access.ts): only users hold grants across namespaces.
+    const outsider = await createServiceAccount(other, uniqueName("sa"), [{ namespace: other, role: "read" }]);
     const username = uniqueName("u");
     await createUser(username, PASSWORD, [{ namespace: ns, role: "admin" }, { repository: `${ns}/lib`, role: "read" }, { namespace: other, role: "read" }]);
     expect(await tokenStatus(ci.username, ci.token, `repository:${ns}/app:push`)).toBe(200);
@@ -199,7 +200,7 @@ describe("namespace deletion (issue 10, defect 3)", () => {
     expect(serviceAccounts.map((account) => account.username)).not.toContain(ci.username);
     expect(serviceAccounts.map((account) => account.username)).toContain(outsider.username);
 
-    // Grants naming the namespace or a repository in it are gone from users and other service accounts alike.
+    // Grants naming the namespace or a repository in it are gone; other namespaces' accounts keep theirs.
     const userGrants = (await (await adminCall("GET", `/users/${username}/grants`)).json()) as { grants: unknown[] };
     expect(userGrants.grants).toEqual([{ target: { kind: "namespace", name: other }, role: "read" }]);
     const outsiderGrants = (await (await adminCall("GET", `/service-accounts/${encodeURIComponent(outsider.username)}/grants`)).json()) as { grants: unknown[] };
