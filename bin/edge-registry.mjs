@@ -49,7 +49,7 @@ commands:
   grants list (users|service-accounts) NAME
         | add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)
         | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
-  audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]
+  audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all] [--namespace NS]
         admin changes, newest first; failed logins with --action auth.failure
   push SOURCE REPOSITORY[:TAG] [--chunk-size SIZE] [--parallel N] [--tls-verify=false] ...
         push an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE) in chunks within the
@@ -570,7 +570,8 @@ async function run(argv) {
     case "audit": {
       // Newest first, a page at a time (the API answers a `cursor` while more events match); --all follows it.
       const query = new URLSearchParams();
-      for (const name of ["since", "until", "actor", "action", "limit", "cursor"]) if (flags[name]) query.set(name, flags[name]);
+      // --namespace: a namespace administrator reads its namespace's events (the whole log is for registry administrators).
+      for (const name of ["since", "until", "actor", "action", "limit", "cursor", "namespace"]) if (flags[name]) query.set(name, flags[name]);
       const events = [];
       let page;
       do {

@@ -26,7 +26,8 @@ export const NO_ACCESS: AdminAccess = { registryAdmin: false, namespaces: new Se
  */
 export async function adminAccessOf(services: AdminServices, identity: AuthenticatedIdentity): Promise<AdminAccess> {
   if (identity.principal.registryAdmin) return { registryAdmin: true, namespaces: new Set() };
-  if (identity.principal.kind !== "user" || !identity.principal.grants.some(isNamespaceAdminGrant)) return NO_ACCESS;
+  if (identity.principal.kind !== "user") return NO_ACCESS;
+  // Not the login's grants: an `admin` role granted or revoked a moment ago counts at once.
   const record = await services.identities.getUser(identity.subject);
   if (!record || record.disabled) return NO_ACCESS;
   return { registryAdmin: false, namespaces: new Set(record.grants.filter(isNamespaceAdminGrant).map((grant) => grant.target.name)) };
