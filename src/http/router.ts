@@ -3,7 +3,7 @@ import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
 import { BLOB_DATA_PATH } from "../storage/blob-urls";
-import { adminAccessOf } from "../admin/admin-access";
+import { NO_ACCESS, adminAccessOf } from "../admin/admin-access";
 import { authenticateBasic } from "../admin/context";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { errorToResponse } from "./error-response";
@@ -45,8 +45,8 @@ const top = Router<IRequest, [RequestScope]>()
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
     const identity = await authenticateBasic(services.admin, request, "account API");
-    const access = await adminAccessOf(services.admin, identity);
-    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access });
+    // The account API administers nothing: its caller acts on its own account, or reads by its grants.
+    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access: NO_ACCESS });
   })
   .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
   .all("*", () => jsonResponse({ error: "not found" }, 404));

@@ -236,8 +236,9 @@ describe("namespace deletion (issue 10, defect 3)", () => {
       expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
     }
     const account = await adminCall("POST", "/service-accounts", { namespace: ns, name: uniqueName("sa"), grants: [{ namespace: missing, role: "read" }] });
-    expect(account.status).toBe(404);
-    expect(await account.json()).toMatchObject({ error: { code: "not_found" } });
+    // A service account's grant outside its namespace is refused before any lookup (admin/admin-access.ts).
+    expect(account.status).toBe(400);
+    expect(await account.json()).toMatchObject({ error: { code: "invalid_request" } });
     // Checked again inside the ledger's transaction, where no namespace deletion can interleave.
     const store = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER);
     await expect(store.updateGrant(`user/${username}`, { kind: "namespace", name: missing }, "read")).rejects.toMatchObject({ status: 404 });
