@@ -34,7 +34,7 @@ export interface AdminContext extends AdminServices {
   actor: string;
   /** The caller, with its grants (what it may pull; what a namespace administrator may read). */
   principal: Principal;
-  /** What the caller administers (admin/admin-access.ts); each admin route's role is in admin/route-roles.ts. */
+  /** What the caller administers (admin/admin-access.ts; nothing on the account API); each admin route's role is in admin/route-roles.ts. */
   access: AdminAccess;
 }
 
