@@ -15,56 +15,69 @@ import type { AdminContext } from "./context";
 export const MAX_PULLABLE_PAGE = 100;
 /** Visibility reads one repositories page may make (namespaces and repositories outside the caller's grants). */
 const MAX_VISIBILITY_READS = 100;
-/** Repositories whose visibility is read together. */
-const VISIBILITY_BATCH = 25;
-const QUERY_FIELDS = ["n", "last"];
+/** Catalog (KV list) calls one repositories page may make. */
+const MAX_CATALOG_READS = 10;
+/** Catalog names read at a time (their visibility is read together). */
+const CATALOG_BATCH = 25;
+/** Longest KV list cursor accepted back. */
+const MAX_CURSOR_LENGTH = 1024;
 
-/** `n` (1 to 100, default 100) and `last` (the name the previous page ended at). */
-function pageOf(url: URL, isValidLast: (value: string) => boolean): { limit: number; last: string | undefined } {
+/** `n` (1 to 100, default 100) and the position to continue from (`last` for tags, `cursor` for repositories). */
+function pageOf(url: URL, position: "last" | "cursor", isValidPosition: (value: string) => boolean): { limit: number; from: string | undefined } {
   for (const name of url.searchParams.keys()) {
-    if (!QUERY_FIELDS.includes(name)) throw badRequest(`unknown query parameter ${JSON.stringify(name.slice(0, 40))}; allowed: n, last`);
+    if (name !== "n" && name !== position) throw badRequest(`unknown query parameter ${JSON.stringify(name.slice(0, 40))}; allowed: n, ${position}`);
   }
   const n = url.searchParams.get("n");
   const limit = n === null ? MAX_PULLABLE_PAGE : Number(n);
   if (!/^[0-9]{1,3}$/.test(n ?? "100") || limit < 1 || limit > MAX_PULLABLE_PAGE) throw badRequest(`n must be an integer from 1 to ${MAX_PULLABLE_PAGE}`);
-  const last = url.searchParams.get("last") ?? undefined;
-  if (last !== undefined && !isValidLast(last)) throw badRequest("last must be a name from the previous page");
-  return { limit, last };
+  const from = url.searchParams.get(position) ?? undefined;
+  if (from !== undefined && !isValidPosition(from)) throw badRequest(`${position} must be the one the previous page gave`);
+  return { limit, from };
 }
 
-function nextPage(url: URL, limit: number, last: string): string {
-  return `${url.pathname}?${new URLSearchParams({ n: String(limit), last }).toString()}`;
+function nextPage(url: URL, limit: number, position: "last" | "cursor", value: string): string {
+  return `${url.pathname}?${new URLSearchParams({ n: String(limit), [position]: value }).toString()}`;
 }
 
 /**
- * GET /account/v1/repositories?n=&last=: `{"repositories":[{"name","actions"}],"next"}`, in name order, each
- * with the actions the caller holds on it (`pull`, `push`, `delete`). `next` is the path of the following
- * page, or null. A page may hold fewer than `n` (its visibility reads are bounded); follow `next` until null.
+ * GET /account/v1/repositories?n=&cursor=: `{"repositories":[{"name","actions"}],"next"}`, in name order, each
+ * with the actions the caller holds on it (`pull`, `push`, `delete`). `next` is the path of the following page,
+ * or null. The work of a page is bounded (catalog reads, visibility reads), so a page may hold fewer than `n`,
+ * even none, while `next` is not null: follow it to the end.
  */
 export async function listPullableRepositories(ctx: AdminContext, url: URL): Promise<Response> {
-  const { limit, last } = pageOf(url, (value) => value.length <= 256);
-  // The catalog is a KV list (eventually consistent), as `/v2/_catalog` reads it.
-  const names = (await ctx.repositories.listRepositories()).sort().filter((name) => last === undefined || name > last);
+  const { limit, from } = pageOf(url, "cursor", (value) => value.length <= MAX_CURSOR_LENGTH && /^[\x21-\x7e]+$/.test(value));
   const found: { name: string; actions: string[] }[] = [];
-  let index = 0;
+  let cursor = from;
   let reads = 0;
-  while (index < names.length && found.length < limit) {
-    const batch = names.slice(index, index + VISIBILITY_BATCH);
-    // Repositories the caller's grants already cover cost nothing; the others, a read of their visibility.
-    const undecided = batch.filter((name) => actionsOn(ctx.principal, name, false).size === 0);
-    const cost = new Set(undecided.map((name) => namespaceOf(name))).size + undecided.length;
+  for (let calls = 0; found.length < limit && calls < MAX_CATALOG_READS; calls++) {
+    // The catalog is KV's list (eventually consistent), as `/v2/_catalog` reads it. A batch never holds more
+    // names than the page still has room for, so it is always taken whole.
+    const batch = await catalogPage(ctx, cursor, Math.min(limit - found.length, CATALOG_BATCH), calls === 0 && from !== undefined);
+    // Repositories the caller's grants cover cost nothing; the others, a read of their visibility.
+    const undecided = batch.names.filter((name) => actionsOn(ctx.principal, name, false).size === 0);
+    const cost = new Set(undecided.map(namespaceOf)).size + undecided.length;
     if (reads > 0 && reads + cost > MAX_VISIBILITY_READS) break;
     reads += cost;
     const publicNames = undecided.length > 0 ? await ctx.visibility.publicAmong(undecided) : new Set<string>();
-    for (const name of batch) {
-      index += 1;
+    for (const name of batch.names) {
       const actions = actionsOn(ctx.principal, name, publicNames.has(name));
       if (actions.size > 0) found.push({ name, actions: [...actions].sort() });
-      if (found.length >= limit) break;
     }
+    cursor = batch.cursor;
+    if (cursor === undefined) break;
   }
-  const next = index < names.length && index > 0 ? nextPage(url, limit, names[index - 1]!) : null;
-  return jsonResponse({ repositories: found, next });
+  return jsonResponse({ repositories: found, next: cursor === undefined ? null : nextPage(url, limit, "cursor", cursor) });
+}
+
+/** One catalog read; a cursor the caller sent that KV does not accept is the caller's error (400). */
+async function catalogPage(ctx: AdminContext, cursor: string | undefined, limit: number, cursorFromCaller: boolean) {
+  try {
+    return await ctx.repositories.listRepositoryPage(cursor, limit);
+  } catch (error) {
+    if (cursorFromCaller) throw badRequest("cursor must be the one the previous page gave");
+    throw error;
+  }
 }
 
 /** An image manifest's size as pushed (its config and layers); null for an index or anything else. */
@@ -86,7 +99,7 @@ function imageSize(bytes: ArrayBuffer): number | null {
  */
 export async function listPullableTags(ctx: AdminContext, name: string, url: URL): Promise<Response> {
   if (!isValidRepositoryName(name) || !name.includes("/")) throw badRequest("invalid repository name: expected <namespace>/<path>");
-  const { limit, last } = pageOf(url, isValidTag);
+  const { limit, from: last } = pageOf(url, "last", isValidTag);
   const granted = actionsOn(ctx.principal, name, false).has("pull");
   const notFound = () => new AdminApiError(404, "not_found", `repository ${JSON.stringify(name)} does not exist or you may not pull it`);
   if (!granted && !(await ctx.visibility.isPublic(name))) throw notFound();
@@ -99,6 +112,6 @@ export async function listPullableTags(ctx: AdminContext, name: string, url: URL
       return { name: tag, digest: manifest?.digest ?? null, mediaType: manifest?.mediaType ?? null, size: manifest ? imageSize(manifest.bytes) : null };
     }),
   );
-  const next = tags.length > limit ? nextPage(url, limit, page.at(-1)!) : null;
+  const next = tags.length > limit ? nextPage(url, limit, "last", page.at(-1)!) : null;
   return jsonResponse({ name, tags: entries, next });
 }

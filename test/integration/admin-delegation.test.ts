@@ -281,7 +281,8 @@ beforeAll(async () => {
   const repo = `${a}/app`;
   const { digest } = await pushImage(repo, "v1", await adminToken(repo));
   fx = { a, b, alice, bob, carol, robot, repo, digest };
-});
+  // Three password hashes and a push: longer than the default hook timeout on a loaded machine.
+}, 60_000);
 
 describe("every admin route, for each role", () => {
   it("the table covers every route of ROUTE_ROLES", () => {
@@ -455,6 +456,8 @@ describe("the account API: what a caller may pull", () => {
     ["?n=101", 400],
     ["?n=x", 400],
     ["?page=2", 400],
+    ["?last=acme", 400],
+    ["?cursor=not-a-cursor-kv-gave", 400],
   ])("refuses %s", async (query, status) => {
     expect((await callAs("write grantee", "GET", `/repositories${query}`, undefined, "/account/v1")).status).toBe(status);
   });
