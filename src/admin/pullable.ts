@@ -46,14 +46,14 @@ function nextPage(url: URL, limit: number, position: "last" | "cursor", value: s
  * even none, while `next` is not null: follow it to the end.
  */
 export async function listPullableRepositories(ctx: AdminContext, url: URL): Promise<Response> {
-  const { limit, from } = pageOf(url, "cursor", (value) => value.length <= MAX_CURSOR_LENGTH && /^[\x21-\x7e]+$/.test(value));
+  const { limit, from } = pageOf(url, "cursor", (value) => value.length <= MAX_CURSOR_LENGTH);
   const found: { name: string; actions: string[] }[] = [];
-  let cursor = from;
+  let cursor = from === undefined ? undefined : await catalogCursor(ctx, from);
   let reads = 0;
   for (let calls = 0; found.length < limit && calls < MAX_CATALOG_READS; calls++) {
     // The catalog is KV's list (eventually consistent), as `/v2/_catalog` reads it. A batch never holds more
     // names than the page still has room for, so it is always taken whole.
-    const batch = await catalogPage(ctx, cursor, Math.min(limit - found.length, CATALOG_BATCH), calls === 0 && from !== undefined);
+    const batch = await ctx.repositories.listRepositoryPage(cursor, Math.min(limit - found.length, CATALOG_BATCH));
     // Repositories the caller's grants cover cost nothing; the others, a read of their visibility.
     const undecided = batch.names.filter((name) => actionsOn(ctx.principal, name, false).size === 0);
     const cost = new Set(undecided.map(namespaceOf)).size + undecided.length;
@@ -67,17 +67,28 @@ export async function listPullableRepositories(ctx: AdminContext, url: URL): Pro
     cursor = batch.cursor;
     if (cursor === undefined) break;
   }
-  return jsonResponse({ repositories: found, next: cursor === undefined ? null : nextPage(url, limit, "cursor", cursor) });
+  const next = cursor === undefined ? null : nextPage(url, limit, "cursor", await signedCursor(ctx, cursor));
+  return jsonResponse({ repositories: found, next });
 }
 
-/** One catalog read; a cursor the caller sent that KV does not accept is the caller's error (400). */
-async function catalogPage(ctx: AdminContext, cursor: string | undefined, limit: number, cursorFromCaller: boolean) {
-  try {
-    return await ctx.repositories.listRepositoryPage(cursor, limit);
-  } catch (error) {
-    if (cursorFromCaller) throw badRequest("cursor must be the one the previous page gave");
-    throw error;
+/** Separates these MACs from the key's other use (service-account token hashes, which hold no newline). */
+const CURSOR_PURPOSE = "account-api catalog cursor\n";
+
+/**
+ * The catalog's KV cursor travels signed (`<hmac>.<cursor>`): only a cursor this API gave is passed to KV, so a
+ * forged one is the caller's error (400), never an error of KV's.
+ */
+async function signedCursor(ctx: AdminContext, kvCursor: string): Promise<string> {
+  return `${await ctx.tokenHmac.signHex(CURSOR_PURPOSE + kvCursor)}.${kvCursor}`;
+}
+
+async function catalogCursor(ctx: AdminContext, signed: string): Promise<string> {
+  const dot = signed.indexOf(".");
+  const kvCursor = signed.slice(dot + 1);
+  if (dot !== 64 || !(await ctx.tokenHmac.verifyHex(CURSOR_PURPOSE + kvCursor, signed.slice(0, dot)))) {
+    throw badRequest("cursor must be the one the previous page gave");
   }
+  return kvCursor;
 }
 
 /** An image manifest's size as pushed (its config and layers); null for an index or anything else. */

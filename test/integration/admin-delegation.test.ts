@@ -457,7 +457,8 @@ describe("the account API: what a caller may pull", () => {
     ["?n=x", 400],
     ["?page=2", 400],
     ["?last=acme", 400],
-    ["?cursor=not-a-cursor-kv-gave", 400],
+    ["?cursor=not-a-cursor-this-api-gave", 400],
+    [`?cursor=${"0".repeat(64)}.forged`, 400],
   ])("refuses %s", async (query, status) => {
     expect((await callAs("write grantee", "GET", `/repositories${query}`, undefined, "/account/v1")).status).toBe(status);
   });
