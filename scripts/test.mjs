@@ -12,6 +12,7 @@ const step = (command, args) => execFileSync(command, args, { cwd: projectRoot, 
 step("node", ["scripts/ensure-clients.mjs"]);
 step("npx", ["tsc", "-p", "."]);
 step("npx", ["tsc", "-p", "test/e2e"]);
+step("node", ["scripts/check-layers.mjs"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");

@@ -13,7 +13,7 @@ import type { Env } from "./config/env";
 import { Hmac, PasswordHasher } from "./crypto/secrets";
 import type { RegistryContext } from "./registry/context";
 import { R2PresignedUrls, WorkerSignedUrls } from "./storage/blob-urls";
-import { AdminApiError } from "./http/api-errors";
+import { adminRefusal } from "./http/api-errors";
 import { IdentityStore } from "./storage/identity-store";
 import { RepositoryStore } from "./storage/repository-store";
 import { BlobObjects } from "./storage/blob-objects";
@@ -60,7 +60,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   // acknowledged one honours it at once.
   const dataCenterCache = platform.locationCache;
   const identities = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER, {
-    refusal: (status, message) => new AdminApiError(status, status === 404 ? "not_found" : status === 409 ? "conflict" : "invalid_request", message),
+    refusal: adminRefusal,
     locationCache: dataCenterCache,
   });
   const edgeIdentities = identities.forEdge();

@@ -3,8 +3,8 @@
  * one Workers provide; the production-KV test entry passes one per modelled location.
  */
 import type { Env } from "./config/env";
-import { errorToResponse } from "./http/error-response";
-import { handleRequest } from "./http/router";
+import { errorToResponse, surfaceOf } from "./routes/error-response";
+import { handleRequest } from "./routes/router";
 import { servicesFor, type Platform } from "./services";
 
 export async function serve(request: Request, env: Env, ctx: ExecutionContext, platform: Platform): Promise<Response> {
@@ -13,7 +13,7 @@ export async function serve(request: Request, env: Env, ctx: ExecutionContext, p
     services = await servicesFor(env, platform);
   } catch (error) {
     // Missing or malformed secrets: refuse to serve (503), and say why in the logs.
-    return errorToResponse(error, request);
+    return errorToResponse(error, request, surfaceOf(new URL(request.url).pathname));
   }
   return handleRequest(request, services, (work) => ctx.waitUntil(work));
 }

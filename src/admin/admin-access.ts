@@ -3,7 +3,7 @@
  * administrator (a web user holding the `admin` role on a namespace) administers that namespace; anyone
  * else administers nothing. Which route needs which role is the table in admin/route-roles.ts.
  */
-import { namespaceOf, type GrantTarget } from "../auth/access-model";
+import { namespaceOf, type GrantTarget } from "../model/grants";
 import type { AuthenticatedIdentity } from "../auth/credentials";
 import { AdminApiError } from "../http/api-errors";
 import { badRequest } from "./admin-input";

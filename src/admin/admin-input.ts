@@ -1,9 +1,9 @@
 /** Reading and validating admin API request bodies. */
-import { ROLES, type GrantTarget, type Role } from "../auth/access-model";
+import { ROLES, type GrantTarget, type Role } from "../model/grants";
 import { isValidNamespace } from "../auth/identity-grammar";
 import { readBodyLimited } from "../http/body";
 import { AdminApiError } from "../http/api-errors";
-import { isValidRepositoryName } from "../registry/reference";
+import { isValidRepositoryName } from "../oci/reference";
 
 const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 export const MIN_PASSWORD_LENGTH = 12;
@@ -13,7 +13,7 @@ export function badRequest(message: string): AdminApiError {
   return new AdminApiError(400, "invalid_request", message);
 }
 
-/** The fields each route's JSON body may hold, declared in the route table (http/admin-router.ts). */
+/** The fields each route's JSON body may hold, declared in the route table (routes/admin-router.ts). */
 const declaredFields = new WeakMap<Request, readonly string[]>();
 /** Bodies already read and validated, by request. */
 const readBodies = new WeakMap<Request, Record<string, unknown>>();

@@ -1,8 +1,8 @@
 /** Admin API: grants of read/write/admin on a namespace or repository, to a user or a service account. */
-import { namespaceOf, type Grant } from "../auth/access-model";
+import { namespaceOf, type Grant } from "../model/grants";
+import { principalIds, type PrincipalId, type PrincipalKind } from "../model/principal";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import type { PrincipalId } from "../storage/keys";
 import { administers, requireGrantInNamespace } from "./admin-access";
 import { grant, readJson } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
@@ -10,19 +10,17 @@ import { requireNamespace } from "./namespaces";
 import { requireServiceAccount } from "./service-accounts";
 import { requireUser } from "./users";
 
-export type PrincipalKind = "users" | "service-accounts";
-
 /** The grant holder; a service account's namespace, which its grants may not leave. */
 async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[]; namespace?: string }> {
-  if (kind === "users") return { id: `user/${name}`, grants: (await requireUser(ctx, name)).grants };
+  if (kind === "user") return { id: principalIds.user(name), grants: (await requireUser(ctx, name)).grants };
   const record = await requireServiceAccount(ctx, name);
-  return { id: `sa/${name}`, grants: record.grants, namespace: record.namespace };
+  return { id: principalIds.serviceAccount(name), grants: record.grants, namespace: record.namespace };
 }
 
 /** A user's grants within the namespaces the caller administers (every one for a registry administrator). */
 export async function listGrants(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<Response> {
   const { grants } = await principal(ctx, kind, name);
-  return jsonResponse({ grants: kind === "users" ? grants.filter((item) => administers(ctx.access, namespaceOf(item.target.name))) : grants });
+  return jsonResponse({ grants: kind === "user" ? grants.filter((item) => administers(ctx.access, namespaceOf(item.target.name))) : grants });
 }
 
 /** PUT `{"namespace":"acme","role":"write"}` or `{"repository":"acme/app","role":"read"}`. */

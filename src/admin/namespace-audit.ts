@@ -4,7 +4,7 @@
  * repositories. Events about web users, refresh tokens, garbage collection and failed logins span namespaces
  * and are for registry administrators only.
  */
-import { namespaceOf } from "../auth/access-model";
+import { namespaceOf } from "../model/grants";
 import type { AuditEvent } from "../storage/audit-log";
 
 /** Actions whose target is the namespace (`acme`, `namespace:acme`) or one of its repositories (`acme/app`). */

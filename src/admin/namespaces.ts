@@ -2,7 +2,7 @@
 import { isValidNamespace } from "../auth/identity-grammar";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import { isValidRepositoryName } from "../registry/reference";
+import { isValidRepositoryName } from "../oci/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
 import { administers } from "./admin-access";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";

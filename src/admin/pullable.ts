@@ -4,10 +4,11 @@
  * repositories decide what it sees (auth/access-model.ts), exactly as they decide what a token grants.
  * `/v2/_catalog` is not this: it stays the registry-wide catalog of the distribution spec.
  */
-import { actionsOn, namespaceOf } from "../auth/access-model";
+import { actionsOn } from "../auth/access-model";
+import { namespaceOf } from "../model/grants";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import { isValidRepositoryName, isValidTag } from "../registry/reference";
+import { isValidRepositoryName, isValidTag } from "../oci/reference";
 import { badRequest } from "./admin-input";
 import type { AdminContext } from "./context";
 

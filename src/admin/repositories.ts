@@ -5,7 +5,7 @@
  */
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import { isValidRepositoryName, isValidTag, parseDigest } from "../registry/reference";
+import { isValidRepositoryName, isValidTag, parseDigest } from "../oci/reference";
 import { MAX_IMMUTABLE_RULES, isValidImmutablePattern } from "../storage/repository-ledger";
 import { badRequest, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";

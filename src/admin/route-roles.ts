@@ -4,7 +4,7 @@
  * route uses) stops the router from being built, so no route is ever served without a decided role.
  */
 import type { IRequest, RouteEntry } from "itty-router";
-import { namespaceOf } from "../auth/access-model";
+import { namespaceOf } from "../model/grants";
 import { AdminApiError } from "../http/api-errors";
 import {
   NEEDS_REGISTRY_ADMIN,
@@ -57,7 +57,7 @@ const NAMESPACE_IN_BODY = namespaceAdmin(async (request) => requiredString(await
 const GRANT_TARGET_IN_BODY = (withRole: boolean) =>
   namespaceAdmin(async (request) => namespaceOf(grant(await readJson(request as unknown as Request), withRole).target.name));
 
-/** `METHOD path` (as declared in http/admin-router.ts, without the base) → who may call it. */
+/** `METHOD path` (as declared in routes/admin-router.ts, without the base) → who may call it. */
 export const ROUTE_ROLES: Readonly<Record<string, RouteRole>> = {
   "ALL *": AUTHENTICATED,
   // Audit: namespace administrators read their namespace's events (`namespace=`; admin/audit.ts).

@@ -3,9 +3,11 @@
  * namespace they are created in, independent of any user. The token is shown once (with ready-to-use
  * credential outputs) at creation and rotation, and stored only as an HMAC.
  */
-import type { Grant } from "../auth/access-model";
+import type { Grant } from "../model/grants";
+import { accountState, principalIds } from "../model/principal";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
-import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy, type TrustPolicy } from "../auth/oidc-policy";
+import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy } from "../auth/oidc-policy";
+import type { TrustPolicy } from "../model/trust-policy";
 import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
@@ -21,20 +23,12 @@ const TOKEN_BYTES = 32;
 /** Longest rotation overlap: a week. */
 const MAX_OVERLAP_SECONDS = 7 * 24 * 3600;
 
-export type ServiceAccountState = "active" | "disabled" | "expired";
-
-function stateOf(record: ServiceAccountRecord, now: Date): ServiceAccountState {
-  if (record.disabled) return "disabled";
-  if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return "expired";
-  return "active";
-}
-
 /** What the API shows of an account: never a hash. */
 function view(record: ServiceAccountRecord, lastUsedAt: string | null = null) {
   const { tokenHash: _token, previousTokenHash: _previous, previousTokenExpiresAt, ...rest } = record;
   const now = new Date();
   const overlapOpen = previousTokenExpiresAt !== undefined && now < new Date(previousTokenExpiresAt);
-  return { ...rest, state: stateOf(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
+  return { ...rest, state: accountState(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
 }
 
 export async function requireServiceAccount(ctx: AdminContext, username: string): Promise<ServiceAccountRecord> {
@@ -139,13 +133,13 @@ export async function rotateServiceAccount(ctx: AdminContext, request: Request, 
 /** Every account for a registry administrator; a namespace administrator's namespaces' accounts. */
 export async function listServiceAccounts(ctx: AdminContext): Promise<Response> {
   const records = (await ctx.identities.listServiceAccounts()).filter((record) => administers(ctx.access, record.namespace));
-  const lastUsed = await Promise.all(records.map((record) => ctx.identities.getLastUsed(`sa/${record.username}`)));
+  const lastUsed = await Promise.all(records.map((record) => ctx.identities.getLastUsed(principalIds.serviceAccount(record.username))));
   return jsonResponse({ serviceAccounts: records.map((record, index) => view(record, lastUsed[index])) });
 }
 
 export async function getServiceAccount(ctx: AdminContext, username: string): Promise<Response> {
   const record = await requireServiceAccount(ctx, username);
-  return jsonResponse(view(record, await ctx.identities.getLastUsed(`sa/${username}`)));
+  return jsonResponse(view(record, await ctx.identities.getLastUsed(principalIds.serviceAccount(username))));
 }
 
 /** PATCH `{"disabled":true}`, `{"description":"…"}`, `{"expiresAt":"…"}` or `{"expiresAt":null}`. */
@@ -174,7 +168,7 @@ export async function updateServiceAccount(ctx: AdminContext, request: Request, 
   await auditedChange(ctx, { action: "service-account.update", target: username, detail: detail || "no change" }, () =>
     ctx.identities.putServiceAccount(updated),
   );
-  return jsonResponse(view(updated, await ctx.identities.getLastUsed(`sa/${username}`)));
+  return jsonResponse(view(updated, await ctx.identities.getLastUsed(principalIds.serviceAccount(username))));
 }
 
 export async function deleteServiceAccount(ctx: AdminContext, username: string): Promise<Response> {

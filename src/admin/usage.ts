@@ -5,8 +5,8 @@
  */
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
-import { namespaceOf } from "../auth/access-model";
-import { isValidRepositoryName } from "../registry/reference";
+import { namespaceOf } from "../model/grants";
+import { isValidRepositoryName } from "../oci/reference";
 import { badRequest, optionalInteger, readJson } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 import { requireNamespace } from "./namespaces";

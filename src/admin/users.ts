@@ -2,6 +2,7 @@
 import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername } from "../auth/identity-grammar";
 import { AdminApiError } from "../http/api-errors";
 import { jsonResponse } from "../http/headers";
+import { principalIds } from "../model/principal";
 import type { UserRecord } from "../storage/identity-store";
 import { isValidRefreshTokenId } from "../storage/refresh-token-store";
 import { badRequest, optionalBoolean, password, readJson, requiredString } from "./admin-input";
@@ -46,7 +47,7 @@ export async function listUsers(ctx: AdminContext): Promise<Response> {
 
 export async function getUser(ctx: AdminContext, username: string): Promise<Response> {
   const record = await requireUser(ctx, username);
-  return jsonResponse(view(record, await ctx.identities.getLastUsed(`user/${username}`)));
+  return jsonResponse(view(record, await ctx.identities.getLastUsed(principalIds.user(username))));
 }
 
 /**

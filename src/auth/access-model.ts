@@ -4,10 +4,9 @@
  * actions that the client has in fact been granted … must not be considered an error").
  * Pure functions: the caller loads grants and visibility first.
  */
+import { namespaceOf, type Grant, type Role } from "../model/grants";
+import type { PrincipalKind } from "../model/principal";
 import type { AccessEntry, RepositoryAction, RequestedScope } from "./scope";
-
-export const ROLES = ["read", "write", "admin"] as const;
-export type Role = (typeof ROLES)[number];
 
 export const ROLE_ACTIONS: Record<Role, readonly RepositoryAction[]> = {
   read: ["pull"],
@@ -15,29 +14,16 @@ export const ROLE_ACTIONS: Record<Role, readonly RepositoryAction[]> = {
   admin: ["pull", "push", "delete"],
 };
 
-export type GrantTarget = { kind: "namespace"; name: string } | { kind: "repository"; name: string };
-
-export interface Grant {
-  target: GrantTarget;
-  role: Role;
-}
-
 /** What the access decision needs to know about the caller. */
 export interface Principal {
   /** `anonymous`, a web user, or a service account. */
-  kind: "anonymous" | "user" | "service-account";
+  kind: "anonymous" | PrincipalKind;
   /** Registry administrators hold every action everywhere, and alone may read the catalog. */
   registryAdmin: boolean;
   grants: Grant[];
 }
 
 export const ANONYMOUS: Principal = { kind: "anonymous", registryAdmin: false, grants: [] };
-
-/** The namespace of `acme/team/app` is `acme`. */
-export function namespaceOf(repository: string): string {
-  const slash = repository.indexOf("/");
-  return slash < 0 ? repository : repository.slice(0, slash);
-}
 
 /** Actions `principal` holds on `repository`; `isPublic` says whether the repository allows anonymous pull. */
 export function actionsOn(principal: Principal, repository: string, isPublic: boolean): Set<RepositoryAction> {

@@ -1,4 +1,6 @@
 /** Parses `Authorization: Basic base64(user:secret)` (RFC 7617). */
+import { fromBase64 } from "../crypto/bytes";
+
 export type BasicCredentials = { username: string; secret: string };
 
 /**
@@ -18,10 +20,7 @@ export function parseBasicAuthorization(header: string | null): BasicCredentials
   if (!encoded || rest.length > 0 || header.length > MAX_AUTHORIZATION_LENGTH) return "malformed";
   let decoded: string;
   try {
-    const binary = atob(encoded);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    decoded = strictUtf8.decode(bytes);
+    decoded = strictUtf8.decode(fromBase64(encoded));
   } catch {
     return "malformed";
   }

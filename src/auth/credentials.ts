@@ -8,7 +8,7 @@ import { looksLikeJwt, type FederationVerifier } from "./federation";
 import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
 import type { IdentityStore, ServiceAccountRecord, UserRecord } from "../storage/identity-store";
-import type { PrincipalId } from "../storage/keys";
+import { accountState, principalIds, type PrincipalId } from "../model/principal";
 
 /** A hash no token matches, compared against when there is nothing stored, to keep timing uniform. */
 const NO_HASH = "0".repeat(64);
@@ -85,23 +85,23 @@ export class CredentialVerifier {
     const overlapOpen = record.previousTokenHash !== undefined && record.previousTokenExpiresAt !== undefined && now < new Date(record.previousTokenExpiresAt);
     const previous = !current && overlapOpen && (await this.tokenHmac.verifyHex(token, record.previousTokenHash!));
     if (!current && !previous) return { ok: false, reason: "wrong-secret" };
-    if (record.disabled) return { ok: false, reason: "disabled" };
-    if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return { ok: false, reason: "expired" };
+    const state = accountState(record, now);
+    if (state !== "active") return { ok: false, reason: state };
     const principal: Principal = { kind: "service-account", registryAdmin: false, grants: record.grants };
-    return { ok: true, identity: { subject: username, id: `sa/${username}`, principal } };
+    return { ok: true, identity: { subject: username, id: principalIds.serviceAccount(username), principal } };
   }
 
   /** An OIDC token standing in for the account's token: the account's own grants, never more (SECURITY.md). */
   private async federated(username: string, record: ServiceAccountRecord, token: string, now: Date, federation: FederationContext): Promise<AuthenticationResult> {
     // The account's state first: a disabled or expired account costs no key fetch.
-    if (record.disabled) return { ok: false, reason: "disabled", detail: "federated token" };
-    if (record.expiresAt !== undefined && now >= new Date(record.expiresAt)) return { ok: false, reason: "expired", detail: "federated token" };
+    const state = accountState(record, now);
+    if (state !== "active") return { ok: false, reason: state, detail: "federated token" };
     const result = await this.federation!.verify(record.trustPolicies!, token, federation.background);
     if (!result.ok) return { ok: false, reason: "federation-refused", detail: result.reason };
     const principal: Principal = { kind: "service-account", registryAdmin: false, grants: record.grants };
     return {
       ok: true,
-      identity: { subject: username, id: `sa/${username}`, principal, federated: { issuer: result.issuer, subject: result.subject, policyId: result.policy.id } },
+      identity: { subject: username, id: principalIds.serviceAccount(username), principal, federated: { issuer: result.issuer, subject: result.subject, policyId: result.policy.id } },
     };
   }
 
@@ -110,7 +110,7 @@ export class CredentialVerifier {
     const matches = await this.tokenHmac.verifyHex(password, await this.tokenHmac.signHex(expected ?? crypto.randomUUID()));
     if (!expected || !matches) return { ok: false, reason: expected ? "wrong-secret" : "unknown-account" };
     const principal: Principal = { kind: "user", registryAdmin: true, grants: [] };
-    return { ok: true, identity: { subject: BOOTSTRAP_ADMIN_USERNAME, id: `user/${BOOTSTRAP_ADMIN_USERNAME}`, principal } };
+    return { ok: true, identity: { subject: BOOTSTRAP_ADMIN_USERNAME, id: principalIds.user(BOOTSTRAP_ADMIN_USERNAME), principal } };
   }
 
   private async webUser(username: string, password: string): Promise<AuthenticationResult> {
@@ -136,6 +136,6 @@ export class CredentialVerifier {
   /** The identity of a web user record (also used when a refresh token stands in for the password). */
   userIdentity(record: UserRecord): AuthenticatedIdentity {
     const principal: Principal = { kind: "user", registryAdmin: record.registryAdmin, grants: record.grants };
-    return { subject: record.username, id: `user/${record.username}`, principal };
+    return { subject: record.username, id: principalIds.user(record.username), principal };
   }
 }

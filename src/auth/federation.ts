@@ -4,9 +4,11 @@
  * service account's token when one of the account's trust policies accepts it. Every refusal carries the
  * rule that failed, for the audit log only; callers get the ordinary invalid-credentials answer.
  */
+import { sha256Hex } from "../crypto/bytes";
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import { IssuerKeyError, type IssuerKeys } from "./oidc-keys";
-import { FEDERATION_ALGORITHMS, issuerUrlProblem, policyMismatch, type FederationAlgorithm, type TrustPolicy } from "./oidc-policy";
+import { FEDERATION_ALGORITHMS, type FederationAlgorithm, type TrustPolicy } from "../model/trust-policy";
+import { issuerUrlProblem, policyMismatch } from "./oidc-policy";
 import type { ReplayGuard } from "./oidc-replay";
 
 /** Clock skew allowed on `exp`, `nbf` and `iat` (RFC 7519 §4.1.4: "some small leeway"; the registry's own tokens use the same). */
@@ -143,6 +145,5 @@ function joseReason(error: unknown): string {
 /** SHA-256 of the issuer and `jti` (or of the whole token when it has none), hex: the replay record's name. */
 async function tokenId(issuer: string, jti: string | undefined, token: string): Promise<string> {
   const text = jti === undefined ? `token\n${token}` : `jti\n${issuer}\n${jti}`;
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...digest].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(text);
 }

@@ -13,7 +13,7 @@
  */
 import type { AuditLog } from "../storage/audit-log";
 import type { LoginDeviceStore } from "../storage/login-device-store";
-import type { PrincipalId } from "../storage/keys";
+import { principalIds, type PrincipalId } from "../model/principal";
 import type { AuthenticatedIdentity, CredentialVerifier, FederationContext } from "./credentials";
 import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
 import type { LoginThrottle } from "./login-throttle";
@@ -30,7 +30,7 @@ export function clientAddress(request: Request): string | undefined {
 
 /** The password principal a username names (the key of its device records), or undefined when none can exist. */
 function passwordPrincipal(username: string): PrincipalId | undefined {
-  return username === BOOTSTRAP_ADMIN_USERNAME || isValidUsername(username) ? `user/${username}` : undefined;
+  return username === BOOTSTRAP_ADMIN_USERNAME || isValidUsername(username) ? principalIds.user(username) : undefined;
 }
 
 export class GuardedLogin {

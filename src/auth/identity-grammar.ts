@@ -1,5 +1,5 @@
 /** Grammar of web usernames, service-account names and namespaces. None may contain ':' (see storage/keys.ts). */
-import { isValidRepositoryName } from "../registry/reference";
+import { isValidRepositoryName } from "../oci/reference";
 
 /** The bootstrap administrator, whose password is the BOOTSTRAP_ADMIN_PASSWORD secret; no KV user may take it. */
 export const BOOTSTRAP_ADMIN_USERNAME = "admin";

@@ -2,15 +2,16 @@
  * Records when a principal last obtained a token without a KV write per token request (KV takes one
  * write per second per key): each isolate writes a principal's time at most once per resolution window.
  */
+import { BoundedMap } from "../storage/bounded-map";
 import type { IdentityStore } from "../storage/identity-store";
-import type { PrincipalId } from "../storage/keys";
+import type { PrincipalId } from "../model/principal";
 
 /** "Last used" is accurate to 15 minutes. */
 export const LAST_USED_RESOLUTION_SECONDS = 15 * 60;
 const MAX_TRACKED = 4096;
 
 export class LastUsedTracker {
-  private readonly written = new Map<PrincipalId, number>();
+  private readonly written = new BoundedMap<PrincipalId, number>(MAX_TRACKED);
 
   constructor(private readonly identities: IdentityStore) {}
 
@@ -18,7 +19,6 @@ export class LastUsedTracker {
   touch(principal: PrincipalId, now = Date.now()): Promise<void> | undefined {
     const last = this.written.get(principal);
     if (last !== undefined && now - last < LAST_USED_RESOLUTION_SECONDS * 1000) return undefined;
-    if (this.written.size >= MAX_TRACKED) this.written.delete(this.written.keys().next().value!);
     this.written.set(principal, now);
     return this.identities.putLastUsed(principal, new Date(now).toISOString());
   }

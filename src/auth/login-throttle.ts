@@ -6,9 +6,8 @@
  * is locked for the period: attempts are refused with 429 without checking the secret, so a lucky guess is
  * not revealed. Locks are kept in isolate memory; each isolate learns one from the binding on its next failure.
  */
-export interface RateLimiter {
-  limit(options: { key: string }): Promise<{ success: boolean }>;
-}
+import { BoundedMap } from "../storage/bounded-map";
+import type { RateLimiter } from "../config/env";
 
 /** Both limiters count over 60 s (wrangler.toml `[[ratelimits]]`). */
 export const THROTTLE_PERIOD_SECONDS = 60;
@@ -21,7 +20,7 @@ export interface ThrottleKeys {
 }
 
 export class LoginThrottle {
-  private readonly lockedUntil = new Map<string, number>();
+  private readonly lockedUntil = new BoundedMap<string, number>(MAX_LOCKS);
 
   constructor(
     private readonly perAccount: RateLimiter | undefined,
@@ -54,7 +53,6 @@ export class LoginThrottle {
 
   private async count(limiter: RateLimiter | undefined, key: string, now: number): Promise<void> {
     if (!limiter || (await limiter.limit({ key })).success) return;
-    if (this.lockedUntil.size >= MAX_LOCKS) this.lockedUntil.delete(this.lockedUntil.keys().next().value!);
     this.lockedUntil.set(key, now + THROTTLE_PERIOD_SECONDS * 1000);
   }
 }

@@ -7,9 +7,12 @@
  * cache refresh at most once a minute per issuer (both per isolate and, through the Cache API entry's
  * fetch time, per data center); otherwise it is refused without a fetch.
  */
+import { BoundedMap } from "../storage/bounded-map";
+import { sha256Hex } from "../crypto/bytes";
 import { readBodyLimited } from "../http/body";
 import { importJWK, type JWK } from "jose";
-import { issuerUrlProblem, type FederationAlgorithm } from "./oidc-policy";
+import type { FederationAlgorithm } from "../model/trust-policy";
+import { issuerUrlProblem } from "./oidc-policy";
 
 /** Lifetime of a cached key set: the JWKS response's `max-age` bounded to [5 min, 1 h]; 15 min without one. */
 export const JWKS_MIN_LIFETIME_SECONDS = 300;
@@ -53,7 +56,7 @@ export interface IssuerKeysOptions {
 }
 
 export class IssuerKeys {
-  private readonly memory = new Map<string, Entry>();
+  private readonly memory = new BoundedMap<string, Entry>(MAX_ISSUERS_IN_MEMORY);
   /** When each issuer was last fetched from (successfully or not): the refresh throttle. */
   private readonly lastAttempt = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<Entry>>();
@@ -127,7 +130,6 @@ export class IssuerKeys {
   private remember(set: KeySet): Entry {
     const entry: Entry = { ...set, imported: new Map() };
     this.memory.delete(set.issuer);
-    if (this.memory.size >= MAX_ISSUERS_IN_MEMORY) this.memory.delete(this.memory.keys().next().value!);
     this.memory.set(set.issuer, entry);
     return entry;
   }
@@ -175,8 +177,7 @@ export class IssuerKeys {
   }
 
   private async cacheKey(issuer: string): Promise<Request> {
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(issuer)));
-    return new Request(`${CACHE_ORIGIN}/jwks/${[...digest].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`);
+    return new Request(`${CACHE_ORIGIN}/jwks/${await sha256Hex(issuer)}`);
   }
 
   private async fromCache(issuer: string): Promise<KeySet | undefined> {

@@ -13,6 +13,7 @@
  * A strongly consistent store (a Durable Object) would close that gap at the cost of a Durable Object
  * request on every federated login; the window being a mitigation, not the authentication, we chose not to.
  */
+import { BoundedMap } from "../storage/bounded-map";
 import { kvKeys } from "../storage/keys";
 
 const MAX_MEMORY_ENTRIES = 10_000;
@@ -28,7 +29,7 @@ export interface FirstUse {
 }
 
 export class ReplayGuard {
-  private readonly memory = new Map<string, { firstUsedAt: number; expiresAt: number }>();
+  private readonly memory = new BoundedMap<string, { firstUsedAt: number; expiresAt: number }>(MAX_MEMORY_ENTRIES);
 
   constructor(
     private readonly kv: KVNamespace,
@@ -59,10 +60,8 @@ export class ReplayGuard {
   }
 
   private remember(id: string, firstUsedAt: number, expiresAt: number): void {
-    if (this.memory.size >= MAX_MEMORY_ENTRIES) {
-      for (const [key, entry] of this.memory) if (entry.expiresAt <= Date.now()) this.memory.delete(key);
-      if (this.memory.size >= MAX_MEMORY_ENTRIES) this.memory.delete(this.memory.keys().next().value!);
-    }
+    // Full: expired entries go first; the map evicts the oldest only if none has expired.
+    if (this.memory.size >= MAX_MEMORY_ENTRIES) for (const [key, entry] of this.memory) if (entry.expiresAt <= Date.now()) this.memory.delete(key);
     this.memory.set(id, { firstUsedAt, expiresAt });
   }
 

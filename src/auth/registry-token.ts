@@ -2,9 +2,10 @@
  * Registry bearer tokens (distribution docs spec/auth/jwt.md): ES256 JWTs with
  * iss, sub, aud, exp, nbf, iat, jti and `access: [{type, name, actions}]`.
  */
+import { BoundedMap } from "../storage/bounded-map";
 import { jwtVerify, type JWTHeaderParameters } from "jose";
 import { MAX_TOKEN_LIFETIME_SECONDS } from "../config/config";
-import { toBase64Url } from "../crypto/secrets";
+import { toBase64Url } from "../crypto/bytes";
 import type { AccessEntry } from "./scope";
 import type { SigningKeySet } from "./signing-keys";
 
@@ -36,7 +37,7 @@ const utf8 = new TextEncoder();
 const ES256_SIGN = { name: "ECDSA", hash: "SHA-256" } as const;
 
 export class RegistryTokens {
-  private readonly verified = new Map<string, { token: VerifiedToken; expiresAt: number }>();
+  private readonly verified = new BoundedMap<string, { token: VerifiedToken; expiresAt: number }>(VERIFIED_CACHE_SIZE);
   /** The base64url protected header; fixed per signing key, so encoded once. */
   private readonly headerSegment: string;
 
@@ -76,7 +77,6 @@ export class RegistryTokens {
     if (cached) this.verified.delete(token);
     const verified = await this.verifySignatureAndClaims(token, now);
     if (verified) {
-      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, verified);
       return verified.token;
     }

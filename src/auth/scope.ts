@@ -4,7 +4,7 @@
  *   scope         := resourcescope [ ' ' resourcescope ]*
  *   resourcescope := resourcetype[(class)] ":" resourcename ":" action [ ',' action ]*
  */
-import { isValidRepositoryName } from "../registry/reference";
+import { isValidRepositoryName } from "../oci/reference";
 
 export const REPOSITORY_ACTIONS = ["pull", "push", "delete"] as const;
 export type RepositoryAction = (typeof REPOSITORY_ACTIONS)[number];

@@ -1,5 +1,5 @@
 /** Which repositories allow anonymous pull: the repository, or its whole namespace, is public. */
-import { namespaceOf } from "./access-model";
+import { namespaceOf } from "../model/grants";
 import type { IdentityStore } from "../storage/identity-store";
 import type { RepositoryStore } from "../storage/repository-store";
 

@@ -1,16 +1,16 @@
-import type { RateLimiter } from "../auth/login-throttle";
-import type { BlobIndex } from "../storage/blob-index";
-import type { IdentityLedger } from "../storage/identity-ledger";
-import type { RepositoryLedger } from "../storage/repository-ledger";
+/** The Workers rate-limiting binding (wrangler.toml `[[ratelimits]]`; platform.md §7). */
+export interface RateLimiter {
+  limit(options: { key: string }): Promise<{ success: boolean }>;
+}
 
-/** Bindings, vars and secrets the Worker receives (see wrangler.toml and README "Configuration"). */
+/**
+ * Bindings, vars and secrets the Worker receives (see wrangler.toml and README "Configuration"). The
+ * Durable Object bindings (REPOSITORY_LEDGER, BLOB_INDEX, IDENTITY_LEDGER) are declared beside their
+ * classes, in storage/durable-object-bindings.ts, so that config/ imports nothing above it.
+ */
 export interface Env {
   REGISTRY_KV: KVNamespace;
   REGISTRY_BUCKET: R2Bucket;
-  /** Durable Objects (wrangler.toml): the consistent writers whose state is published to REGISTRY_KV. */
-  REPOSITORY_LEDGER: DurableObjectNamespace<RepositoryLedger>;
-  BLOB_INDEX: DurableObjectNamespace<BlobIndex>;
-  IDENTITY_LEDGER: DurableObjectNamespace<IdentityLedger>;
   /** Rate limiters of failed logins (wrangler.toml `[[ratelimits]]`); throttling is off without them. */
   LOGIN_ACCOUNT_LIMITER?: RateLimiter;
   LOGIN_CLIENT_LIMITER?: RateLimiter;

@@ -2,7 +2,7 @@
  * SHA-256 by WebCrypto's DigestStream (native, about ten times the JS implementation's speed here) for
  * bytes that all arrive within one request: its state cannot be saved, so it cannot span requests.
  */
-import { toHex } from "./secrets";
+import { toHex } from "./bytes";
 
 export class NativeSha256 {
   private readonly stream = new crypto.DigestStream("SHA-256");

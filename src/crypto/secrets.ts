@@ -2,20 +2,9 @@
  * Secret handling: random tokens, keyed hashes under the pepper, password hashing and
  * constant-time comparison. Raw secrets are never stored or logged.
  */
+import { fromBase64Url, toBase64Url, toHex } from "./bytes";
+
 const encoder = new TextEncoder();
-
-export function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return [...new Uint8Array(bytes)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-export function toBase64Url(bytes: Uint8Array): string {
-  return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
-}
-
-export function fromBase64Url(value: string): Uint8Array {
-  const base64 = value.replace(/-/g, "+").replace(/_/g, "/");
-  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-}
 
 /** A URL-safe random secret of `bytes` random bytes (≥ 32 for credentials). */
 export function randomSecret(bytes = 32): string {

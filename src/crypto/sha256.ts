@@ -6,6 +6,7 @@
  * The state (8 words, the unhashed remainder of < 64 bytes and the byte count) fits
  * in a few hundred bytes of JSON stored with the upload session.
  */
+import { fromBase64 } from "./bytes";
 
 const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
@@ -41,7 +42,7 @@ export class Sha256 {
     const hash = new Sha256();
     if (state.h.length !== 8) throw new Error("invalid SHA-256 state");
     hash.h.set(state.h);
-    const pending = Uint8Array.from(atob(state.pending), (c) => c.charCodeAt(0));
+    const pending = fromBase64(state.pending);
     if (pending.length >= 64 || state.length % 64 !== pending.length) throw new Error("invalid SHA-256 state");
     hash.block.set(pending);
     hash.blockLength = pending.length;

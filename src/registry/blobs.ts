@@ -2,7 +2,7 @@
 import { CONTENT_DIGEST_HEADER } from "../http/headers";
 import { RegistryError } from "../http/oci-errors";
 import type { RegistryContext, RepositoryRequest } from "./context";
-import { requireDigest } from "./reference";
+import { requireDigest } from "./oci-names";
 
 async function linkedBlob(ctx: RegistryContext, req: RepositoryRequest, digestValue: string) {
   const digest = requireDigest(digestValue);

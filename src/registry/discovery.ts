@@ -4,7 +4,7 @@ import { RegistryError } from "../http/oci-errors";
 import type { RegistryContext, RepositoryRequest } from "./context";
 import { OCI_INDEX } from "./media-types";
 import { paginate, parsePageRequest } from "./pagination";
-import { requireDigest } from "./reference";
+import { requireDigest } from "./oci-names";
 
 /** Tags come from the ledger: a KV list cannot tell a cached miss, and a client lists right after it pushes. */
 export async function listTags(ctx: RegistryContext, req: RepositoryRequest): Promise<Response> {

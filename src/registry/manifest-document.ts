@@ -4,7 +4,7 @@
  */
 import { RegistryError } from "../http/oci-errors";
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES, OCI_INDEX, OCI_MANIFEST, bareMediaType } from "./media-types";
-import { parseDigest } from "./reference";
+import { parseDigest } from "../oci/reference";
 
 export interface Descriptor {
   mediaType: string;

@@ -1,4 +1,5 @@
 /** Manifests: pull, push, delete (spec.md "Pulling manifests", "Pushing Manifests", "Deleting Manifests"). */
+import { toHex } from "../crypto/bytes";
 import { CONTENT_DIGEST_HEADER, SUBJECT_HEADER } from "../http/headers";
 import { readBodyLimited } from "../http/body";
 import { RegistryError } from "../http/oci-errors";
@@ -6,14 +7,15 @@ import type { ImmutableTagDenial } from "../storage/repository-store";
 import type { RegistryContext, RepositoryRequest } from "./context";
 import { parseManifest } from "./manifest-document";
 import { accepts } from "./media-types";
-import { parseManifestReference, requireLookupReference, type Digest } from "./reference";
+import type { Digest } from "../oci/reference";
+import { requireLookupReference, requireManifestReference } from "./oci-names";
 
 /** spec.md: registries SHOULD accept manifests of at least 4 MiB; larger ones are refused with 413. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 async function digestOf(bytes: Uint8Array, algorithm: Digest["algorithm"] = "sha256"): Promise<string> {
   const hash = await crypto.subtle.digest(algorithm === "sha256" ? "SHA-256" : "SHA-512", bytes);
-  return `${algorithm}:${[...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `${algorithm}:${toHex(hash)}`;
 }
 
 async function findManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string) {
@@ -81,7 +83,7 @@ async function labelExpiry(ctx: RegistryContext, req: RepositoryRequest, config:
 export const MAX_MANIFEST_REFERENCES = 1000;
 
 export async function putManifest(ctx: RegistryContext, req: RepositoryRequest, reference: string): Promise<Response> {
-  const parsed = parseManifestReference(reference);
+  const parsed = requireManifestReference(reference);
   const bytes = await readBodyLimited(req.request, MAX_MANIFEST_BYTES);
   if (!bytes) {
     throw new RegistryError("MANIFEST_INVALID", { status: 413, message: `manifest larger than ${MAX_MANIFEST_BYTES} bytes` });

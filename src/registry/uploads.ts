@@ -17,7 +17,8 @@ import {
 } from "../storage/blob-uploads";
 import type { UploadState } from "../storage/upload-state";
 import type { RegistryContext, RepositoryRequest } from "./context";
-import { requireDigest, requireRepositoryName, type Digest } from "./reference";
+import type { Digest } from "../oci/reference";
+import { requireDigest, requireRepositoryName } from "./oci-names";
 
 /** spec.md: `Range: 0-<offset - 1>`; an empty session reports `0-0`. */
 function rangeHeader(offset: number): string {

@@ -15,6 +15,7 @@
  * Keys are `audit:<stream>:<inverted day>:<inverted ms>:<unique>`: a prefix per day lets a query start at
  * `until` without listing newer days, and inverted times list newest first.
  */
+import { sha256Hex } from "../crypto/bytes";
 import { kvKeys } from "./keys";
 
 /** Events are kept 90 days. */
@@ -129,8 +130,7 @@ export function isValidAuditAction(action: string): boolean {
 const kindOf = (action: string) => (action === AUTH_FAILURE_ACTION ? "auth" : "change");
 
 async function actorHash(actor: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(storedActor(actor))));
-  return [...digest.slice(0, 16)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return (await sha256Hex(storedActor(actor))).slice(0, 32);
 }
 
 const dayOf = (ms: number) => Math.floor(ms / DAY_MS);

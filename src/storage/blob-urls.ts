@@ -8,8 +8,7 @@
 import { AwsClient } from "aws4fetch";
 import type { R2PresignConfig } from "../config/config";
 import type { Hmac } from "../crypto/secrets";
-
-export const BLOB_DATA_PATH = "/blob-data/";
+import { BLOB_DATA_PATH } from "../http/paths";
 
 export interface BlobUrlSigner {
   /** A URL valid for `lifetimeSeconds` that downloads the object at `key`. */

@@ -27,6 +27,37 @@ export class BodyReadError extends Error {
   override name = "BodyReadError";
 }
 
+/**
+ * Reads `body` with a BYOB reader in runs of up to READ_RUN_BYTES (workerd's readAtLeast), so a body that
+ * arrives in 4 KiB pieces costs a few hundred reads, not 100,000+. `into` gives the view each run fills;
+ * `run` receives it, filled (the reader transfers the buffer, even on the last, empty read: adopt this one).
+ * Returns the bytes read; a body past `maxBytes` is BlobTooLargeError, a broken or cancelled one BodyReadError.
+ */
+export async function readInRuns(
+  body: ReadableStream<Uint8Array>,
+  into: () => Uint8Array,
+  run: (bytes: Uint8Array) => Promise<void> | void,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<number> {
+  const reader = body.getReader({ mode: "byob" });
+  let received = 0;
+  try {
+    for (;;) {
+      const view = into();
+      const { done, value } = await reader.readAtLeast(view.length, view).catch((error: unknown) => {
+        throw new BodyReadError(error instanceof Error ? error.message : String(error));
+      });
+      if (!value) throw new BodyReadError("request body was cancelled");
+      received += value.length;
+      if (received > maxBytes) throw new BlobTooLargeError("body longer than declared");
+      await run(value);
+      if (done) return received;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 export class BlobWriter {
   /** Resumable (saved with the session) unless the writer was made to commit within one request. */
   private readonly hash: Sha256 | NativeSha256;
@@ -53,33 +84,19 @@ export class BlobWriter {
 
   /**
    * Appends a stream; returns the bytes it carried. Stops with an error past `maxBytes`.
-   * Bytes are read straight into the part buffer in runs of up to 1 MiB (a BYOB reader with workerd's
-   * readAtLeast), so a body that arrives in 4 KiB pieces costs a few hundred reads, not 100,000+.
+   * Bytes are read straight into the part buffer (readInRuns).
    */
   async append(body: ReadableStream<Uint8Array>, maxBytes = Number.POSITIVE_INFINITY): Promise<number> {
-    const reader = body.getReader({ mode: "byob" });
-    let received = 0;
-    try {
-      for (;;) {
-        const space = this.partSize - this.filled;
-        const view = new Uint8Array(this.buffer.buffer, this.filled, Math.min(space, READ_RUN_BYTES));
-        const { done, value } = await reader.readAtLeast(view.length, view).catch((error: unknown) => {
-          throw new BodyReadError(error instanceof Error ? error.message : String(error));
-        });
-        // The reader transfers the buffer it fills, even on the last, empty read: adopt the one handed back.
-        if (!value) throw new Error("request body was cancelled");
-        this.buffer = new Uint8Array(value.buffer, 0, this.partSize);
-        if (value.length > 0) {
-          received += value.length;
-          if (received > maxBytes) throw new BlobTooLargeError("body longer than declared");
-          this.filled += value.length;
-          if (this.filled === this.partSize) await this.flushPart();
-        }
-        if (done) break;
-      }
-    } finally {
-      reader.releaseLock();
-    }
+    const received = await readInRuns(
+      body,
+      () => new Uint8Array(this.buffer.buffer, this.filled, Math.min(this.partSize - this.filled, READ_RUN_BYTES)),
+      async (run) => {
+        this.buffer = new Uint8Array(run.buffer, 0, this.partSize);
+        this.filled += run.length;
+        if (this.filled === this.partSize) await this.flushPart();
+      },
+      maxBytes,
+    );
     await this.hashPending(this.filled);
     this.session.state.offset += received;
     return received;

@@ -27,11 +27,12 @@
  * `importFromKv`); from then on the ledger is the only writer of these keys.
  */
 import { DurableObject } from "cloudflare:workers";
-import { namespaceOf, type Grant, type GrantTarget, type Role } from "../auth/access-model";
+import { namespaceOf, type Grant, type GrantTarget, type Role } from "../model/grants";
+import { principalIds, principalKindOf, principalUsername, type PrincipalId } from "../model/principal";
 import type { Env } from "../config/env";
 import type { PasswordHash } from "../crypto/secrets";
 import type { NamespaceRecord, ServiceAccountRecord, UserRecord } from "./identity-store";
-import { kvKeys, objectNames, type PrincipalId } from "./keys";
+import { kvKeys, objectNames } from "./keys";
 import type { RefreshTokenRecord, RefreshTokenSummary } from "./refresh-token-store";
 
 /** The one instance's name (`idFromName`). */
@@ -103,7 +104,12 @@ const IMMUTABLE_FIELDS = new Set(["name", "organizationId", "username", "namespa
 
 /** The KV key of a principal's record. */
 export function principalKey(id: PrincipalId): string {
-  return id.startsWith("user/") ? kvKeys.user(id.slice("user/".length)) : kvKeys.serviceAccount(id.slice("sa/".length));
+  return principalKindOf(id) === "user" ? kvKeys.user(principalUsername(id)) : kvKeys.serviceAccount(principalUsername(id));
+}
+
+/** The `principals.kind` column as stored: `user` or `sa`. */
+function rowKind(id: PrincipalId): "user" | "sa" {
+  return principalKindOf(id) === "user" ? "user" : "sa";
 }
 
 function encodeField(value: unknown): string {
@@ -226,8 +232,8 @@ export class IdentityLedger extends DurableObject<Env> {
         .exec<{ id: string }>(
           "SELECT id FROM principals WHERE kind = 'sa' AND (namespace = ? OR substr(id, 1, ?) = ?)",
           name,
-          `sa/${record.organizationId}|`.length,
-          `sa/${record.organizationId}|`,
+          principalIds.serviceAccountsOfOrganization(record.organizationId).length,
+          principalIds.serviceAccountsOfOrganization(record.organizationId),
         )
         .toArray()
         .map((row) => row.id as PrincipalId);
@@ -242,7 +248,7 @@ export class IdentityLedger extends DurableObject<Env> {
       this.enqueue(kvKeys.namespace(name), "ns", name);
       this.enqueue(kvKeys.organizationId(record.organizationId), "org", record.organizationId);
       return {
-        serviceAccounts: serviceAccounts.map((id) => id.slice("sa/".length)),
+        serviceAccounts: serviceAccounts.map(principalUsername),
         principalsUpdated: holders.map((holder) => holder.principal as PrincipalId),
         grantsRemoved: holders.reduce((sum, holder) => sum + holder.n, 0),
       };
@@ -254,18 +260,18 @@ export class IdentityLedger extends DurableObject<Env> {
   /** Creates a principal; refused when it exists, or names (or grants on) a namespace that does not exist. */
   async createPrincipal(id: PrincipalId, record: PrincipalRecord): Promise<LedgerResult<PrincipalRecord>> {
     return this.commit(() => {
-      if (record.username !== id.slice(id.indexOf("/") + 1)) throw new Refused(400, "the record does not match its principal");
-      if (this.principalExists(id)) throw new Refused(409, `${id.startsWith("user/") ? "user" : "service account"} ${record.username} exists`);
+      if (record.username !== principalUsername(id)) throw new Refused(400, "the record does not match its principal");
+      if (this.principalExists(id)) throw new Refused(409, `${principalKindOf(id) === "user" ? "user" : "service account"} ${record.username} exists`);
       const { grants, ...rest } = record;
       // A web user's refresh epoch is the ledger's own, fresh for every user (a recreated name inherits no token).
-      if (id.startsWith("user/")) (rest as Omit<UserRecord, "grants">).refreshEpoch = crypto.randomUUID();
+      if (principalKindOf(id) === "user") (rest as Omit<UserRecord, "grants">).refreshEpoch = crypto.randomUUID();
       let namespace: string | null = null;
-      if (id.startsWith("sa/")) {
+      if (principalKindOf(id) === "service-account") {
         namespace = (record as ServiceAccountRecord).namespace;
         const owner = this.namespaceRecord(namespace);
         if (!owner || !record.username.startsWith(`${owner.organizationId}|`)) throw new Refused(404, `namespace ${JSON.stringify(namespace)} does not exist`);
       }
-      this.sql.exec("INSERT INTO principals (id, kind, namespace, record) VALUES (?, ?, ?, ?)", id, id.startsWith("user/") ? "user" : "sa", namespace, JSON.stringify(rest));
+      this.sql.exec("INSERT INTO principals (id, kind, namespace, record) VALUES (?, ?, ?, ?)", id, rowKind(id), namespace, JSON.stringify(rest));
       this.replaceGrants(id, grants ?? []);
       this.enqueue(principalKey(id), "principal", id);
       return this.principalRecord(id)!;
@@ -285,7 +291,7 @@ export class IdentityLedger extends DurableObject<Env> {
       if (updated === (current as unknown)) return current;
       const { grants, ...rest } = updated;
       if (!Array.isArray(grants)) throw new Refused(400, "grants must be a list");
-      if (id.startsWith("user/") && endsRefreshTokens(current as UserRecord, updated as UserRecord)) {
+      if (principalKindOf(id) === "user" && endsRefreshTokens(current as UserRecord, updated as UserRecord)) {
         // In the same transaction as the disable or password change: no token of the old epoch survives it.
         (rest as Omit<UserRecord, "grants">).refreshEpoch = crypto.randomUUID();
         this.endRefreshTokens(current.username);
@@ -337,7 +343,7 @@ export class IdentityLedger extends DurableObject<Env> {
    */
   async issueRefreshToken(token: Omit<RefreshTokenRecord, "epoch">, verified: PasswordHash): Promise<LedgerResult<RefreshTokenRecord>> {
     return this.commit(() => {
-      const user = this.principalRecord(`user/${token.username}`) as UserRecord | null;
+      const user = this.principalRecord(principalIds.user(token.username)) as UserRecord | null;
       const samePassword = user !== null && user.password.hash === verified.hash && user.password.salt === verified.salt;
       if (!user || user.disabled || !samePassword) throw new Refused(409, "the user changed since the login was checked");
       if (this.refreshTokenRecord(token.id)) throw new Refused(409, "refresh token id taken");
@@ -580,7 +586,7 @@ export class IdentityLedger extends DurableObject<Env> {
 
   /** Deletes a principal, its grants, its refresh tokens and its last-use time (in the caller's transaction), and unpublishes them. */
   private removePrincipal(id: PrincipalId): void {
-    if (id.startsWith("user/")) this.endRefreshTokens(id.slice("user/".length));
+    if (principalKindOf(id) === "user") this.endRefreshTokens(principalUsername(id));
     this.sql.exec("DELETE FROM principals WHERE id = ?", id);
     this.sql.exec("DELETE FROM grants WHERE principal = ?", id);
     this.enqueue(principalKey(id), "principal", id);
@@ -674,7 +680,7 @@ export class IdentityLedger extends DurableObject<Env> {
         .toArray()
         .filter((row) => {
           const owner = this.namespaceRecord(row.namespace);
-          return !owner || !row.id.startsWith(`sa/${owner.organizationId}|`);
+          return !owner || !row.id.startsWith(principalIds.serviceAccountsOfOrganization(owner.organizationId));
         });
       for (const orphan of orphans) this.removePrincipal(orphan.id as PrincipalId);
       const holders = this.sql
@@ -697,10 +703,10 @@ export class IdentityLedger extends DurableObject<Env> {
     }
     if (prefix === kvKeys.refreshEpochPrefix) {
       // The epoch of a user imported without one; a user the ledger gave an epoch keeps its own.
-      const user = this.principalRecord(`user/${suffix}`) as UserRecord | null;
+      const user = this.principalRecord(principalIds.user(suffix)) as UserRecord | null;
       if (!user || user.refreshEpoch !== undefined) return;
       const { grants: _grants, ...rest } = user;
-      this.sql.exec("UPDATE principals SET record = ? WHERE id = ?", JSON.stringify({ ...rest, refreshEpoch: value }), `user/${suffix}`);
+      this.sql.exec("UPDATE principals SET record = ? WHERE id = ?", JSON.stringify({ ...rest, refreshEpoch: value }), principalIds.user(suffix));
       return;
     }
     let record: Record<string, unknown>;
@@ -712,7 +718,7 @@ export class IdentityLedger extends DurableObject<Env> {
     if (prefix === kvKeys.refreshTokenPrefix) {
       const { id, username, service, clientId, secretHash, createdAt } = record;
       const strings = [id, username, service, clientId, secretHash, createdAt].every((field) => typeof field === "string");
-      if (!strings || id !== suffix || !this.principalExists(`user/${String(username)}`) || this.refreshTokenRecord(suffix)) return;
+      if (!strings || id !== suffix || !this.principalExists(principalIds.user(String(username))) || this.refreshTokenRecord(suffix)) return;
       this.sql.exec("INSERT INTO refresh_tokens (id, username, record) VALUES (?, ?, ?)", suffix, username as string, value);
       return;
     }
@@ -723,8 +729,8 @@ export class IdentityLedger extends DurableObject<Env> {
       this.sql.exec("INSERT OR REPLACE INTO organization_ids (id, namespace, retired_at) VALUES (?, ?, NULL)", record.organizationId, record.name);
       return;
     }
-    const kind = prefix === kvKeys.userPrefix ? "user" : "sa";
-    const id = `${kind}/${suffix}` as PrincipalId;
+    const id = prefix === kvKeys.userPrefix ? principalIds.user(suffix) : principalIds.serviceAccount(suffix);
+    const kind = rowKind(id);
     if (record.username !== suffix || this.principalExists(id)) return;
     const { grants, ...rest } = record;
     const namespace = kind === "sa" && typeof record.namespace === "string" ? record.namespace : null;

@@ -15,11 +15,12 @@
  * to the current record and refuses (409) a field someone else changed meanwhile, so concurrent edits of
  * one record are never lost silently.
  */
-import type { Grant, GrantTarget, Role } from "../auth/access-model";
+import type { Grant, GrantTarget, Role } from "../model/grants";
+import { accountState, principalIds, type PrincipalId } from "../model/principal";
 import type { PasswordHash } from "../crypto/secrets";
-import type { TrustPolicy } from "../auth/oidc-policy";
+import type { TrustPolicy } from "../model/trust-policy";
 import { IDENTITY_LEDGER_NAME, principalKey, type FieldChange, type IdentityLedger, type LedgerResult, type NamespaceDeletion } from "./identity-ledger";
-import { kvKeys, type PrincipalId } from "./keys";
+import { kvKeys } from "./keys";
 import { RecentIdentityChanges } from "./recent-writes";
 import { RefreshTokenStore } from "./refresh-token-store";
 import { TtlCache } from "./ttl-cache";
@@ -219,13 +220,13 @@ export class IdentityStore {
   // ---- web users ----
 
   async getUser(username: string): Promise<UserRecord | null> {
-    if (this.edge) return this.edgeRead(`user/${username}`) as Promise<UserRecord | null>;
-    return tracked((await this.ledger.getPrincipal(`user/${username}`)) as UserRecord | null);
+    if (this.edge) return this.edgeRead(principalIds.user(username)) as Promise<UserRecord | null>;
+    return tracked((await this.ledger.getPrincipal(principalIds.user(username))) as UserRecord | null);
   }
 
   /** A user record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
   getUserForLogin(username: string): Promise<UserRecord | null> {
-    return this.loginRecord(`user/${username}`, this.caches.users) as Promise<UserRecord | null>;
+    return this.loginRecord(principalIds.user(username), this.caches.users) as Promise<UserRecord | null>;
   }
 
   /**
@@ -235,21 +236,21 @@ export class IdentityStore {
    * refreshed with it. Never modify or write it back.
    */
   confirmUserForLogin(username: string): Promise<UserRecord | null> {
-    return this.confirmLoginRecord(`user/${username}`, this.caches.users) as Promise<UserRecord | null>;
+    return this.confirmLoginRecord(principalIds.user(username), this.caches.users) as Promise<UserRecord | null>;
   }
 
   /** As `confirmUserForLogin`, for a service account (a rotated token or a re-enabled account works at once). */
   confirmServiceAccountForLogin(username: string): Promise<ServiceAccountRecord | null> {
-    return this.confirmLoginRecord(`sa/${username}`, this.caches.serviceAccounts) as Promise<ServiceAccountRecord | null>;
+    return this.confirmLoginRecord(principalIds.serviceAccount(username), this.caches.serviceAccounts) as Promise<ServiceAccountRecord | null>;
   }
 
   /** Creates the user (a record not read from this store; 409 when it exists) or applies the caller's changes. */
   async putUser(record: UserRecord): Promise<void> {
-    await this.putPrincipal(`user/${record.username}`, record);
+    await this.putPrincipal(principalIds.user(record.username), record);
   }
 
   async deleteUser(username: string): Promise<void> {
-    this.accept(await this.ledger.deletePrincipal(`user/${username}`));
+    this.accept(await this.ledger.deletePrincipal(principalIds.user(username)));
     await this.caches.changed([kvKeys.user(username)]);
   }
 
@@ -260,22 +261,22 @@ export class IdentityStore {
   // ---- service accounts ----
 
   async getServiceAccount(username: string): Promise<ServiceAccountRecord | null> {
-    if (this.edge) return this.edgeRead(`sa/${username}`) as Promise<ServiceAccountRecord | null>;
-    return tracked((await this.ledger.getPrincipal(`sa/${username}`)) as ServiceAccountRecord | null);
+    if (this.edge) return this.edgeRead(principalIds.serviceAccount(username)) as Promise<ServiceAccountRecord | null>;
+    return tracked((await this.ledger.getPrincipal(principalIds.serviceAccount(username))) as ServiceAccountRecord | null);
   }
 
   /** A service-account record for a login: possibly up to LOGIN_RECORD_TTL_MS old. Never modify or write it back. */
   getServiceAccountForLogin(username: string): Promise<ServiceAccountRecord | null> {
-    return this.loginRecord(`sa/${username}`, this.caches.serviceAccounts) as Promise<ServiceAccountRecord | null>;
+    return this.loginRecord(principalIds.serviceAccount(username), this.caches.serviceAccounts) as Promise<ServiceAccountRecord | null>;
   }
 
   /** Creates the account (a record not read from this store; 409 when it exists, 404 without its namespace) or applies the caller's changes. */
   async putServiceAccount(record: ServiceAccountRecord): Promise<void> {
-    await this.putPrincipal(`sa/${record.username}`, record);
+    await this.putPrincipal(principalIds.serviceAccount(record.username), record);
   }
 
   async deleteServiceAccount(username: string): Promise<void> {
-    this.accept(await this.ledger.deletePrincipal(`sa/${username}`));
+    this.accept(await this.ledger.deletePrincipal(principalIds.serviceAccount(username)));
     await this.caches.changed([kvKeys.serviceAccount(username)]);
   }
 
@@ -375,8 +376,7 @@ export class IdentityStore {
 
 /** Whether a login record refuses every secret: a disabled principal, or a service account past its expiry. */
 function refusesAll(record: UserRecord | ServiceAccountRecord): boolean {
-  const expiresAt = (record as ServiceAccountRecord).expiresAt;
-  return record.disabled || (expiresAt !== undefined && Date.now() >= Date.parse(expiresAt));
+  return accountState(record) !== "active";
 }
 
 function encodeField(value: unknown): string {

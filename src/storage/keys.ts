@@ -4,8 +4,7 @@
  * namespaces never contain ':' (OCI grammar), principals never contain ':' (identity grammar),
  * so ':' separates fields unambiguously and a prefix list never reaches another repository's keys.
  */
-/** Names a grant holder: `user/<username>` or `sa/<org id>|<name>`. */
-export type PrincipalId = `user/${string}` | `sa/${string}`;
+import type { PrincipalId } from "../model/principal";
 
 export const kvKeys = {
   namespace: (name: string) => `ns:${name}`,

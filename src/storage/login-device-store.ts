@@ -9,8 +9,10 @@
  * KV is eventually consistent: a device remembered moments ago in another location may read as unknown
  * there, which only means the account lock applies to it, as it did before its first success.
  */
+import { BoundedMap } from "./bounded-map";
 import type { Hmac } from "../crypto/secrets";
-import { kvKeys, type PrincipalId } from "./keys";
+import type { PrincipalId } from "../model/principal";
+import { kvKeys } from "./keys";
 
 /** A device is forgotten after 90 days without a successful sign-in. */
 export const DEVICE_TTL_SECONDS = 90 * 24 * 3600;
@@ -19,7 +21,7 @@ const MEMO_SIZE = 4096;
 
 export class LoginDeviceStore {
   /** Per isolate: keys known to be stored, with the time they were written. */
-  private readonly known = new Map<string, number>();
+  private readonly known = new BoundedMap<string, number>(MEMO_SIZE);
 
   constructor(
     private readonly kv: KVNamespace,
@@ -61,7 +63,6 @@ export class LoginDeviceStore {
   }
 
   private memo(key: string, time: number): void {
-    if (this.known.size >= MEMO_SIZE) this.known.delete(this.known.keys().next().value!);
     this.known.set(key, time);
   }
 }

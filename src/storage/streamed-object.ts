@@ -5,7 +5,7 @@
  * resumed later; a session that receives more bytes afterwards copies the object into a BlobWriter.
  */
 import { NativeSha256 } from "../crypto/native-sha256";
-import { BLOB_HTTP_METADATA, BlobTooLargeError, BodyReadError, READ_RUN_BYTES } from "./blob-writer";
+import { BLOB_HTTP_METADATA, BodyReadError, READ_RUN_BYTES, readInRuns } from "./blob-writer";
 
 /**
  * Writes exactly `length` bytes of `body` to `key`; returns their SHA-256 (hex). No object is left on failure.
@@ -24,22 +24,18 @@ export async function putStreamedObject(
   const putting = bucket.put(key, object.readable, { httpMetadata: BLOB_HTTP_METADATA, customMetadata });
   // Observed below; a failure of ours first must not leave these rejections unhandled.
   for (const settled of [putting, objectWriter.closed]) settled.catch(() => undefined);
-  const reader = body.getReader({ mode: "byob" });
-  let received = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.readAtLeast(READ_RUN_BYTES, new Uint8Array(READ_RUN_BYTES)).catch((error: unknown) => {
-        throw new BodyReadError(error instanceof Error ? error.message : String(error));
-      });
-      if (value && value.length > 0) {
-        received += value.length;
-        if (received > length) throw new BlobTooLargeError("body longer than declared");
-        await hash.update(value);
+    const received = await readInRuns(
+      body,
+      () => new Uint8Array(READ_RUN_BYTES),
+      async (run) => {
+        if (run.length === 0) return;
+        await hash.update(run);
         await objectWriter.ready;
-        await objectWriter.write(value);
-      }
-      if (done) break;
-    }
+        await objectWriter.write(run);
+      },
+      length,
+    );
     if (received < length) throw new BodyReadError(`got ${received} of ${length} bytes`);
     await objectWriter.close();
     await putting;
@@ -49,8 +45,6 @@ export async function putStreamedObject(
     await hash.abort();
     await putting.catch(() => undefined);
     throw error;
-  } finally {
-    reader.releaseLock();
   }
   return hash.digestHex();
 }

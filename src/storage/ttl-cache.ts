@@ -2,16 +2,20 @@
  * A small per-isolate cache with a time to live and a size bound (oldest entry evicted first).
  * It holds values, absent ones included, so a miss and a hit of a lookup cost the same afterwards.
  */
+import { BoundedMap } from "./bounded-map";
+
 export class TtlCache<V> {
-  private readonly entries = new Map<string, { value: V; expiresAt: number }>();
+  private readonly entries: BoundedMap<string, { value: V; expiresAt: number }>;
   /** Counts deletes, so a load that overlapped one does not cache what may be the old value. */
   private deletes = 0;
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.entries = new BoundedMap(maxEntries);
+  }
 
   /** The cached value, or undefined when there is none or it expired. */
   get(key: string): { value: V } | undefined {
@@ -25,8 +29,8 @@ export class TtlCache<V> {
   }
 
   set(key: string, value: V): void {
+    // Deleted first, so that a refreshed entry is the newest.
     this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
   }
 

@@ -7,7 +7,7 @@
  * test/support/production-kv-worker.ts. It serves `127.0.0.1:<port>` as location A and `localhost:<port>`
  * as location B (wrangler dev passes the request's Host through; both names are loopback).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -31,6 +31,7 @@ declare module "vitest" {
 }
 
 const PRODUCTION_KV_ENTRY = "test/support/production-kv-worker.ts";
+const KEPT_LOGS = join(__dirname, "..", "..", ".e2e");
 
 export default async function setup(project: TestProject) {
   const workDir = mkdtempSync(join(tmpdir(), "edge-registry-e2e-"));
@@ -48,6 +49,9 @@ export default async function setup(project: TestProject) {
   project.provide("serverLog", serverLog);
   return () => {
     server.stop();
+    // The server's log outlives the run (git-ignored `.e2e/`): what a failed client test needs explained.
+    mkdirSync(KEPT_LOGS, { recursive: true });
+    copyFileSync(serverLog, join(KEPT_LOGS, `server-${project.name}.log`));
     rmSync(workDir, { recursive: true, force: true });
   };
 }

@@ -1,4 +1,5 @@
 /** Helpers for integration tests that call the Worker in workerd with real local KV and R2. */
+import { sha256Hex } from "../../src/crypto/bytes";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { runDurableObjectAlarm } from "cloudflare:test";
@@ -92,11 +93,7 @@ export async function expectOciError(response: Response, status: number, code: s
   return body.errors[0]!;
 }
 
-export function sha256Hex(bytes: Uint8Array): Promise<string> {
-  return crypto.subtle
-    .digest("SHA-256", bytes)
-    .then((hash) => [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join(""));
-}
+export { sha256Hex };
 
 export async function digestOf(bytes: Uint8Array): Promise<string> {
   return `sha256:${await sha256Hex(bytes)}`;

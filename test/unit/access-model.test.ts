@@ -5,11 +5,9 @@ import {
   actionsOn,
   grantedAccess,
   ROLE_ACTIONS,
-  ROLES,
-  type Grant,
   type Principal,
-  type Role,
 } from "../../src/auth/access-model";
+import { ROLES, type Grant, type Role } from "../../src/model/grants";
 import { parseScopes, REPOSITORY_ACTIONS } from "../../src/auth/scope";
 
 const REPO = "acme/app";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { isValidRepositoryName, isValidTag, parseDigest, parseManifestReference } from "../../src/registry/reference";
+import { isValidRepositoryName, isValidTag, parseDigest, parseManifestReference } from "../../src/oci/reference";
 import { RegistryError } from "../../src/http/oci-errors";
+import { requireManifestReference } from "../../src/registry/oci-names";
 
 const hex64 = "a".repeat(64);
 
@@ -30,17 +31,22 @@ describe("digests", () => {
     "rejects %j",
     (value) => expect(parseDigest(value)).toBeUndefined(),
   );
-  it("a reference with ':' is a digest, anything else a tag; bad tags are MANIFEST_INVALID", () => {
+  it("a reference with ':' is a digest, anything else a tag; the grammar says which part is invalid", () => {
     expect(parseManifestReference(`sha256:${hex64}`).kind).toBe("digest");
     expect(parseManifestReference("v1").kind).toBe("tag");
-    expect(() => parseManifestReference("-bad")).toThrow(RegistryError);
+    expect(parseManifestReference("-bad")).toEqual({ kind: "invalid", part: "tag" });
+    expect(parseManifestReference("sha256:xyz")).toEqual({ kind: "invalid", part: "digest" });
+  });
+  it("on /v2/ bad tags are MANIFEST_INVALID, bad digests DIGEST_INVALID", () => {
+    expect(requireManifestReference("v1").kind).toBe("tag");
+    expect(() => requireManifestReference("-bad")).toThrow(RegistryError);
     try {
-      parseManifestReference("-bad");
+      requireManifestReference("-bad");
     } catch (error) {
       expect((error as RegistryError).code).toBe("MANIFEST_INVALID");
     }
     try {
-      parseManifestReference("sha256:xyz");
+      requireManifestReference("sha256:xyz");
     } catch (error) {
       expect((error as RegistryError).code).toBe("DIGEST_INVALID");
     }

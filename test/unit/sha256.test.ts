@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { toHex } from "../../src/crypto/bytes";
 import { Sha256 } from "../../src/crypto/sha256";
 
 async function nativeHex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await crypto.subtle.digest("SHA-256", bytes));
 }
 
 function bytesOf(length: number, seed = 7): Uint8Array {

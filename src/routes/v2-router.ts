@@ -5,14 +5,14 @@ import * as blobs from "../registry/blobs";
 import type { RepositoryRequest } from "../registry/context";
 import * as discovery from "../registry/discovery";
 import * as manifests from "../registry/manifests";
-import { requireRepositoryName } from "../registry/reference";
+import { requireRepositoryName } from "../registry/oci-names";
 import * as uploads from "../registry/uploads";
 import type { Background } from "../auth/token-endpoint";
 import type { Services } from "../services";
 import type { RecentWrites } from "../storage/recent-writes";
 import type { ReadFreshness } from "../storage/repository-store";
-import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "./headers";
-import { RegistryError } from "./oci-errors";
+import { API_VERSION, API_VERSION_HEADER, jsonResponse } from "../http/headers";
+import { RegistryError } from "../http/oci-errors";
 
 export interface RequestScope {
   services: Services;

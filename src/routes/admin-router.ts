@@ -16,7 +16,8 @@ import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJ
 import { guardAdminRoutes, routeParam } from "../admin/route-roles";
 import * as pullable from "../admin/pullable";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
-import { AdminApiError } from "./api-errors";
+import type { PrincipalKind } from "../model/principal";
+import { AdminApiError } from "../http/api-errors";
 
 export const ADMIN_BASE = "/admin/v1";
 export const ACCOUNT_BASE = "/account/v1";
@@ -162,8 +163,11 @@ export function createAccountRouter() {
   return router;
 }
 
-function principalKind(request: IRequest): grants.PrincipalKind {
-  const kind = request.params.kind;
-  if (kind === "users" || kind === "service-accounts") return kind;
+/** The kind of principal a path names: `/users/…` or `/service-accounts/…`. */
+const PRINCIPAL_KIND_SEGMENTS: Record<string, PrincipalKind> = { users: "user", "service-accounts": "service-account" };
+
+function principalKind(request: IRequest): PrincipalKind {
+  const kind = Object.hasOwn(PRINCIPAL_KIND_SEGMENTS, request.params.kind ?? "") ? PRINCIPAL_KIND_SEGMENTS[request.params.kind!] : undefined;
+  if (kind) return kind;
   throw new AdminApiError(404, "not_found", "no such admin endpoint");
 }

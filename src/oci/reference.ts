@@ -1,8 +1,8 @@
 /**
  * Grammar of repository names, tags and digests (distribution-spec spec.md "Pulling manifests").
- * Every name, tag and digest is validated here before any storage key is built from it.
+ * Every name, tag and digest is validated here before any storage key is built from it. Neutral results
+ * only: each surface maps a refusal to its own error (registry/oci-names.ts on /v2/).
  */
-import { RegistryError } from "../http/oci-errors";
 
 // spec.md: <name> MUST match [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
 const COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
@@ -44,29 +44,22 @@ export function parseDigest(value: string): Digest | undefined {
   return { algorithm: algorithm as DigestAlgorithm, hex, value };
 }
 
-export function requireRepositoryName(name: string): string {
-  if (!isValidRepositoryName(name)) {
-    throw new RegistryError("NAME_INVALID", { detail: { name: name.slice(0, MAX_NAME_LENGTH + 1) } });
-  }
-  return name;
-}
-
-export function requireDigest(value: string): Digest {
-  const digest = parseDigest(value);
-  if (!digest) throw new RegistryError("DIGEST_INVALID", { message: "invalid digest", detail: { digest: value.slice(0, 200) } });
-  return digest;
-}
-
 /** A manifest reference is a tag or a digest. */
 export type ManifestReference = { kind: "tag"; tag: string } | { kind: "digest"; digest: Digest };
 
-export function parseManifestReference(reference: string): ManifestReference {
-  if (reference.includes(":")) return { kind: "digest", digest: requireDigest(reference) };
-  if (!isValidTag(reference)) {
-    // spec.md: a malformed tag reference answers MANIFEST_INVALID (distribution: TAG_INVALID).
-    throw new RegistryError("MANIFEST_INVALID", { message: "invalid tag", detail: { tag: reference.slice(0, 200) } });
+/** A reference that fails the grammar, and which part: a digest (it holds ':') or a tag. */
+export interface InvalidReference {
+  kind: "invalid";
+  part: "digest" | "tag";
+}
+
+/** A reference holding ':' is a digest, anything else a tag. */
+export function parseManifestReference(reference: string): ManifestReference | InvalidReference {
+  if (reference.includes(":")) {
+    const digest = parseDigest(reference);
+    return digest ? { kind: "digest", digest } : { kind: "invalid", part: "digest" };
   }
-  return { kind: "tag", tag: reference };
+  return isValidTag(reference) ? { kind: "tag", tag: reference } : { kind: "invalid", part: "tag" };
 }
 
 /**
@@ -74,16 +67,6 @@ export function parseManifestReference(reference: string): ManifestReference {
  * caller answers 404 (spec.md end-3 lists only 404 for a manifest that is not there).
  */
 export function parseLookupReference(reference: string): ManifestReference | undefined {
-  if (reference.includes(":")) {
-    const digest = parseDigest(reference);
-    return digest && { kind: "digest", digest };
-  }
-  return isValidTag(reference) ? { kind: "tag", tag: reference } : undefined;
-}
-
-/** parseLookupReference, answering 404 MANIFEST_UNKNOWN for a reference that cannot exist. */
-export function requireLookupReference(reference: string): ManifestReference {
-  const parsed = parseLookupReference(reference);
-  if (!parsed) throw new RegistryError("MANIFEST_UNKNOWN", { detail: { reference: reference.slice(0, 200) } });
-  return parsed;
+  const parsed = parseManifestReference(reference);
+  return parsed.kind === "invalid" ? undefined : parsed;
 }

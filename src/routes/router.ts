@@ -2,20 +2,16 @@
 import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
-import { BLOB_DATA_PATH } from "../storage/blob-urls";
 import { NO_ACCESS, adminAccessOf } from "../admin/admin-access";
 import { authenticateBasic } from "../admin/context";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
-import { errorToResponse } from "./error-response";
-import { jsonResponse } from "./headers";
-import { TokenEndpointError } from "./oauth-errors";
-import { AdminApiError } from "./api-errors";
-import { RegistryError } from "./oci-errors";
+import { RequestLimitError, errorToResponse, surfaceOf } from "./error-response";
+import { jsonResponse } from "../http/headers";
+import { BLOB_DATA_PATH, JWKS_PATH, TOKEN_PATH } from "../http/paths";
+import { TokenEndpointError } from "../http/oauth-errors";
+import { AdminApiError } from "../http/api-errors";
 import type { Background } from "../auth/token-endpoint";
 import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
-
-export const TOKEN_PATH = "/token";
-export const JWKS_PATH = "/.well-known/jwks.json";
 
 const v2 = createV2Router();
 const admin = createAdminRouter();
@@ -29,9 +25,9 @@ const top = Router<IRequest, [RequestScope]>()
   })
   .get(JWKS_PATH, (_request, { services }) => jsonResponse(services.keys.jwks, 200, { "Cache-Control": "public, max-age=300" }))
   .all(`${BLOB_DATA_PATH}*`, async (request, { services }) => {
-    if (request.method !== "GET" && request.method !== "HEAD") return jsonResponse({ error: "method not allowed" }, 405, { Allow: "GET, HEAD" });
+    if (request.method !== "GET" && request.method !== "HEAD") throw new AdminApiError(405, "method_not_allowed", "use GET or HEAD", { Allow: "GET, HEAD" });
     const key = await services.workerUrls.verify(new URL(request.url));
-    if (!key) return jsonResponse({ error: "invalid or expired signed URL" }, 403);
+    if (!key) throw new AdminApiError(403, "forbidden", "invalid or expired signed URL");
     return serveBlobData(services.registry.objects, key, request);
   })
   .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
@@ -49,7 +45,9 @@ const top = Router<IRequest, [RequestScope]>()
     return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access: NO_ACCESS });
   })
   .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
-  .all("*", () => jsonResponse({ error: "not found" }, 404));
+  .all("*", () => {
+    throw new AdminApiError(404, "not_found", "not found");
+  });
 
 /** Longest URL and total header size accepted; real clients stay far below both. */
 export const MAX_URL_LENGTH = 16 * 1024;
@@ -66,19 +64,16 @@ export async function handleRequest(request: Request, services: Services, backgr
   const url = new URL(request.url);
   const origin = services.config.publicUrl ?? url.origin;
   const scope: RequestScope = { services, origin, realm: `${origin}${TOKEN_PATH}`, background };
-  const isV2 = url.pathname === "/v2" || url.pathname.startsWith("/v2/");
+  const surface = surfaceOf(url.pathname);
+  const isV2 = surface === "oci";
   let response: Response;
   try {
-    if (request.url.length > MAX_URL_LENGTH) throw oversized(isV2, 414, "request URL too long");
-    if (headerBytes(request.headers) > MAX_HEADER_BYTES) throw oversized(isV2, 431, "request headers too large");
+    if (request.url.length > MAX_URL_LENGTH) throw new RequestLimitError(414, "request URL too long");
+    if (headerBytes(request.headers) > MAX_HEADER_BYTES) throw new RequestLimitError(431, "request headers too large");
     response = isV2 ? await v2.fetch(request, scope) : await top.fetch(request, scope);
   } catch (error) {
-    response = errorToResponse(error, request);
+    response = errorToResponse(error, request, surface);
   }
   return isV2 ? withApiVersion(response) : response;
-}
-
-function oversized(isV2: boolean, status: number, message: string): Error {
-  return isV2 ? new RegistryError("UNSUPPORTED", { status, message }) : new AdminApiError(status, "invalid_request", message);
 }
 
