@@ -2,6 +2,8 @@ import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 // @ts-expect-error: plain ESM helper shared with `npm start`
 import { generateSecrets } from "./scripts/local-secrets.mjs";
+// @ts-expect-error: plain ESM build script, also wrangler.toml's [build] command
+import { buildConsole } from "./scripts/build-console.mjs";
 
 /** The unit and integration suites run twice: on miniflare's strongly consistent KV, and on the production-KV model. */
 const WORKERS_SUITE = ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"];
@@ -18,6 +20,8 @@ const WORKERS_TEST_TIMEOUT_MS = 60_000;
 const E2E_PRODUCTION_KV_TTL_MS = 60_000;
 
 export default defineConfig(async () => {
+  // wrangler.toml's [assets] directory must exist for every project (the workers pool reads the config too).
+  await buildConsole();
   // Fresh secrets per run, the same way `npm start` makes them; tests read them from `env`.
   const secrets = (await generateSecrets()) as Record<string, string>;
   // Every issued token is logged (a production audit trail); in tests that is only noise.

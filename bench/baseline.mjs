@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 /**
  * `BENCH_ONLY=baseline npm run bench`: this version beside the version before the ledgers (issue 11), in one run
  * on one machine, each served by its own `wrangler dev` with its own bench Worker: skopeo push and pull of the

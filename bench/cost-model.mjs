@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 // The cost model of `npm run bench` (issue 11 item 7): billable operations per user-level operation,
 // counted by the bench Worker's wrapped bindings (bench/billing.ts) and read from its /bench/costs route.
 // Each operation runs alone: counters are reset, the operation runs, and the counters are read once they

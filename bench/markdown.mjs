@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 /** BENCHMARKS.md is written by several bench modes; each replaces only its own `## ` section. */
 
 /** `markdown` with the section under `heading` replaced by `section` (appended when absent). */

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 // Benchmark phases of issue 13 (scripts/bench.mjs; `BENCH_ONLY=cpu`, `BENCH_ONLY=large`):
 //
 // cpu: CPU time of the workerd processes per MiB on each upload path and per token request. Local workerd keeps

@@ -1,189 +1,120 @@
 #!/usr/bin/env node
+// @ts-check
 // edge-registry: the admin CLI for a local or deployed registry (README "Admin CLI").
-// Talks to /admin/v1 with a registry administrator's Basic credentials.
+// Talks to /admin/v1 with a registry administrator's (or namespace administrator's) Basic credentials.
+//
+// Strict by design (issue 15): every command declares its options and arguments; an unknown option, a missing
+// value, a stray argument, a duration without a unit or a malformed time exits 2 with that command's usage
+// before anything is sent. The response shapes come from src/http/admin-api-types.ts, the admin API's own types.
 import { existsSync, readFileSync } from "node:fs";
-import https from "node:https";
-import http from "node:http";
 import { join } from "node:path";
+import { UsageError, booleanArgument, countArgument, durationSeconds, loosePositionals, parseStrict, sizeBytes, timeArgument } from "./lib/cli-args.mjs";
+import { httpsRequest, jsonBody } from "./lib/https-request.mjs";
+import { canPrompt, promptSecret, readStdinSecret } from "./lib/secret-input.mjs";
 import { isPushCommand, pushCommand } from "./push.mjs";
 
-const USAGE = `usage: edge-registry [global options] <command> [arguments]
+/** @typedef {import("../src/http/admin-api-types").ServiceAccountView} ServiceAccountView */
+/** @typedef {import("../src/http/admin-api-types").IssuedCredentials} IssuedCredentials */
+/** @typedef {import("../src/http/admin-api-types").GrantView} GrantView */
+/** @typedef {import("../src/http/admin-api-types").UserView} UserView */
+/** @typedef {import("../src/http/admin-api-types").NamespaceView} NamespaceView */
+/** @typedef {import("../src/http/admin-api-types").AuditPageView} AuditPageView */
+/** @typedef {import("../src/model/trust-policy").TrustPolicy} TrustPolicyView */
+/** @typedef {import("./lib/cli-args.mjs").OptionSpecs} OptionSpecs */
 
-global options (or environment variables):
+const GLOBAL_USAGE = `global options (anywhere on the line; or environment variables):
   --registry URL        registry URL (EDGE_REGISTRY_URL; default https://127.0.0.1:8787)
   --user NAME           administrator (EDGE_REGISTRY_USER; default admin)
-  --password SECRET     password (EDGE_REGISTRY_PASSWORD); --password-stdin reads it from stdin;
-                        for a loopback registry, .dev.vars in the current directory is used when unset
-  --insecure            skip TLS verification (EDGE_REGISTRY_INSECURE=1; implied for 127.0.0.1/localhost)
+  --password-stdin      read the administrator's password from stdin (else EDGE_REGISTRY_PASSWORD, --password,
+                        .dev.vars in the current directory for a loopback registry, or a hidden prompt)
+  --insecure            skip TLS verification (EDGE_REGISTRY_INSECURE=1; implied for a loopback registry)
   --json                print JSON instead of tables
+  -h, --help            usage (of a command: edge-registry COMMAND --help)`;
 
-commands:
-  namespaces list | create NAME [--public] | show NAME | set-public NAME true|false | delete NAME [--force]
-        | usage NAME | quota NAME (SIZE|--clear)      storage use; a quota refuses pushes past it (SIZE e.g. 10GiB, 500MB)
-  repositories set-public NAME true|false | delete NAME | usage NAME
-  tags history REPO[:TAG] [--limit N] [--all]        tag moves within the retention window, newest first
-  tags restore REPO:TAG --to (DIGEST|TIME|AGO)        e.g. --to sha256:…, --to 2026-05-01T12:00:00Z, --to 2h
-  tags purge-history REPO [--before TIME]             forget tag moves (no restore to them; frees kept manifests)
-  immutable-tags list TARGET | add TARGET PATTERN | remove TARGET PATTERN
-        TARGET is a repository (ns/app) or a namespace (ns); PATTERN a tag glob such as v* or release-?
-  retention list REPO | add REPO PATTERN [--keep N] [--expire-after DURATION] | remove REPO PATTERN
-        | run REPO [--dry-run]      keep the newest N matching tags and/or expire them after a duration
-  untagged-retention show TARGET | set TARGET DURATION | clear TARGET | run REPO [--dry-run]
-        remove manifests untagged for longer than DURATION (TARGET ns/app or ns; off by default)
-  gc [--dry-run] [--grace DURATION] [--repository REPO]
-        garbage-collect blob bytes no manifest references (default grace GC_GRACE_HOURS, 24h); --dry-run
-        reports the count and bytes the run would free; run again while it reports more
-  users list | show NAME | create NAME [--admin] [--new-password P] | disable NAME | enable NAME
-        | set-password NAME [--new-password P] | delete NAME | refresh-tokens NAME | revoke-refresh-token NAME ID
-  service-accounts list | show USER
-        | create NAMESPACE NAME [--description D] [--grant NS=ROLE]... [--repo-grant REPO=ROLE]...
-                                [--expires-in 30d] [--output FORMAT] [--k8s-namespace NS] [--secret-name N]
-        | rotate USER [--overlap 1h] [--output FORMAT] [--k8s-namespace NS] [--secret-name N]
-        | disable USER | enable USER | set-expiry USER (TIME|never) | delete USER
-  service-accounts trust list USER
-        | add USER --issuer URL --audience AUD... --subject PATTERN [--claim NAME=PATTERN]...
-              [--algorithm RS256|ES256]... [--max-token-age 1h] [--replay-window 5m] [--description D]
-        | remove USER (ID|INDEX|--all)
-        workload identity federation: OIDC tokens (GitHub Actions, GitLab CI, Kubernetes) the policy accepts
-        log in as USER with its grants; PATTERN is exact or a glob (*)
-  grants list (users|service-accounts) NAME
-        | add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)
-        | remove (users|service-accounts) NAME (--namespace NS | --repository REPO)
-  audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all] [--namespace NS]
-        admin changes, newest first; failed logins with --action auth.failure
-  push SOURCE REPOSITORY[:TAG] [--chunk-size SIZE] [--parallel N] [--tls-verify=false] ...
-        push an image (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE) in chunks within the
-        registry's request body limit, as any account that may push; see edge-registry push --help
+/** @type {OptionSpecs} */
+const GLOBAL_OPTIONS = {
+  registry: { type: "string" },
+  user: { type: "string" },
+  password: { type: "string" },
+  "password-stdin": { type: "boolean" },
+  insecure: { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
 
---output FORMAT (create and rotate): summary (default), token, login, auth-json, k8s-secret, kubectl, oc, json
-exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach the registry`;
+const OUTPUT_FORMATS = ["summary", "token", "login", "auth-json", "k8s-secret", "kubectl", "oc", "json"];
+const string = /** @type {const} */ ({ type: "string" });
+const flag = /** @type {const} */ ({ type: "boolean" });
+const many = /** @type {const} */ ({ type: "string", multiple: true });
+/** @type {OptionSpecs} */
+const CREDENTIAL_OPTIONS = { output: { type: "string", short: "o" }, "k8s-namespace": string, "secret-name": string };
 
-class UsageError extends Error {}
-class ApiError extends Error {}
-
-const BOOLEAN_FLAGS = new Set(["public", "admin", "insecure", "json", "password-stdin", "help", "all", "dry-run", "force", "clear"]);
-const REPEATED_FLAGS = new Set(["grant", "repo-grant", "audience", "claim", "algorithm"]);
-
-function parseArgs(argv) {
-  const flags = { grant: [], "repo-grant": [], audience: [], claim: [], algorithm: [] };
-  const positional = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith("--")) {
-      positional.push(arg);
-      continue;
-    }
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
-    if (BOOLEAN_FLAGS.has(name)) {
-      flags[name] = inline === undefined ? true : inline !== "false";
-      continue;
-    }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    if (REPEATED_FLAGS.has(name)) flags[name].push(value);
-    else flags[name] = value;
+class ApiError extends Error {
+  /** @param {string} message @param {number} status */
+  constructor(message, status) {
+    super(message);
+    this.status = status;
   }
-  return { flags, positional };
 }
 
-/** `30d`, `12h`, `15m`, `90s` or plain seconds → seconds. */
-function durationSeconds(text) {
-  const match = /^(\d+)([smhd]?)$/.exec(text);
-  if (!match) throw new UsageError(`not a duration: ${text} (use e.g. 90s, 15m, 12h, 30d)`);
-  return Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2]];
-}
+class UnreachableError extends Error {}
 
-/** `10GiB`, `500MB`, `2.5GB`, `1048576` → bytes (KB/MB/GB/TB powers of 1000, KiB/MiB/GiB/TiB powers of 1024). */
-function sizeBytes(text) {
-  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?$/i.exec(text);
-  if (!match) throw new UsageError(`not a size: ${text} (use e.g. 500MB, 10GiB or a number of bytes)`);
-  const unit = (match[2] ?? "B").toUpperCase();
-  const power = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit[0]];
-  return Math.round(Number(match[1]) * (unit.includes("I") ? 1024 : 1000) ** power);
-}
+/**
+ * @typedef {object} Call
+ * @property {string[]} args the command's arguments (count checked)
+ * @property {Record<string, any>} options the command's options (names checked; values checked by the command)
+ * @property {(method: string, path: string, body?: unknown) => Promise<any>} api an /admin/v1 call
+ * @property {(path: string) => Promise<any>} adminRead a read a namespace administrator may make too
+ * @property {<T extends object>(value: unknown, rows: T[], columns: (keyof T & string)[]) => void} print column names checked against the rows' type (the admin API's, src/http/admin-api-types.ts)
+ * @property {boolean} json
+ * @property {() => Promise<string>} newPassword the new password of a web user (stdin or hidden prompt)
+ */
 
-function readStdin() {
-  return readFileSync(0, "utf8").replace(/\r?\n$/, "");
-}
+/**
+ * @typedef {object} Command
+ * @property {string} usage  the synopsis after `edge-registry`
+ * @property {string} [help] what it does and what its options mean
+ * @property {string[]} args argument names; `NAME?` is optional
+ * @property {OptionSpecs} [options]
+ * @property {(call: Call) => Promise<void> | void} run
+ */
 
-function isLoopback(url) {
-  return ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
-}
+const enc = encodeURIComponent;
+const grantText = (/** @type {GrantView[] | undefined} */ grants) => (grants ?? []).map((g) => `${g.role}@${g.target.name}`).join(",") || "-";
+/** Repository (ns/app) or namespace (ns) routes. */
+const targetPath = (/** @type {string} */ target) => `${target.includes("/") ? "/repositories" : "/namespaces"}/${target}`;
 
-function connection(flags) {
-  const registry = new URL(flags.registry ?? process.env.EDGE_REGISTRY_URL ?? "https://127.0.0.1:8787");
-  const user = flags.user ?? process.env.EDGE_REGISTRY_USER ?? "admin";
-  let password = flags["password-stdin"] ? readStdin() : (flags.password ?? process.env.EDGE_REGISTRY_PASSWORD);
-  if (password === undefined && isLoopback(registry) && existsSync(join(process.cwd(), ".dev.vars"))) {
-    password = /^BOOTSTRAP_ADMIN_PASSWORD='([^']*)'$/m.exec(readFileSync(join(process.cwd(), ".dev.vars"), "utf8"))?.[1];
-  }
-  if (!password) throw new UsageError("no password: pass --password, --password-stdin or set EDGE_REGISTRY_PASSWORD");
-  const insecure = Boolean(flags.insecure) || process.env.EDGE_REGISTRY_INSECURE === "1" || isLoopback(registry);
-  return { registry, user, password, insecure };
-}
-
-function request(conn, method, path, body) {
-  const url = new URL(path, conn.registry);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  const transport = url.protocol === "http:" ? http : https;
-  return new Promise((resolve, reject) => {
-    const req = transport.request(
-      url,
-      {
-        method,
-        auth: `${conn.user}:${conn.password}`,
-        rejectUnauthorized: !conn.insecure,
-        agent: false,
-        headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk) => (text += chunk));
-        res.on("end", () => {
-          let json;
-          try {
-            json = text ? JSON.parse(text) : undefined;
-          } catch {
-            json = undefined;
-          }
-          if (res.statusCode >= 400) {
-            const error = json?.error;
-            reject(Object.assign(new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${res.statusCode}`), { status: res.statusCode }));
-          } else resolve(json);
-        });
-      },
-    );
-    req.on("error", (error) => reject(Object.assign(error, { unreachable: true })));
-    req.end(payload);
-  });
-}
-
-function table(rows, columns) {
-  if (rows.length === 0) return "(none)";
-  const cells = rows.map((row) => columns.map((column) => (row[column] === undefined || row[column] === null ? "-" : String(row[column]))));
-  const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((row) => row[index].length)));
-  const line = (values) => values.map((value, index) => value.padEnd(widths[index])).join("  ").trimEnd();
-  return [line(columns.map((column) => column.toUpperCase())), ...cells.map(line)].join("\n");
-}
-
-const grantText = (grants) => (grants ?? []).map((g) => `${g.role}@${g.target.name}`).join(",") || "-";
-
+/** `NS=ROLE` / `REPO=ROLE` of --grant / --repo-grant. @param {string} text @param {"namespace" | "repository"} kind */
 function parseGrant(text, kind) {
-  const [name, role] = text.split("=");
-  if (!name || !role) throw new UsageError(`grant must be NAME=ROLE, got ${text}`);
+  const [name, role, extra] = text.split("=");
+  if (!name || !role || extra !== undefined) throw new UsageError(`--${kind === "namespace" ? "grant" : "repo-grant"} ${JSON.stringify(text)}: expected ${kind === "namespace" ? "NAMESPACE" : "REPOSITORY"}=ROLE (ROLE read, write or admin)`);
+  if (!["read", "write", "admin"].includes(role)) throw new UsageError(`--grant ${JSON.stringify(text)}: the role must be read, write or admin`);
   return { [kind]: name, role };
 }
 
-function grantTarget(flags) {
-  if (flags.namespace) return { namespace: flags.namespace };
-  if (flags.repository) return { repository: flags.repository };
+/** --namespace NS or --repository REPO, exactly one. @param {Record<string, any>} options */
+function grantTarget(options) {
+  if (options.namespace && options.repository) throw new UsageError("give --namespace NS or --repository REPO, not both");
+  if (options.namespace) return { namespace: options.namespace };
+  if (options.repository) return { repository: options.repository };
   throw new UsageError("give --namespace NS or --repository REPO");
 }
 
-const enc = encodeURIComponent;
+/** @param {string} kind */
+function principalKind(kind) {
+  if (kind !== "users" && kind !== "service-accounts") throw new UsageError(`expected users or service-accounts, got ${JSON.stringify(kind)}`);
+  return kind;
+}
 
-/** Prints what a create or rotate returned, in the format asked for. */
+/** @param {string | undefined} format */
+function checkOutputFormat(format) {
+  if (format !== undefined && !OUTPUT_FORMATS.includes(format)) throw new UsageError(`--output ${JSON.stringify(format)}: expected one of ${OUTPUT_FORMATS.join(", ")}`);
+}
+
+/**
+ * Prints what a create or rotate returned, in the format asked for.
+ * @param {IssuedCredentials} result @param {string | undefined} format @param {boolean} json
+ */
 function printCredentials(result, format, json) {
   if (json || format === "json") return console.log(JSON.stringify(result, null, 2));
   const c = result.credentials;
@@ -195,395 +126,743 @@ function printCredentials(result, format, json) {
     case "auth-json":
       return console.log(JSON.stringify(c.authJson, null, 2));
     case "k8s-secret":
-      return process.stdout.write(c.kubernetesSecret);
+      return void process.stdout.write(c.kubernetesSecret);
     case "kubectl":
       return console.log(c.kubectlCommand);
     case "oc":
       return console.log(c.ocCommand);
-    case "summary":
-      console.log(`service account: ${result.username}`);
+    default:
+      console.log(`service account: ${result.username}${result.quayName ? ` (also ${result.quayName})` : ""}`);
       console.log(`token (shown once): ${result.token}`);
       if (result.previousTokenValidUntil) console.log(`previous token valid until: ${result.previousTokenValidUntil}`);
       console.log(`\n  ${c.podmanLogin}\n`);
-      console.log("other formats: --output auth-json | k8s-secret | kubectl | oc | token");
-      return;
-    default:
-      throw new UsageError(`unknown --output ${format}`);
+      console.log("other formats: --output auth-json | k8s-secret | kubectl | oc | token | login | json");
   }
 }
 
-async function run(argv) {
-  // `push` is a registry client, not an admin API call: its own options and credentials (bin/push.mjs).
-  if (isPushCommand(argv)) return pushCommand(argv);
-  const { flags, positional } = parseArgs(argv);
-  if (flags.help || positional.length === 0) {
-    console.log(USAGE);
-    return;
-  }
-  const [group, action, ...args] = positional;
-  const conn = connection(flags);
-  const api = (method, path, body) => request(conn, method, `/admin/v1${path}`, body);
-  // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
-  const adminRead = (path) =>
-    api("GET", path).catch((error) => {
-      if (error instanceof ApiError && error.status === 403) return request(conn, "GET", `/account/v1${path}`);
-      throw error;
-    });
-  const print = (value, rows, columns) => console.log(flags.json ? JSON.stringify(value, null, 2) : table(rows, columns));
-  const need = (count) => {
-    if (args.length < count) throw new UsageError(`${group} ${action} needs ${count} argument(s); see --help`);
-  };
-  const bool = (text) => {
-    if (text !== "true" && text !== "false") throw new UsageError(`expected true or false, got ${text}`);
-    return text === "true";
-  };
+/** @param {Call} call @param {string} path */
+async function pagedMoves(call, path) {
+  /** @type {any[]} */
+  const moves = [];
+  const query = new URLSearchParams();
+  const [repository, tag] = /** @type {[string, string | undefined]} */ (call.args[0].split(":"));
+  if (tag) query.set("tag", tag);
+  if (call.options.limit !== undefined) query.set("limit", String(countArgument(call.options.limit, "--limit", 1, 1000)));
+  let page;
+  do {
+    page = await call.api("GET", `/repositories/${repository}/${path}?${query}`);
+    moves.push(...page.moves);
+    if (page.cursor) query.set("cursor", page.cursor);
+  } while (call.options.all && page.cursor);
+  if (page.cursor) console.error("more moves: add --all");
+  return moves;
+}
 
-  switch (`${group} ${action ?? ""}`.trim()) {
-    case "namespaces list": {
-      const { namespaces } = await api("GET", "/namespaces");
-      return print(namespaces, namespaces, ["name", "organizationId", "public", "createdAt"]);
-    }
-    case "namespaces create": {
-      need(1);
-      const record = await api("POST", "/namespaces", { name: args[0], public: Boolean(flags.public) });
-      return print(record, [record], ["name", "organizationId", "public"]);
-    }
-    case "namespaces show": {
-      need(1);
-      const record = await api("GET", `/namespaces/${enc(args[0])}`);
-      return print(record, [record], ["name", "organizationId", "public", "createdAt"]);
-    }
-    case "namespaces set-public": {
-      need(2);
-      const record = await api("PATCH", `/namespaces/${enc(args[0])}`, { public: bool(args[1]) });
-      return print(record, [record], ["name", "public"]);
-    }
-    case "namespaces delete":
-      need(1);
-      await api("DELETE", `/namespaces/${enc(args[0])}${flags.force ? "?force=true" : ""}`);
-      return console.log(`deleted namespace ${args[0]}${flags.force ? " and its repositories" : ""}`);
-    case "namespaces usage": {
-      need(1);
-      const usage = await adminRead(`/namespaces/${enc(args[0])}/usage`);
-      if (flags.json) return console.log(JSON.stringify(usage, null, 2));
+/**
+ * `users disable NAME`, `service-accounts enable ACCOUNT`, …: a PATCH of `disabled`.
+ * @param {"users" | "service-accounts"} kind @param {string} argument @param {boolean} disabled @param {string[]} columns
+ * @returns {Command}
+ */
+function setDisabled(kind, argument, disabled, columns) {
+  return {
+    usage: `${kind} ${disabled ? "disable" : "enable"} ${argument}`,
+    args: [argument],
+    async run(call) {
+      const record = await call.api("PATCH", `/${kind}/${enc(call.args[0])}`, { disabled });
+      call.print(record, [record], columns);
+    },
+  };
+}
+
+/** @type {Record<string, Command>} */
+const COMMANDS = {
+  "namespaces list": {
+    usage: "namespaces list",
+    args: [],
+    async run(call) {
+      /** @type {{ namespaces: NamespaceView[] }} */
+      const { namespaces } = await call.api("GET", "/namespaces");
+      call.print(namespaces, namespaces, ["name", "organizationId", "public", "createdAt"]);
+    },
+  },
+  "namespaces create": {
+    usage: "namespaces create NAME [--public]",
+    args: ["NAME"],
+    options: { public: flag },
+    async run(call) {
+      /** @type {NamespaceView} */
+      const record = await call.api("POST", "/namespaces", { name: call.args[0], public: Boolean(call.options.public) });
+      call.print(record, [record], ["name", "organizationId", "public"]);
+    },
+  },
+  "namespaces show": {
+    usage: "namespaces show NAME",
+    args: ["NAME"],
+    async run(call) {
+      /** @type {NamespaceView} */
+      const record = await call.api("GET", `/namespaces/${enc(call.args[0])}`);
+      call.print(record, [record], ["name", "organizationId", "public", "createdAt"]);
+    },
+  },
+  "namespaces set-public": {
+    usage: "namespaces set-public NAME true|false",
+    args: ["NAME", "VALUE"],
+    async run(call) {
+      const record = await call.api("PATCH", `/namespaces/${enc(call.args[0])}`, { public: booleanArgument(call.args[1], "VALUE") });
+      call.print(record, [record], ["name", "public"]);
+    },
+  },
+  "namespaces delete": {
+    usage: "namespaces delete NAME [--force]",
+    help: "--force also deletes its repositories",
+    args: ["NAME"],
+    options: { force: flag },
+    async run(call) {
+      await call.api("DELETE", `/namespaces/${enc(call.args[0])}${call.options.force ? "?force=true" : ""}`);
+      console.log(`deleted namespace ${call.args[0]}${call.options.force ? " and its repositories" : ""}`);
+    },
+  },
+  "namespaces usage": {
+    usage: "namespaces usage NAME",
+    args: ["NAME"],
+    async run(call) {
+      const usage = await call.adminRead(`/namespaces/${enc(call.args[0])}/usage`);
+      if (call.json) return console.log(JSON.stringify(usage, null, 2));
       console.log(
         `namespace ${usage.namespace}: ${usage.usedBytes} bytes stored (deduplicated, ${usage.blobs} blobs), ${usage.logicalBytes} logical bytes, ` +
           `${usage.reservedBytes} reserved by uploads in progress; quota ${usage.quotaBytes ?? "none"}`,
       );
-      return console.log(table(usage.repositories, ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]));
-    }
-    case "namespaces quota": {
-      need(1);
-      if (flags.clear) {
-        await api("DELETE", `/namespaces/${enc(args[0])}/quota`);
-        return console.log(`namespace ${args[0]} has no quota`);
+      console.log(table(usage.repositories, ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]));
+    },
+  },
+  "namespaces quota": {
+    usage: "namespaces quota NAME (SIZE | --clear)",
+    help: "a quota refuses pushes past it; SIZE e.g. 10GiB, 500MB",
+    args: ["NAME", "SIZE?"],
+    options: { clear: flag },
+    async run(call) {
+      const [name, size] = call.args;
+      if (call.options.clear === (size !== undefined)) throw new UsageError("give SIZE or --clear (one of them)");
+      if (call.options.clear) {
+        await call.api("DELETE", `/namespaces/${enc(name)}/quota`);
+        return console.log(`namespace ${name} has no quota`);
       }
-      need(2);
-      const usage = await api("PUT", `/namespaces/${enc(args[0])}/quota`, { bytes: sizeBytes(args[1]) });
-      if (flags.json) return console.log(JSON.stringify(usage, null, 2));
-      return console.log(`namespace ${args[0]}: quota ${usage.quotaBytes} bytes; ${usage.usedBytes} bytes stored`);
-    }
-    case "repositories usage": {
-      need(1);
-      const usage = await adminRead(`/repositories/${args[0]}/usage`);
-      return print(usage, [usage], ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]);
-    }
-    case "repositories delete": {
-      need(1);
-      const { deleted } = await api("DELETE", `/repositories/${args[0]}`);
-      if (flags.json) return console.log(JSON.stringify(deleted, null, 2));
-      return console.log(
-        `deleted repository ${args[0]}: ${deleted.tags} tags, ${deleted.manifests} manifests, ${deleted.blobLinks} blob links, ` +
+      const usage = await call.api("PUT", `/namespaces/${enc(name)}/quota`, { bytes: sizeBytes(/** @type {string} */ (size)) });
+      if (call.json) return console.log(JSON.stringify(usage, null, 2));
+      console.log(`namespace ${name}: quota ${usage.quotaBytes} bytes; ${usage.usedBytes} bytes stored`);
+    },
+  },
+  "repositories usage": {
+    usage: "repositories usage REPO",
+    args: ["REPO"],
+    async run(call) {
+      const usage = await call.adminRead(`/repositories/${call.args[0]}/usage`);
+      call.print(usage, [usage], ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]);
+    },
+  },
+  "repositories set-public": {
+    usage: "repositories set-public REPO true|false",
+    args: ["REPO", "VALUE"],
+    async run(call) {
+      const record = await call.api("PATCH", `/repositories/${call.args[0]}`, { public: booleanArgument(call.args[1], "VALUE") });
+      call.print(record, [record], ["name", "public"]);
+    },
+  },
+  "repositories delete": {
+    usage: "repositories delete REPO",
+    args: ["REPO"],
+    async run(call) {
+      const { deleted } = await call.api("DELETE", `/repositories/${call.args[0]}`);
+      if (call.json) return console.log(JSON.stringify(deleted, null, 2));
+      console.log(
+        `deleted repository ${call.args[0]}: ${deleted.tags} tags, ${deleted.manifests} manifests, ${deleted.blobLinks} blob links, ` +
           `${deleted.uploads} upload sessions (blob bytes are freed by garbage collection)`,
       );
-    }
-    case "tags history": {
-      need(1);
-      const [repository, tag] = args[0].split(":");
-      const query = new URLSearchParams();
-      if (tag) query.set("tag", tag);
-      if (flags.limit) query.set("limit", flags.limit);
-      const moves = [];
-      let page;
-      do {
-        page = await api("GET", `/repositories/${repository}/tags/history?${query}`);
-        moves.push(...page.moves);
-        if (page.cursor) query.set("cursor", page.cursor);
-      } while (flags.all && page.cursor);
-      if (page.cursor) console.error("more moves: add --all");
-      return print(moves, moves, ["time", "tag", "from", "to", "actor"]);
-    }
-    case "tags restore": {
-      need(1);
-      const [repository, tag] = args[0].split(":");
-      if (!tag) throw new UsageError("tags restore needs REPO:TAG");
-      const to = flags.to;
+    },
+  },
+  "tags history": {
+    usage: "tags history REPO[:TAG] [--limit N] [--all]",
+    help: "tag moves within the retention window, newest first",
+    args: ["REPO[:TAG]"],
+    options: { limit: string, all: flag },
+    async run(call) {
+      const moves = await pagedMoves(call, "tags/history");
+      call.print(moves, moves, ["time", "tag", "from", "to", "actor"]);
+    },
+  },
+  "tags restore": {
+    usage: "tags restore REPO:TAG --to (DIGEST | TIME | DURATION)",
+    help: "e.g. --to sha256:…, --to 2026-05-01T12:00:00Z, --to 2h (two hours ago)",
+    args: ["REPO:TAG"],
+    options: { to: string },
+    async run(call) {
+      const [repository, tag, extra] = call.args[0].split(":");
+      if (!repository || !tag || extra !== undefined) throw new UsageError("tags restore needs REPO:TAG");
+      const to = call.options.to;
       if (!to) throw new UsageError("--to DIGEST, TIME or a duration ago (2h, 3d) is required");
-      const body = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(to)
-        ? { digest: to }
-        : { time: /^\d+[smhd]$/.test(to) ? new Date(Date.now() - durationSeconds(to) * 1000).toISOString() : to };
-      const result = await api("POST", `/repositories/${repository}/tags/${enc(tag)}/restore`, body);
-      if (flags.json) return console.log(JSON.stringify(result, null, 2));
-      return console.log(result.changed ? `${repository}:${tag} restored to ${result.digest} (was ${result.previous ?? "absent"})` : `${repository}:${tag} already points at ${result.digest}`);
-    }
-    case "tags purge-history": {
-      need(1);
-      const { purged } = await api("DELETE", `/repositories/${args[0]}/tags/history`, flags.before ? { before: flags.before } : {});
-      if (flags.json) return console.log(JSON.stringify(purged, null, 2));
-      return console.log(`forgot ${purged.moves} tag moves of ${args[0]} and ${purged.manifests} manifests kept for restores`);
-    }
-    case "retention list": {
-      need(1);
-      const { rules } = await api("GET", `/repositories/${args[0]}/retention`);
-      return print(rules, rules, ["pattern", "keepNewest", "expireAfterSeconds", "createdBy", "createdAt"]);
-    }
-    case "retention add": {
-      need(2);
-      const body = {
-        pattern: args[1],
-        ...(flags.keep !== undefined ? { keepNewest: Number(flags.keep) } : {}),
-        ...(flags["expire-after"] !== undefined ? { expireAfterSeconds: durationSeconds(flags["expire-after"]) } : {}),
-      };
-      const { rules } = await api("POST", `/repositories/${args[0]}/retention`, body);
-      return print(rules, rules, ["pattern", "keepNewest", "expireAfterSeconds"]);
-    }
-    case "retention remove":
-      need(2);
-      await api("DELETE", `/repositories/${args[0]}/retention`, { pattern: args[1] });
-      return console.log(`removed retention rule ${args[1]} from ${args[0]}`);
-    case "retention run": {
-      need(1);
-      const { removed } = await api("POST", `/repositories/${args[0]}/retention/run`, { dryRun: Boolean(flags["dry-run"]) });
-      return print(removed, removed, ["tag", "digest", "reason"]);
-    }
-    case "untagged-retention show": {
-      need(1);
-      const result = await api("GET", `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`);
-      if (flags.json) return console.log(JSON.stringify(result, null, 2));
-      const seconds = result.effectiveExpireAfterSeconds ?? result.expireAfterSeconds;
-      return console.log(`${args[0]}: ${seconds === null ? "untagged manifests are kept" : `untagged manifests are removed after ${seconds}s`}`);
-    }
-    case "untagged-retention set": {
-      need(2);
-      const path = `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`;
-      await api("PUT", path, { expireAfterSeconds: durationSeconds(args[1]) });
-      return console.log(`${args[0]}: untagged manifests are removed after ${durationSeconds(args[1])}s`);
-    }
-    case "untagged-retention clear": {
-      need(1);
-      await api("DELETE", `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/untagged-retention`);
-      return console.log(`${args[0]}: no untagged-manifest retention`);
-    }
-    case "untagged-retention run": {
-      need(1);
-      const { removed } = await api("POST", `/repositories/${args[0]}/untagged-retention/run`, { dryRun: Boolean(flags["dry-run"]) });
-      return print(removed, removed, ["digest", "untaggedSince", "retentionSeconds"]);
-    }
-    case "gc": {
-      const body = {
-        dryRun: Boolean(flags["dry-run"]),
-        ...(flags.grace !== undefined ? { gracePeriodSeconds: durationSeconds(flags.grace) } : {}),
-        ...(flags.repository ? { repository: flags.repository } : {}),
-      };
-      const report = await api("POST", "/gc", body);
-      if (flags.json) return console.log(JSON.stringify(report, null, 2));
-      const verb = report.dryRun ? "would free" : "freed";
-      console.log(`${verb} ${report.blobs} blobs (${report.bytes} bytes); ${report.links} unreferenced links in ${report.repositories} repositories`);
-      if (report.more) console.log("more links remain: run again");
-      return;
-    }
-    case "immutable-tags list": {
-      need(1);
-      const isRepository = args[0].includes("/");
-      const result = await api("GET", `${isRepository ? "/repositories" : "/namespaces"}/${args[0]}/immutable-tags`);
+      const body = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(to) ? { digest: to } : { time: timeArgument(to, "--to") };
+      const result = await call.api("POST", `/repositories/${repository}/tags/${enc(tag)}/restore`, body);
+      if (call.json) return console.log(JSON.stringify(result, null, 2));
+      console.log(result.changed ? `${repository}:${tag} restored to ${result.digest} (was ${result.previous ?? "absent"})` : `${repository}:${tag} already points at ${result.digest}`);
+    },
+  },
+  "tags purge-history": {
+    usage: "tags purge-history REPO [--before (TIME | DURATION)]",
+    help: "forget tag moves (no restore to them; frees kept manifests); --before 30d: moves older than 30 days",
+    args: ["REPO"],
+    options: { before: string },
+    async run(call) {
+      const body = call.options.before !== undefined ? { before: timeArgument(call.options.before, "--before") } : {};
+      const { purged } = await call.api("DELETE", `/repositories/${call.args[0]}/tags/history`, body);
+      if (call.json) return console.log(JSON.stringify(purged, null, 2));
+      console.log(`forgot ${purged.moves} tag moves of ${call.args[0]} and ${purged.manifests} manifests kept for restores`);
+    },
+  },
+  "immutable-tags list": {
+    usage: "immutable-tags list TARGET",
+    help: "TARGET is a repository (ns/app) or a namespace (ns)",
+    args: ["TARGET"],
+    async run(call) {
+      const isRepository = call.args[0].includes("/");
+      const result = await call.api("GET", `${targetPath(call.args[0])}/immutable-tags`);
       const rows = [
-        ...(result.rules ?? []).map((rule) => ({ ...rule, scope: isRepository ? "repository" : "namespace" })),
-        ...(result.namespaceRules ?? []).map((rule) => ({ ...rule, scope: "namespace" })),
+        ...(result.rules ?? []).map((/** @type {object} */ rule) => ({ ...rule, scope: isRepository ? "repository" : "namespace" })),
+        ...(result.namespaceRules ?? []).map((/** @type {object} */ rule) => ({ ...rule, scope: "namespace" })),
       ];
-      return print(result, rows, ["pattern", "scope", "createdBy", "createdAt"]);
-    }
-    case "immutable-tags add":
-    case "immutable-tags remove": {
-      need(2);
-      const path = `${args[0].includes("/") ? "/repositories" : "/namespaces"}/${args[0]}/immutable-tags`;
-      await api(action === "add" ? "POST" : "DELETE", path, { pattern: args[1] });
-      return console.log(action === "add" ? `tags of ${args[0]} matching ${args[1]} are immutable` : `removed rule ${args[1]} from ${args[0]}`);
-    }
-    case "repositories set-public": {
-      need(2);
-      const record = await api("PATCH", `/repositories/${args[0]}`, { public: bool(args[1]) });
-      return print(record, [record], ["name", "public"]);
-    }
-
-    case "users list": {
-      const { users } = await api("GET", "/users");
-      return print(users, users.map((u) => ({ ...u, grants: grantText(u.grants) })), ["username", "registryAdmin", "disabled", "grants", "lastUsedAt", "createdAt"]);
-    }
-    case "users show": {
-      need(1);
-      const user = await api("GET", `/users/${enc(args[0])}`);
-      return print(user, [{ ...user, grants: grantText(user.grants) }], ["username", "registryAdmin", "disabled", "grants", "lastUsedAt"]);
-    }
-    case "users create": {
-      need(1);
-      const password = flags["new-password"] ?? readStdin();
-      const user = await api("POST", "/users", { username: args[0], password, registryAdmin: Boolean(flags.admin) });
-      return print(user, [user], ["username", "registryAdmin", "createdAt"]);
-    }
-    case "users disable":
-    case "users enable": {
-      need(1);
-      const user = await api("PATCH", `/users/${enc(args[0])}`, { disabled: action === "disable" });
-      return print(user, [user], ["username", "disabled"]);
-    }
-    case "users set-password":
-      need(1);
-      await api("PUT", `/users/${enc(args[0])}/password`, { password: flags["new-password"] ?? readStdin() });
-      return console.log(`password of ${args[0]} set; their refresh tokens were revoked`);
-    case "users delete":
-      need(1);
-      await api("DELETE", `/users/${enc(args[0])}`);
-      return console.log(`deleted user ${args[0]}`);
-    case "users refresh-tokens": {
-      need(1);
-      const { refreshTokens } = await api("GET", `/users/${enc(args[0])}/refresh-tokens`);
-      return print(refreshTokens, refreshTokens, ["id", "clientId", "service", "createdAt"]);
-    }
-    case "users revoke-refresh-token":
-      need(2);
-      await api("DELETE", `/users/${enc(args[0])}/refresh-tokens/${enc(args[1])}`);
-      return console.log(`revoked refresh token ${args[1]}`);
-
-    case "service-accounts list": {
-      const { serviceAccounts } = await api("GET", "/service-accounts");
-      return print(
-        serviceAccounts,
-        serviceAccounts.map((sa) => ({ ...sa, grants: grantText(sa.grants) })),
-        ["username", "state", "grants", "expiresAt", "lastUsedAt", "createdBy", "createdAt"],
-      );
-    }
-    case "service-accounts show": {
-      need(1);
-      const sa = await api("GET", `/service-accounts/${enc(args[0])}`);
-      return print(sa, [{ ...sa, grants: grantText(sa.grants) }], ["username", "state", "description", "grants", "expiresAt", "lastUsedAt", "rotatedAt", "previousTokenValidUntil", "createdBy"]);
-    }
-    case "service-accounts create": {
-      need(2);
+      call.print(result, rows, ["pattern", "scope", "createdBy", "createdAt"]);
+    },
+  },
+  "immutable-tags add": {
+    usage: "immutable-tags add TARGET PATTERN",
+    help: "PATTERN is a tag glob such as v* or release-?",
+    args: ["TARGET", "PATTERN"],
+    async run(call) {
+      await call.api("POST", `${targetPath(call.args[0])}/immutable-tags`, { pattern: call.args[1] });
+      console.log(`tags of ${call.args[0]} matching ${call.args[1]} are immutable`);
+    },
+  },
+  "immutable-tags remove": {
+    usage: "immutable-tags remove TARGET PATTERN",
+    args: ["TARGET", "PATTERN"],
+    async run(call) {
+      await call.api("DELETE", `${targetPath(call.args[0])}/immutable-tags`, { pattern: call.args[1] });
+      console.log(`removed rule ${call.args[1]} from ${call.args[0]}`);
+    },
+  },
+  "retention list": {
+    usage: "retention list REPO",
+    args: ["REPO"],
+    async run(call) {
+      const { rules } = await call.api("GET", `/repositories/${call.args[0]}/retention`);
+      call.print(rules, rules, ["pattern", "keepNewest", "expireAfterSeconds", "createdBy", "createdAt"]);
+    },
+  },
+  "retention add": {
+    usage: "retention add REPO PATTERN [--keep N] [--expire-after DURATION]",
+    help: "keep the newest N matching tags and/or expire them after a duration (e.g. 30d)",
+    args: ["REPO", "PATTERN"],
+    options: { keep: string, "expire-after": string },
+    async run(call) {
+      const { keep, "expire-after": expireAfter } = call.options;
+      if (keep === undefined && expireAfter === undefined) throw new UsageError("give --keep N and/or --expire-after DURATION");
       const body = {
-        namespace: args[0],
-        name: args[1],
-        description: flags.description,
-        grants: [...flags.grant.map((g) => parseGrant(g, "namespace")), ...flags["repo-grant"].map((g) => parseGrant(g, "repository"))],
-        expiresAt: flags["expires-in"] ? new Date(Date.now() + durationSeconds(flags["expires-in"]) * 1000).toISOString() : undefined,
-        kubernetesNamespace: flags["k8s-namespace"],
-        secretName: flags["secret-name"],
+        pattern: call.args[1],
+        ...(keep !== undefined ? { keepNewest: countArgument(keep, "--keep", 0) } : {}),
+        ...(expireAfter !== undefined ? { expireAfterSeconds: durationSeconds(expireAfter, "--expire-after") } : {}),
       };
-      return printCredentials(await api("POST", "/service-accounts", body), flags.output, flags.json);
-    }
-    case "service-accounts rotate": {
-      need(1);
+      const { rules } = await call.api("POST", `/repositories/${call.args[0]}/retention`, body);
+      call.print(rules, rules, ["pattern", "keepNewest", "expireAfterSeconds"]);
+    },
+  },
+  "retention remove": {
+    usage: "retention remove REPO PATTERN",
+    args: ["REPO", "PATTERN"],
+    async run(call) {
+      await call.api("DELETE", `/repositories/${call.args[0]}/retention`, { pattern: call.args[1] });
+      console.log(`removed retention rule ${call.args[1]} from ${call.args[0]}`);
+    },
+  },
+  "retention run": {
+    usage: "retention run REPO [--dry-run]",
+    args: ["REPO"],
+    options: { "dry-run": flag },
+    async run(call) {
+      const { removed } = await call.api("POST", `/repositories/${call.args[0]}/retention/run`, { dryRun: Boolean(call.options["dry-run"]) });
+      call.print(removed, removed, ["tag", "digest", "reason"]);
+    },
+  },
+  "untagged-retention show": {
+    usage: "untagged-retention show TARGET",
+    help: "TARGET ns/app or ns",
+    args: ["TARGET"],
+    async run(call) {
+      const result = await call.api("GET", `${targetPath(call.args[0])}/untagged-retention`);
+      if (call.json) return console.log(JSON.stringify(result, null, 2));
+      const seconds = result.effectiveExpireAfterSeconds ?? result.expireAfterSeconds;
+      console.log(`${call.args[0]}: ${seconds === null ? "untagged manifests are kept" : `untagged manifests are removed after ${seconds}s`}`);
+    },
+  },
+  "untagged-retention set": {
+    usage: "untagged-retention set TARGET DURATION",
+    help: "remove manifests untagged for longer than DURATION (e.g. 7d)",
+    args: ["TARGET", "DURATION"],
+    async run(call) {
+      const seconds = durationSeconds(call.args[1], "DURATION");
+      await call.api("PUT", `${targetPath(call.args[0])}/untagged-retention`, { expireAfterSeconds: seconds });
+      console.log(`${call.args[0]}: untagged manifests are removed after ${seconds}s`);
+    },
+  },
+  "untagged-retention clear": {
+    usage: "untagged-retention clear TARGET",
+    args: ["TARGET"],
+    async run(call) {
+      await call.api("DELETE", `${targetPath(call.args[0])}/untagged-retention`);
+      console.log(`${call.args[0]}: no untagged-manifest retention`);
+    },
+  },
+  "untagged-retention run": {
+    usage: "untagged-retention run REPO [--dry-run]",
+    args: ["REPO"],
+    options: { "dry-run": flag },
+    async run(call) {
+      const { removed } = await call.api("POST", `/repositories/${call.args[0]}/untagged-retention/run`, { dryRun: Boolean(call.options["dry-run"]) });
+      call.print(removed, removed, ["digest", "untaggedSince", "retentionSeconds"]);
+    },
+  },
+  gc: {
+    usage: "gc [--dry-run] [--grace DURATION] [--repository REPO]",
+    help: "garbage-collect blob bytes no manifest references (default grace GC_GRACE_HOURS, 24h); --dry-run reports\nthe count and bytes the run would free; run again while it reports more",
+    args: [],
+    options: { "dry-run": flag, grace: string, repository: string },
+    async run(call) {
       const body = {
-        overlapSeconds: flags.overlap ? durationSeconds(flags.overlap) : 0,
-        kubernetesNamespace: flags["k8s-namespace"],
-        secretName: flags["secret-name"],
+        dryRun: Boolean(call.options["dry-run"]),
+        ...(call.options.grace !== undefined ? { gracePeriodSeconds: durationSeconds(call.options.grace, "--grace") } : {}),
+        ...(call.options.repository ? { repository: call.options.repository } : {}),
       };
-      return printCredentials(await api("POST", `/service-accounts/${enc(args[0])}/rotate`, body), flags.output, flags.json);
-    }
-    case "service-accounts disable":
-    case "service-accounts enable": {
-      need(1);
-      const sa = await api("PATCH", `/service-accounts/${enc(args[0])}`, { disabled: action === "disable" });
-      return print(sa, [sa], ["username", "state"]);
-    }
-    case "service-accounts set-expiry": {
-      need(2);
-      const sa = await api("PATCH", `/service-accounts/${enc(args[0])}`, { expiresAt: args[1] === "never" ? null : args[1] });
-      return print(sa, [sa], ["username", "state", "expiresAt"]);
-    }
-    case "service-accounts delete":
-      need(1);
-      await api("DELETE", `/service-accounts/${enc(args[0])}`);
-      return console.log(`deleted service account ${args[0]}; its tokens stop working`);
+      const report = await call.api("POST", "/gc", body);
+      if (call.json) return console.log(JSON.stringify(report, null, 2));
+      console.log(`${report.dryRun ? "would free" : "freed"} ${report.blobs} blobs (${report.bytes} bytes); ${report.links} unreferenced links in ${report.repositories} repositories`);
+      if (report.more) console.log("more links remain: run again");
+    },
+  },
 
-    case "service-accounts trust": {
-      const [sub, user, ref] = args;
-      if (!user) throw new UsageError("service-accounts trust (list|add|remove) USER …; see --help");
+  "users list": {
+    usage: "users list",
+    args: [],
+    async run(call) {
+      /** @type {{ users: UserView[] }} */
+      const { users } = await call.api("GET", "/users");
+      call.print(users, users.map((u) => ({ ...u, grants: grantText(u.grants) })), ["username", "registryAdmin", "disabled", "grants", "lastUsedAt", "createdAt"]);
+    },
+  },
+  "users show": {
+    usage: "users show NAME",
+    args: ["NAME"],
+    async run(call) {
+      /** @type {UserView} */
+      const user = await call.api("GET", `/users/${enc(call.args[0])}`);
+      call.print(user, [{ ...user, grants: grantText(user.grants) }], ["username", "registryAdmin", "disabled", "grants", "lastUsedAt"]);
+    },
+  },
+  "users create": {
+    usage: "users create NAME [--admin] [--new-password-stdin]",
+    help: "the new user's password: from stdin with --new-password-stdin, else asked with a hidden prompt on a terminal",
+    args: ["NAME"],
+    options: { admin: flag, "new-password-stdin": flag },
+    async run(call) {
+      const password = await call.newPassword();
+      /** @type {UserView} */
+      const user = await call.api("POST", "/users", { username: call.args[0], password, registryAdmin: Boolean(call.options.admin) });
+      call.print(user, [user], ["username", "registryAdmin", "createdAt"]);
+    },
+  },
+  "users set-password": {
+    usage: "users set-password NAME [--new-password-stdin]",
+    help: "the new password: from stdin with --new-password-stdin, else asked with a hidden prompt on a terminal",
+    args: ["NAME"],
+    options: { "new-password-stdin": flag },
+    async run(call) {
+      await call.api("PUT", `/users/${enc(call.args[0])}/password`, { password: await call.newPassword() });
+      console.log(`password of ${call.args[0]} set; their refresh tokens were revoked`);
+    },
+  },
+  "users disable": setDisabled("users", "NAME", true, ["username", "disabled"]),
+  "users enable": setDisabled("users", "NAME", false, ["username", "disabled"]),
+  "users delete": {
+    usage: "users delete NAME",
+    args: ["NAME"],
+    async run(call) {
+      await call.api("DELETE", `/users/${enc(call.args[0])}`);
+      console.log(`deleted user ${call.args[0]}`);
+    },
+  },
+  "users refresh-tokens": {
+    usage: "users refresh-tokens NAME",
+    args: ["NAME"],
+    async run(call) {
+      const { refreshTokens } = await call.api("GET", `/users/${enc(call.args[0])}/refresh-tokens`);
+      call.print(refreshTokens, refreshTokens, ["id", "clientId", "service", "createdAt"]);
+    },
+  },
+  "users revoke-refresh-token": {
+    usage: "users revoke-refresh-token NAME ID",
+    args: ["NAME", "ID"],
+    async run(call) {
+      await call.api("DELETE", `/users/${enc(call.args[0])}/refresh-tokens/${enc(call.args[1])}`);
+      console.log(`revoked refresh token ${call.args[1]}`);
+    },
+  },
+
+  "service-accounts list": {
+    usage: "service-accounts list [--namespace NS]",
+    help: "--namespace: only the accounts of that namespace",
+    args: [],
+    options: { namespace: string },
+    async run(call) {
+      /** @type {{ serviceAccounts: ServiceAccountView[] }} */
+      const { serviceAccounts } = await call.api("GET", "/service-accounts");
+      const namespace = call.options.namespace;
+      const shown = namespace === undefined ? serviceAccounts : serviceAccounts.filter((sa) => sa.namespace === namespace);
+      call.print(shown, shown.map((sa) => ({ ...sa, grants: grantText(sa.grants) })), ["username", "state", "grants", "expiresAt", "lastUsedAt", "createdBy", "createdAt"]);
+    },
+  },
+  "service-accounts show": {
+    usage: "service-accounts show ACCOUNT",
+    help: "ACCOUNT is ORGID|NAME or NAMESPACE+NAME",
+    args: ["ACCOUNT"],
+    async run(call) {
+      /** @type {ServiceAccountView} */
+      const sa = await call.api("GET", `/service-accounts/${enc(call.args[0])}`);
+      call.print(sa, [{ ...sa, grants: grantText(sa.grants) }], ["username", "state", "description", "grants", "expiresAt", "lastUsedAt", "rotatedAt", "previousTokenValidUntil", "createdBy"]);
+    },
+  },
+  "service-accounts create": {
+    usage:
+      "service-accounts create NAMESPACE NAME [--description D] [--grant NS=ROLE]... [--repo-grant REPO=ROLE]...\n" +
+      "                        [--expires-in DURATION] [-o|--output FORMAT] [--k8s-namespace NS] [--secret-name N]",
+    help: `--expires-in 90d: the account stops working then; --output: ${OUTPUT_FORMATS.join(", ")}`,
+    args: ["NAMESPACE", "NAME"],
+    options: { description: string, grant: many, "repo-grant": many, "expires-in": string, ...CREDENTIAL_OPTIONS },
+    async run(call) {
+      const { options } = call;
+      checkOutputFormat(options.output);
+      const body = {
+        namespace: call.args[0],
+        name: call.args[1],
+        description: options.description,
+        grants: [...(options.grant ?? []).map((/** @type {string} */ g) => parseGrant(g, "namespace")), ...(options["repo-grant"] ?? []).map((/** @type {string} */ g) => parseGrant(g, "repository"))],
+        expiresAt: options["expires-in"] !== undefined ? new Date(Date.now() + durationSeconds(options["expires-in"], "--expires-in") * 1000).toISOString() : undefined,
+        kubernetesNamespace: options["k8s-namespace"],
+        secretName: options["secret-name"],
+      };
+      printCredentials(await call.api("POST", "/service-accounts", body), options.output, call.json);
+    },
+  },
+  "service-accounts rotate": {
+    usage: "service-accounts rotate ACCOUNT [--overlap DURATION] [-o|--output FORMAT] [--k8s-namespace NS] [--secret-name N]",
+    help: `--overlap 1h: the previous token keeps working that long (default: it stops now); --output: ${OUTPUT_FORMATS.join(", ")}`,
+    args: ["ACCOUNT"],
+    options: { overlap: string, ...CREDENTIAL_OPTIONS },
+    async run(call) {
+      const { options } = call;
+      // Checked before the rotation: a format refused afterwards would lose the new token.
+      checkOutputFormat(options.output);
+      const body = {
+        overlapSeconds: options.overlap !== undefined ? durationSeconds(options.overlap, "--overlap") : 0,
+        kubernetesNamespace: options["k8s-namespace"],
+        secretName: options["secret-name"],
+      };
+      printCredentials(await call.api("POST", `/service-accounts/${enc(call.args[0])}/rotate`, body), options.output, call.json);
+    },
+  },
+  "service-accounts disable": setDisabled("service-accounts", "ACCOUNT", true, ["username", "state"]),
+  "service-accounts enable": setDisabled("service-accounts", "ACCOUNT", false, ["username", "state"]),
+  "service-accounts set-expiry": {
+    usage: "service-accounts set-expiry ACCOUNT (TIME | DURATION | never)",
+    help: "TIME is ISO 8601; DURATION (30d) counts from now",
+    args: ["ACCOUNT", "EXPIRY"],
+    async run(call) {
+      const expiry = call.args[1] === "never" ? null : timeArgument(call.args[1], "EXPIRY", 1);
+      const sa = await call.api("PATCH", `/service-accounts/${enc(call.args[0])}`, { expiresAt: expiry });
+      call.print(sa, [sa], ["username", "state", "expiresAt"]);
+    },
+  },
+  "service-accounts delete": {
+    usage: "service-accounts delete ACCOUNT",
+    args: ["ACCOUNT"],
+    async run(call) {
+      await call.api("DELETE", `/service-accounts/${enc(call.args[0])}`);
+      console.log(`deleted service account ${call.args[0]}; its tokens stop working`);
+    },
+  },
+  "service-accounts trust list": {
+    usage: "service-accounts trust list ACCOUNT",
+    args: ["ACCOUNT"],
+    async run(call) {
+      const { trustPolicies } = await call.api("GET", `/service-accounts/${enc(call.args[0])}/trust-policies`);
+      call.print(trustPolicies, policyRows(trustPolicies), POLICY_COLUMNS);
+    },
+  },
+  "service-accounts trust add": {
+    usage:
+      "service-accounts trust add ACCOUNT --issuer URL --audience AUD... --subject PATTERN [--claim NAME=PATTERN]...\n" +
+      "                           [--algorithm RS256|ES256]... [--max-token-age DURATION] [--replay-window DURATION] [--description D]",
+    help: "workload identity federation: OIDC tokens (GitHub Actions, GitLab CI, Kubernetes) the policy accepts log in as\nACCOUNT with its grants; PATTERN is exact or a glob (*)",
+    args: ["ACCOUNT"],
+    options: { issuer: string, audience: many, subject: string, claim: many, algorithm: many, "max-token-age": string, "replay-window": string, description: string },
+    async run(call) {
+      const { options } = call;
+      if (!options.issuer || !options.audience?.length || !options.subject) throw new UsageError("trust add needs --issuer, --audience and --subject");
+      /** @type {Record<string, string>} */
+      const claims = {};
+      for (const text of options.claim ?? []) {
+        const at = text.indexOf("=");
+        if (at <= 0) throw new UsageError(`--claim ${JSON.stringify(text)}: expected NAME=PATTERN`);
+        claims[text.slice(0, at)] = text.slice(at + 1);
+      }
+      const body = {
+        issuer: options.issuer,
+        audiences: options.audience,
+        subject: options.subject,
+        ...(options.claim?.length ? { claims } : {}),
+        ...(options.algorithm?.length ? { algorithms: options.algorithm } : {}),
+        ...(options["max-token-age"] !== undefined ? { maxTokenAgeSeconds: durationSeconds(options["max-token-age"], "--max-token-age") } : {}),
+        ...(options["replay-window"] !== undefined ? { replayWindowSeconds: durationSeconds(options["replay-window"], "--replay-window") } : {}),
+        ...(options.description ? { description: options.description } : {}),
+      };
+      /** @type {TrustPolicyView} */
+      const policy = await call.api("PUT", `/service-accounts/${enc(call.args[0])}/trust-policies`, body);
+      call.print(policy, policyRows([policy]).map((row) => ({ ...row, index: "new" })), POLICY_COLUMNS);
+    },
+  },
+  "service-accounts trust remove": {
+    usage: "service-accounts trust remove ACCOUNT (ID | INDEX | --all)",
+    args: ["ACCOUNT", "ID?"],
+    options: { all: flag },
+    async run(call) {
+      const [user, ref] = call.args;
+      if ((ref === undefined) === !call.options.all) throw new UsageError("give a policy id or index, or --all (one of them)");
       const base = `/service-accounts/${enc(user)}/trust-policies`;
-      const policyRows = (policies) =>
-        policies.map((p, index) => ({
-          index,
-          ...p,
-          audiences: p.audiences.join(","),
-          claims: Object.entries(p.claims ?? {}).map(([name, pattern]) => `${name}=${pattern}`).join(",") || "-",
-          algorithms: p.algorithms.join(","),
-        }));
-      const columns = ["index", "id", "issuer", "audiences", "subject", "claims", "algorithms", "maxTokenAgeSeconds", "replayWindowSeconds"];
-      if (sub === "list") {
-        const { trustPolicies } = await api("GET", base);
-        return print(trustPolicies, policyRows(trustPolicies), columns);
-      }
-      if (sub === "add") {
-        if (!flags.issuer || flags.audience.length === 0 || !flags.subject) throw new UsageError("trust add needs --issuer, --audience and --subject");
-        const claims = {};
-        for (const text of flags.claim) {
-          const at = text.indexOf("=");
-          if (at <= 0) throw new UsageError(`--claim ${text}: expected NAME=PATTERN`);
-          claims[text.slice(0, at)] = text.slice(at + 1);
-        }
-        const body = {
-          issuer: flags.issuer,
-          audiences: flags.audience,
-          subject: flags.subject,
-          ...(flags.claim.length ? { claims } : {}),
-          ...(flags.algorithm.length ? { algorithms: flags.algorithm } : {}),
-          ...(flags["max-token-age"] ? { maxTokenAgeSeconds: durationSeconds(flags["max-token-age"]) } : {}),
-          ...(flags["replay-window"] ? { replayWindowSeconds: durationSeconds(flags["replay-window"]) } : {}),
-          ...(flags.description ? { description: flags.description } : {}),
-        };
-        const policy = await api("PUT", base, body);
-        return print(policy, policyRows([policy]).map((row) => ({ ...row, index: "new" })), columns);
-      }
-      if (sub === "remove") {
-        if (!ref && !flags.all) throw new UsageError("trust remove needs a policy id or index, or --all");
-        await api("DELETE", ref ? `${base}/${enc(ref)}` : base);
-        return console.log(ref ? `removed trust policy ${ref} of ${user}` : `removed every trust policy of ${user}`);
-      }
-      throw new UsageError(`unknown service-accounts trust command ${sub}; see --help`);
-    }
+      await call.api("DELETE", ref !== undefined ? `${base}/${enc(ref)}` : base);
+      console.log(ref !== undefined ? `removed trust policy ${ref} of ${user}` : `removed every trust policy of ${user}`);
+    },
+  },
 
-    case "grants list": {
-      need(2);
-      const { grants } = await api("GET", `/${args[0]}/${enc(args[1])}/grants`);
-      return print(grants, grants.map((g) => ({ kind: g.target.kind, target: g.target.name, role: g.role })), ["kind", "target", "role"]);
-    }
-    case "grants add": {
-      need(2);
-      if (!flags.role) throw new UsageError("--role is required");
-      const grant = await api("PUT", `/${args[0]}/${enc(args[1])}/grants`, { ...grantTarget(flags), role: flags.role });
-      return print(grant, [{ kind: grant.target.kind, target: grant.target.name, role: grant.role }], ["kind", "target", "role"]);
-    }
-    case "grants remove":
-      need(2);
-      await api("DELETE", `/${args[0]}/${enc(args[1])}/grants`, grantTarget(flags));
-      return console.log("grant removed");
+  "grants list": {
+    usage: "grants list (users|service-accounts) NAME",
+    args: ["KIND", "NAME"],
+    async run(call) {
+      /** @type {{ grants: GrantView[] }} */
+      const { grants } = await call.api("GET", `/${principalKind(call.args[0])}/${enc(call.args[1])}/grants`);
+      call.print(grants, grants.map((g) => ({ kind: g.target.kind, target: g.target.name, role: g.role })), ["kind", "target", "role"]);
+    },
+  },
+  "grants add": {
+    usage: "grants add (users|service-accounts) NAME (--namespace NS | --repository REPO) --role (read|write|admin)",
+    args: ["KIND", "NAME"],
+    options: { namespace: string, repository: string, role: string },
+    async run(call) {
+      const role = call.options.role;
+      if (!["read", "write", "admin"].includes(role)) throw new UsageError(role === undefined ? "--role is required" : `--role ${JSON.stringify(role)}: expected read, write or admin`);
+      /** @type {GrantView} */
+      const grant = await call.api("PUT", `/${principalKind(call.args[0])}/${enc(call.args[1])}/grants`, { ...grantTarget(call.options), role });
+      call.print(grant, [{ kind: grant.target.kind, target: grant.target.name, role: grant.role }], ["kind", "target", "role"]);
+    },
+  },
+  "grants remove": {
+    usage: "grants remove (users|service-accounts) NAME (--namespace NS | --repository REPO)",
+    args: ["KIND", "NAME"],
+    options: { namespace: string, repository: string },
+    async run(call) {
+      await call.api("DELETE", `/${principalKind(call.args[0])}/${enc(call.args[1])}/grants`, grantTarget(call.options));
+      console.log("grant removed");
+    },
+  },
 
-    case "audit": {
+  audit: {
+    usage: "audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all] [--namespace NS]",
+    help: "admin changes, newest first (--limit 10: the newest ten); failed logins with --action auth.failure;\nTIME is ISO 8601 or a duration ago (--since 1h); --namespace NS: that namespace's changes (what its administrators may read)",
+    args: [],
+    options: { since: string, until: string, actor: string, action: string, limit: string, cursor: string, all: flag, namespace: string },
+    async run(call) {
+      const { options } = call;
       // Newest first, a page at a time (the API answers a `cursor` while more events match); --all follows it.
       const query = new URLSearchParams();
+      if (options.since !== undefined) query.set("since", timeArgument(options.since, "--since"));
+      if (options.until !== undefined) query.set("until", timeArgument(options.until, "--until"));
+      if (options.limit !== undefined) query.set("limit", String(countArgument(options.limit, "--limit", 1, 1000)));
       // --namespace: a namespace administrator reads its namespace's events (the whole log is for registry administrators).
-      for (const name of ["since", "until", "actor", "action", "limit", "cursor", "namespace"]) if (flags[name]) query.set(name, flags[name]);
+      for (const name of ["actor", "action", "cursor", "namespace"]) if (options[name] !== undefined) query.set(name, options[name]);
+      /** @type {AuditPageView["events"]} */
       const events = [];
+      /** @type {AuditPageView} */
       let page;
       do {
-        page = await api("GET", `/audit?${query}`);
+        page = await call.api("GET", `/audit?${query}`);
         events.push(...page.events);
         if (page.cursor) query.set("cursor", page.cursor);
-      } while (flags.all && page.cursor);
+      } while (options.all && page.cursor);
       if (page.cursor) console.error(`more events: add --cursor ${page.cursor} (or --all)`);
-      return print(events, events, ["time", "actor", "action", "target", "detail"]);
+      call.print(events, events, ["time", "actor", "action", "target", "detail"]);
+    },
+  },
+};
+
+/** @type {("index" | keyof TrustPolicyView)[]} */
+const POLICY_COLUMNS = ["index", "id", "issuer", "audiences", "subject", "claims", "algorithms", "maxTokenAgeSeconds", "replayWindowSeconds"];
+/** @param {TrustPolicyView[]} policies */
+const policyRows = (policies) =>
+  policies.map((p, index) => ({
+    index,
+    ...p,
+    audiences: p.audiences.join(","),
+    claims: Object.entries(p.claims ?? {}).map(([name, pattern]) => `${name}=${pattern}`).join(",") || "-",
+    algorithms: (p.algorithms ?? []).join(","),
+  }));
+
+/** @param {object[]} rows @param {string[]} columns */
+function table(rows, columns) {
+  if (rows.length === 0) return "(none)";
+  const cell = (/** @type {Record<string, unknown>} */ row, /** @type {string} */ column) => (row[column] === undefined || row[column] === null ? "-" : String(row[column]));
+  const cells = rows.map((row) => columns.map((column) => cell(/** @type {Record<string, unknown>} */ (row), column)));
+  const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((row) => /** @type {string} */ (row[index]).length)));
+  const line = (/** @type {string[]} */ values) => values.map((value, index) => value.padEnd(/** @type {number} */ (widths[index]))).join("  ").trimEnd();
+  return [line(columns.map((column) => column.toUpperCase())), ...cells.map(line)].join("\n");
+}
+
+/** The usage of one command (what a mistake in it prints). @param {Command} command */
+const commandUsage = (command) => `usage: edge-registry ${command.usage}${command.help ? `\n${command.help.replace(/^/gm, "  ")}` : ""}`;
+
+function fullUsage() {
+  const groups = Object.values(COMMANDS).map((command) => `  ${command.usage.replace(/\n/g, "\n  ")}`);
+  return [
+    "usage: edge-registry [global options] COMMAND [arguments]",
+    "",
+    GLOBAL_USAGE,
+    "",
+    "commands (edge-registry COMMAND --help for each one's options):",
+    ...groups,
+    "  push SOURCE REPOSITORY[:TAG] [--chunk-size SIZE] [--parallel N] [--tls-verify=false] ...   (edge-registry push --help)",
+    "",
+    "ACCOUNT (a service account) is ORGID|NAME or NAMESPACE+NAME; DURATION takes a unit (90s, 15m, 24h, 30d);",
+    "TIME is ISO 8601 (2026-05-01T12:00:00Z) or, where it says so, a duration ago or from now.",
+    "exit codes: 0 success, 1 the registry refused, 2 usage error, 3 could not reach the registry",
+  ].join("\n");
+}
+
+/** Every option any command knows, to find the command words before the command is known. */
+const ALL_OPTIONS = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((command) => command.options ?? {}));
+
+/** The command the line names (longest match of its first words) and the words that named it. @param {string[]} argv */
+function findCommand(argv) {
+  const words = loosePositionals(argv, ALL_OPTIONS);
+  for (const count of [3, 2, 1]) {
+    const key = words.slice(0, count).join(" ");
+    const command = COMMANDS[key];
+    if (command && words.length >= count) return { key, command };
+  }
+  return { key: words.slice(0, 2).join(" "), command: undefined };
+}
+
+const isLoopback = (/** @type {URL} */ url) => /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/.test(url.hostname);
+
+/** The registry and the administrator's credentials. @param {Record<string, any>} options */
+async function connection(options) {
+  const registry = new URL(options.registry ?? process.env.EDGE_REGISTRY_URL ?? "https://127.0.0.1:8787");
+  const user = options.user ?? process.env.EDGE_REGISTRY_USER ?? "admin";
+  /** @type {string | undefined} */
+  let password = options["password-stdin"] ? readStdinSecret() : (options.password ?? process.env.EDGE_REGISTRY_PASSWORD);
+  const devVars = join(process.cwd(), ".dev.vars");
+  if (password === undefined && isLoopback(registry) && existsSync(devVars)) {
+    password = /^BOOTSTRAP_ADMIN_PASSWORD='([^']*)'$/m.exec(readFileSync(devVars, "utf8"))?.[1];
+  }
+  if (password === undefined && canPrompt()) password = await promptSecret(`password of ${user} at ${registry.host}: `);
+  if (!password) throw new UsageError("no password: use --password-stdin, set EDGE_REGISTRY_PASSWORD, or run on a terminal to be asked");
+  const insecure = Boolean(options.insecure) || process.env.EDGE_REGISTRY_INSECURE === "1" || isLoopback(registry);
+  return { registry, user, password, insecure };
+}
+
+/** @param {Awaited<ReturnType<typeof connection>>} conn @param {string} method @param {string} path @param {unknown} [body] */
+async function request(conn, method, path, body) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  let response;
+  try {
+    response = await httpsRequest(new URL(path, conn.registry), {
+      method,
+      auth: `${conn.user}:${conn.password}`,
+      rejectUnauthorized: !conn.insecure,
+      headers: payload !== undefined ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
+      ...(payload !== undefined ? { body: payload } : {}),
+    });
+  } catch (error) {
+    throw new UnreachableError(/** @type {Error} */ (error).message);
+  }
+  const json = jsonBody(response.body);
+  if (response.status >= 400) {
+    const error = json?.error;
+    throw new ApiError(error?.code ? `${error.code}: ${error.message}` : `HTTP ${response.status}`, response.status);
+  }
+  return json;
+}
+
+/** @param {string[]} argv */
+async function run(argv) {
+  // `push` is a registry client, not an admin API call: its own options and credentials (bin/push.mjs).
+  if (isPushCommand(argv)) return pushCommand(argv);
+  const { key, command } = findCommand(argv);
+  if (!command) {
+    const { values, positionals } = parseStrict(argv, GLOBAL_OPTIONS, fullUsage());
+    if (positionals.length === 0) {
+      if (values.help) return console.log(fullUsage());
+      throw new UsageError("no command given", fullUsage());
     }
-    default:
-      throw new UsageError(`unknown command: ${positional.join(" ")}`);
+    const group = Object.values(COMMANDS).filter((c) => c.usage.startsWith(`${positionals[0]} `)).map((c) => `  edge-registry ${c.usage.split("\n")[0]}`);
+    const message = group.length && positionals.length === 1 ? `${key} needs a subcommand` : `unknown command: ${key}`;
+    throw new UsageError(message, group.length ? `usage:\n${group.join("\n")}` : fullUsage());
+  }
+  const usage = commandUsage(command);
+  const { values: options, positionals } = parseStrict(argv, { ...GLOBAL_OPTIONS, ...command.options }, usage);
+  if (options.help) return console.log(`${usage}\n\n${GLOBAL_USAGE}`);
+  const args = positionals.slice(key.split(" ").length);
+  const required = command.args.filter((name) => !name.endsWith("?"));
+  if (args.length < required.length) throw new UsageError(`missing ${required.slice(args.length).join(" ")}`, usage);
+  if (args.length > command.args.length) throw new UsageError(`unexpected argument ${JSON.stringify(args[command.args.length])}`, usage);
+  if (options.password !== undefined) console.error("edge-registry: warning: --password puts the password in the process list and shell history; prefer --password-stdin or EDGE_REGISTRY_PASSWORD");
+  if (options["password-stdin"] && options["new-password-stdin"]) throw new UsageError("--password-stdin and --new-password-stdin both read stdin: give the administrator's password with EDGE_REGISTRY_PASSWORD", usage);
+
+  /** @type {Awaited<ReturnType<typeof connection>> | undefined} */
+  let conn;
+  /** An /admin/v1 call; the connection (and a password prompt, if any) only once the command line is valid. @param {string} method @param {string} path @param {unknown} [body] */
+  const api = async (method, path, body) => request((conn ??= await connection(options)), method, `/admin/v1${path}`, body);
+  /** @type {Call} */
+  const call = {
+    args,
+    options,
+    api,
+    json: Boolean(options.json),
+    // Reads a namespace administrator may make too: the admin API (registry administrators), else the account API.
+    adminRead: (path) =>
+      api("GET", path).catch(async (error) => {
+        if (error instanceof ApiError && error.status === 403) return request(/** @type {NonNullable<typeof conn>} */ (conn), "GET", `/account/v1${path}`);
+        throw error;
+      }),
+    print: (value, rows, columns) => console.log(options.json ? JSON.stringify(value, null, 2) : table(rows, columns)),
+    async newPassword() {
+      if (options["new-password-stdin"]) return readStdinSecret();
+      if (!canPrompt()) throw new UsageError("no password for the user: pass --new-password-stdin (reads it from stdin), or run on a terminal to be asked", usage);
+      const first = await promptSecret(`new password of ${args[0]}: `);
+      const again = await promptSecret("again: ");
+      if (first !== again) throw new UsageError("the two passwords differ", usage);
+      return first;
+    },
+  };
+  try {
+    await command.run(call);
+  } catch (error) {
+    // A value a command refused (a duration without a unit, a malformed time): shown with that command's usage.
+    if (error instanceof UsageError && error.usage === undefined) error.usage = usage;
+    throw error;
   }
 }
 
@@ -591,14 +870,14 @@ try {
   await run(process.argv.slice(2));
 } catch (error) {
   if (error instanceof UsageError) {
-    console.error(`edge-registry: ${error.message}\n(see edge-registry --help)`);
+    console.error(`edge-registry: ${error.message}${error.usage ? `\n${error.usage}` : "\n(see edge-registry --help)"}`);
     process.exit(2);
   }
   if (error instanceof ApiError) {
     console.error(`edge-registry: ${error.message}`);
     process.exit(1);
   }
-  if (error.unreachable) {
+  if (error instanceof UnreachableError) {
     console.error(`edge-registry: cannot reach the registry: ${error.message}`);
     process.exit(3);
   }

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 // `npm run bench`: measures the registry side by side with baselines in one run on this machine and
 // prints one table, also written to BENCHMARKS.md. Everything listens on 127.0.0.1.
 //
@@ -22,7 +23,8 @@ import https from "node:https";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { writeOciLayout } from "../test/support/oci-image.mjs";
+import { httpsRequest } from "../bin/lib/https-request.mjs";
+import { writeOciLayout } from "./lib/oci-image.mjs";
 import { BASELINE_HEADING, compareWithBaseline, withBaselineSection } from "../bench/baseline.mjs";
 import { COST_LAYERS, costMarkdown, measureCosts, withCostSection } from "../bench/cost-model.mjs";
 import { sectionOf, withSection } from "../bench/markdown.mjs";
@@ -65,19 +67,9 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 // No keep-alive: a reused socket that workerd already closed fails the next request with "socket hang up".
 const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
 
+/** One request, its answer buffered (bin/lib/https-request.mjs, shared with the CLI and the tests). */
 function request(url, { method = "GET", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, headers, agent }, (res) => {
-      const chunks = [];
-      res.on("data", (chunk) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on("error", reject);
-    // A connection idle this long has hung (seen once under load): fail the run instead of waiting forever.
-    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${url}: no activity for ${IDLE_TIMEOUT_MS / 1000} s`)));
-    if (body && typeof body.pipe === "function") body.pipe(req);
-    else req.end(body);
-  });
+  return httpsRequest(url, { method, headers, body, agent, rejectUnauthorized: false, idleTimeoutMs: IDLE_TIMEOUT_MS });
 }
 
 /** Streams a response body to nowhere; returns seconds and bytes. */

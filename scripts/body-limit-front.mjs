@@ -27,6 +27,7 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "tra
 const LINGER_MS = 30_000;
 
 /** The OCI error body of the edge's 413, in the registry's words (the Worker's own 413 says the same). */
+/** @param {number} limit */
 export function bodyTooLargeError(limit) {
   return {
     errors: [
@@ -60,12 +61,17 @@ function selfSignedCertificate() {
 /**
  * Listens on https://127.0.0.1:`port` and forwards to the Worker at https://127.0.0.1:`upstreamPort`.
  * Returns `{ close }`; `refused()` counts the requests it answered 413.
+ * @param {{ port: number, upstreamPort: number, maxRequestBodyBytes: number, log?: (line: string) => void }} options
  */
 export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBytes, log = () => {} }) {
   const limit = maxRequestBodyBytes;
   const upstreamAgent = new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxSockets: 64 });
   let refused = 0;
 
+  /**
+   * @param {import("node:http").IncomingMessage} req @param {import("node:http").ServerResponse} res
+   * @param {import("node:http").ClientRequest} [upstream]
+   */
   function refuse(req, res, upstream) {
     refused++;
     log(`[body-limit-front] 413 ${req.method} ${req.url}: body over ${limit} bytes (MAX_REQUEST_BODY_BYTES)`);
@@ -94,6 +100,7 @@ export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBy
     req.resume();
   }
 
+  /** @param {import("node:http").IncomingMessage} req @param {import("node:http").ServerResponse} res */
   function handle(req, res) {
     const declared = req.headers["content-length"];
     // platform.md §3: a body over the plan's limit never reaches the Worker.
@@ -119,13 +126,19 @@ export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBy
         if (!HOP_BY_HOP.has(answer.rawHeaders[i].toLowerCase())) answerHeaders.push(answer.rawHeaders[i], answer.rawHeaders[i + 1]);
       }
       // Already answered (the body went over the limit): the Worker's own answer is dropped.
-      if (res.headersSent || res.destroyed) return answer.resume();
-      res.writeHead(answer.statusCode, answer.statusMessage, answerHeaders);
+      if (res.headersSent || res.destroyed) {
+        answer.resume();
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answerHeaders);
       answer.pipe(res);
       answer.on("error", () => res.destroy());
     });
     upstream.on("error", (error) => {
-      if (res.headersSent || res.destroyed) return res.destroy();
+      if (res.headersSent || res.destroyed) {
+        res.destroy();
+        return;
+      }
       const body = `the local Worker did not answer: ${error.message}\n`;
       res.writeHead(502, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body) });
       res.end(body);
@@ -135,7 +148,7 @@ export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBy
       if (!res.writableFinished) upstream.destroy();
     });
     let received = 0;
-    req.on("data", (chunk) => {
+    req.on("data", (/** @type {Buffer} */ chunk) => {
       received += chunk.length;
       const more = upstream.write(chunk);
       // platform.md §3: a streamed body is held to the same limit, counted as it arrives.
@@ -166,22 +179,25 @@ export async function startBodyLimitFront({ port, upstreamPort, maxRequestBodyBy
     res.writeContinue();
     handle(req, res);
   });
-  await new Promise((resolve, reject) => {
+  /** @type {Promise<void>} */
+  const listening = new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", resolve);
+    server.listen(port, "127.0.0.1", () => resolve());
   });
+  await listening;
   return {
     refused: () => refused,
     close: () =>
-      new Promise((resolve) => {
+      /** @type {Promise<void>} */ (new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
         upstreamAgent.destroy();
-      }),
+      })),
   };
 }
 
 /** MAX_REQUEST_BODY_BYTES as `wrangler dev` will give it to the Worker: `--var`, else the env file, else the config's [vars]. */
+/** @param {{ configPath: string, envFile: string, vars?: Record<string, string>, fallback?: number }} options */
 export function resolveRequestBodyLimit({ configPath, envFile, vars = {}, fallback = 100_000_000 }) {
   const name = "MAX_REQUEST_BODY_BYTES";
   if (vars[name] !== undefined) return Number(vars[name]);
@@ -197,7 +213,7 @@ export function resolveRequestBodyLimit({ configPath, envFile, vars = {}, fallba
     const line = raw.trim();
     const header = /^\[+\s*([^\]]+?)\s*\]+/.exec(line);
     if (header) {
-      section = header[1];
+      section = header[1] ?? "";
       continue;
     }
     const match = new RegExp(`^${name}\\s*=\\s*"?(\\d+)"?`).exec(line);
@@ -214,7 +230,7 @@ export function resolveRequestBodyLimit({ configPath, envFile, vars = {}, fallba
  */
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [port, upstreamPort, limit] = process.argv.slice(2).map(Number);
-  const front = await startBodyLimitFront({ port, upstreamPort, maxRequestBodyBytes: limit, log: (line) => console.log(line) });
+  const front = await startBodyLimitFront({ port, upstreamPort, maxRequestBodyBytes: limit, log: (/** @type {string} */ line) => console.log(line) });
   const stop = async () => {
     await front.close();
     process.exit(0);

@@ -30,6 +30,7 @@ const LAYERS = {
 };
 const LAYER_NAMES = ["wire vocabulary, crypto, config", "domain and storage", "handlers", "routes", "entry"];
 
+/** @param {string} dir @returns {string[]} */
 function sourceFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
@@ -38,14 +39,17 @@ function sourceFiles(dir) {
   });
 }
 
+/** @param {string} file @returns {number} */
 function layerOf(file) {
   const top = relative(src, file).split(sep)[0];
   if (!(top in LAYERS)) throw new Error(`${relative(root, file)}: src/${top} has no layer; add it to LAYERS in scripts/check-layers.mjs and to CONTRIBUTING.md`);
-  return LAYERS[top];
+  return LAYERS[/** @type {keyof typeof LAYERS} */ (top)];
 }
 
 /** Relative specifiers of static imports, re-exports, dynamic imports and `declare module` augmentations. */
+/** @param {string} text */
 function importsOf(text) {
+  /** @type {string[]} */
   const specifiers = [];
   const pattern = /(?:^|[\s;])(?:import|export)\s[^;]*?\sfrom\s*["']([^"']+)["']|(?:^|[\s;])import\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|declare\s+module\s+["']([^"']+)["']/g;
   const code = text.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");

@@ -1,10 +1,14 @@
-// Makes sure the real registry clients the end-to-end tests drive (skopeo, podman, buildah) are installed.
+// Makes sure the real registry clients the end-to-end tests drive (skopeo, podman, buildah) and the browser
+// the console's tests drive (Debian's chromium, at /usr/bin/chromium) are installed.
 // On Debian as root it installs them with apt-get; elsewhere it says what to install and fails.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-const PACKAGES = ["skopeo", "podman", "buildah"];
-const missing = PACKAGES.filter((name) => spawnSync("sh", ["-c", `command -v ${name}`]).status !== 0);
+const PACKAGES = ["skopeo", "podman", "buildah", "chromium"];
+/** test/e2e/console.test.ts launches this path (playwright-core brings no browser of its own). */
+const CHROMIUM = "/usr/bin/chromium";
+const present = (/** @type {string} */ name) => (name === "chromium" ? existsSync(CHROMIUM) : spawnSync("sh", ["-c", `command -v ${name}`]).status === 0);
+const missing = PACKAGES.filter((name) => !present(name));
 if (missing.length === 0) process.exit(0);
 
 const isRoot = process.getuid?.() === 0;

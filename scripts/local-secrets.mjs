@@ -12,22 +12,25 @@ export async function generateSecrets() {
   };
 }
 
+/** @param {Record<string, string>} values */
 export function toDotenv(values) {
   return Object.entries(values)
     .map(([key, value]) => `${key}='${value}'`)
     .join("\n") + "\n";
 }
 
+/** @param {string} text @returns {Record<string, string>} */
 export function parseDotenv(text) {
+  /** @type {Record<string, string>} */
   const values = {};
   for (const line of text.split("\n")) {
     const match = /^([A-Z0-9_]+)='(.*)'$/.exec(line.trim());
-    if (match) values[match[1]] = match[2];
+    if (match) values[/** @type {string} */ (match[1])] = /** @type {string} */ (match[2]);
   }
   return values;
 }
 
-/** Reads `path`, creating it with fresh secrets first when it does not exist. */
+/** Reads `path`, creating it with fresh secrets first when it does not exist. @param {string} path */
 export async function ensureSecretsFile(path) {
   if (!existsSync(path)) writeFileSync(path, toDotenv(await generateSecrets()), { mode: 0o600 });
   return parseDotenv(readFileSync(path, "utf8"));

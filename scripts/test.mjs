@@ -8,11 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectRoot } from "./wrangler-dev.mjs";
 
-const step = (command, args) => execFileSync(command, args, { cwd: projectRoot, stdio: "inherit" });
+const step = (/** @type {string} */ command, /** @type {string[]} */ args) => execFileSync(command, args, { cwd: projectRoot, stdio: "inherit" });
 step("node", ["scripts/ensure-clients.mjs"]);
 step("npx", ["tsc", "-p", "."]);
 step("npx", ["tsc", "-p", "test/e2e"]);
+step("npx", ["tsc", "-p", "tsconfig.scripts.json"]); // bin/ and scripts/: JSDoc-typed JavaScript (checkJs)
 step("node", ["scripts/check-layers.mjs"]);
+step("npx", ["tsc", "-p", "console"]);
+step("node", ["scripts/build-console.mjs"]);
 step("node", ["scripts/deploy-check.mjs"]);
 
 const report = join(mkdtempSync(join(tmpdir(), "edge-registry-test-")), "vitest.json");

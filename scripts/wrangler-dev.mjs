@@ -28,6 +28,8 @@ export const OFFLINE_ENV = {
  * with the real wrangler.toml's bindings, Durable Objects and migrations); `vars` are extra `--var`s.
  * Returns the front's `url`, the Worker's own `workerUrl` (behind no limit; for probes only) and the
  * `maxRequestBodyBytes` both enforce.
+ * @param {{ port: number, persistTo: string, envFile: string, stdio?: "pipe" | "inherit", extraArgs?: string[], config?: string,
+ *   logFile?: string, script?: string, vars?: Record<string, string> }} options
  */
 export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe", extraArgs = [], config, logFile, script, vars = {} }) {
   // Another server already on the port would answer the readiness probe below in this session's place.
@@ -78,7 +80,9 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
     cwd: projectRoot,
     stdio: ["pipe", "pipe", "pipe"],
   });
-  let frontReady;
+  /** @type {(ready: boolean) => void} */
+  let frontReady = () => {};
+  /** @type {Promise<boolean>} */
   const listening = new Promise((resolve) => (frontReady = resolve));
   for (const stream of [front.stdout, front.stderr]) {
     stream.on("data", (chunk) => {
@@ -107,16 +111,37 @@ export async function startWranglerDev({ port, persistTo, envFile, stdio = "pipe
     stopFront();
     stopProcessGroup(child);
   };
-  return { child, front, url, workerUrl, maxRequestBodyBytes, output: () => output, stop };
+  /**
+   * Stops the front and wrangler dev's whole process group (npx, wrangler, workerd) and resolves once none is
+   * left: SIGTERM first, SIGKILL to whatever still runs after `graceMs`. Resolves with what had to be killed.
+   */
+  const stopAndWait = async (graceMs = 5000) => {
+    stop();
+    const gone = () => front.exitCode !== null || front.signalCode !== null;
+    const deadline = Date.now() + graceMs;
+    while ((!gone() || processGroupAlive(child)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    const killed = [];
+    if (!gone()) {
+      front.kill("SIGKILL");
+      killed.push("body-limit front");
+    }
+    if (processGroupAlive(child)) {
+      stopProcessGroup(child, "SIGKILL");
+      killed.push("wrangler dev");
+      while (processGroupAlive(child)) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return killed;
+  };
+  return { child, front, url, workerUrl, maxRequestBodyBytes, output: () => output, stop, stopAndWait };
 }
 
-/** A loopback port nothing listens on now (the kernel's choice). */
+/** A loopback port nothing listens on now (the kernel's choice). @returns {Promise<number>} */
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
+      const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
   });
@@ -132,16 +157,19 @@ function isolatedDevRegistry() {
   return mkdtempSync(join(tmpdir(), "edge-registry-dev-registry-"));
 }
 
-/** Throws when something already listens on 127.0.0.1:port. */
+/** Throws when something already listens on 127.0.0.1:port. @param {number} port @returns {Promise<void>} */
 export function assertPortFree(port) {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
-    server.once("error", (error) => reject(new Error(`port ${port} on 127.0.0.1 is in use (${error.code}): another server is running there`)));
-    server.listen(port, "127.0.0.1", () => server.close(resolve));
+    server.once("error", (error) => reject(new Error(`port ${port} on 127.0.0.1 is in use (${/** @type {NodeJS.ErrnoException} */ (error).code}): another server is running there`)));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve()));
   });
 }
 
-/** The status of a GET against the local self-signed HTTPS server, or undefined when it does not answer. */
+/**
+ * The status of a GET against the local self-signed HTTPS server, or undefined when it does not answer.
+ * @param {string} url @returns {Promise<number | undefined>}
+ */
 export function probeStatus(url) {
   return new Promise((resolve) => {
     const request = https.get(url, { rejectUnauthorized: false, timeout: 2000, agent: false }, (response) => {
@@ -153,10 +181,26 @@ export function probeStatus(url) {
   });
 }
 
-export function stopProcessGroup(child) {
+/**
+ * Signals every process of `child`'s group (it was spawned detached: its own group, with wrangler and workerd).
+ * @param {import("node:child_process").ChildProcess} child @param {NodeJS.Signals} [signal]
+ */
+export function stopProcessGroup(child, signal = "SIGTERM") {
+  if (child.pid === undefined) return; // never started: nothing to stop (and -0 would be our own group)
   try {
-    process.kill(-child.pid, "SIGTERM");
+    process.kill(-child.pid, signal);
   } catch {
     // already gone
+  }
+}
+
+/** Whether any process of `child`'s process group still runs (signal 0 tests without signalling). @param {import("node:child_process").ChildProcess} child */
+export function processGroupAlive(child) {
+  if (child.pid === undefined) return false;
+  try {
+    process.kill(-child.pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

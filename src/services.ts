@@ -24,6 +24,7 @@ import { GuardedLogin } from "./auth/guarded-login";
 import { LastUsedTracker } from "./auth/last-used";
 import { LoginThrottle } from "./auth/login-throttle";
 import { RefreshTokens } from "./auth/refresh-tokens";
+import { ConsoleSessions } from "./auth/console-sessions";
 import { AuditLog } from "./storage/audit-log";
 import { LoginDeviceStore } from "./storage/login-device-store";
 
@@ -89,6 +90,8 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
   // Refresh tokens are kept by the identity ledger too (issued, revoked, listed there; redeemed from KV).
   const refreshTokenStore = identities.refreshTokens();
   const refreshHmac = await Hmac.create(config.pepper, "refresh-token");
+  const refreshTokens = new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac);
+  const sessions = new ConsoleSessions(login, refreshTokens, refreshTokenStore, await Hmac.create(config.pepper, "console-csrf"));
   return {
     config,
     keys,
@@ -106,10 +109,10 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       login,
       tokens,
       visibility,
-      refreshTokens: new RefreshTokens(refreshTokenStore, edgeIdentities, credentials, refreshHmac),
+      refreshTokens,
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
-    admin: { identities, repositories, visibility, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
+    admin: { identities, repositories, visibility, login, passwords, tokenHmac, audit, refreshTokens: refreshTokenStore, sessions, allowInsecureOidcIssuers: config.allowInsecureOidcIssuers },
     workerUrls,
   };
 }

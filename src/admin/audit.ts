@@ -1,5 +1,6 @@
 /** Admin API: the audit log, newest first, paginated, filtered by actor and action. */
 import { AdminApiError } from "../http/api-errors";
+import type { AuditPageView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import { AUDIT_RETENTION_SECONDS, AuditCursorError, isValidAuditAction, type AuditEvent } from "../storage/audit-log";
 import { NEEDS_REGISTRY_ADMIN, requireAdministers } from "./admin-access";
@@ -58,7 +59,7 @@ export async function queryAudit(ctx: AdminContext, url: URL): Promise<Response>
       cursor: query.get("cursor") ?? undefined,
       where,
     });
-    return jsonResponse({ since: since.toISOString(), until: until.toISOString(), events: page.events, cursor: page.cursor ?? null });
+    return jsonResponse({ since: since.toISOString(), until: until.toISOString(), events: page.events, cursor: page.cursor ?? null } satisfies AuditPageView);
   } catch (error) {
     if (error instanceof AuditCursorError) throw new AdminApiError(400, "invalid_request", error.message);
     throw error;

@@ -3,17 +3,9 @@
  * page hands them out: a podman login command, a docker/podman auth file entry, a Kubernetes pull secret
  * (`kubernetes.io/dockerconfigjson`) and the equivalent kubectl and oc commands.
  */
-export interface CredentialOutputs {
-  registry: string;
-  username: string;
-  password: string;
-  podmanLogin: string;
-  /** `~/.docker/config.json` / containers auth.json content. */
-  authJson: { auths: Record<string, { auth: string }> };
-  kubernetesSecret: string;
-  kubectlCommand: string;
-  ocCommand: string;
-}
+import type { CredentialOutputsView } from "../http/admin-api-types";
+
+export type CredentialOutputs = CredentialOutputsView;
 
 export interface KubernetesTarget {
   namespace: string;
@@ -31,6 +23,21 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A registry on the loopback interface (127.0.0.0/8, localhost, ::1): the local dev server, whose certificate is
+ * self-signed (scripts/body-limit-front.mjs), so its login lines carry `--tls-verify=false`. Never a remote host.
+ */
+export function isLoopbackRegistry(host: string): boolean {
+  const hostname = host.replace(/:\d+$/, "").toLowerCase();
+  return /^127(?:\.\d{1,3}){3}$/.test(hostname) || hostname === "localhost" || hostname === "[::1]";
+}
+
+/** The login line, as printed to be pasted into a POSIX shell. */
+export function podmanLoginLine(registry: string, username: string, password: string): string {
+  const tls = isLoopbackRegistry(registry) ? " --tls-verify=false" : "";
+  return `printf '%s\\n' ${shellQuote(password)} | podman login${tls} --password-stdin -u ${shellQuote(username)} ${registry}`;
+}
+
 function base64(text: string): string {
   return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
@@ -45,7 +52,7 @@ export function credentialOutputs(registry: string, username: string, password: 
     registry,
     username,
     password,
-    podmanLogin: `podman login -u ${shellQuote(username)} -p ${shellQuote(password)} ${registry}`,
+    podmanLogin: podmanLoginLine(registry, username, password),
     authJson,
     kubernetesSecret: [
       "apiVersion: v1",

@@ -13,8 +13,9 @@ import { requireUser } from "./users";
 /** The grant holder; a service account's namespace, which its grants may not leave. */
 async function principal(ctx: AdminContext, kind: PrincipalKind, name: string): Promise<{ id: PrincipalId; grants: Grant[]; namespace?: string }> {
   if (kind === "user") return { id: principalIds.user(name), grants: (await requireUser(ctx, name)).grants };
-  const record = await requireServiceAccount(ctx, name);
-  return { id: principalIds.serviceAccount(name), grants: record.grants, namespace: record.namespace };
+  // `name` may be `<namespace>+<name>`: the id is built from the stored username.
+  const account = await requireServiceAccount(ctx, name);
+  return { id: principalIds.serviceAccount(account.username), grants: account.grants, namespace: account.namespace };
 }
 
 /** A user's grants within the namespaces the caller administers (every one for a registry administrator). */

@@ -1,6 +1,7 @@
 /** Admin API: namespaces (organizations) and repository visibility. */
 import { isValidNamespace } from "../auth/identity-grammar";
 import { AdminApiError } from "../http/api-errors";
+import type { NamespaceView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName } from "../oci/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
@@ -28,7 +29,7 @@ export async function createNamespace(ctx: AdminContext, request: Request): Prom
 
 /** Every namespace for a registry administrator; the ones a namespace administrator administers. */
 export async function listNamespaces(ctx: AdminContext): Promise<Response> {
-  return jsonResponse({ namespaces: (await ctx.identities.listNamespaces()).filter((record) => administers(ctx.access, record.name)) });
+  return jsonResponse({ namespaces: (await ctx.identities.listNamespaces()).filter((record) => administers(ctx.access, record.name)) satisfies NamespaceView[] });
 }
 
 export async function getNamespace(ctx: AdminContext, name: string): Promise<Response> {

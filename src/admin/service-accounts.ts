@@ -6,10 +6,12 @@
 import type { Grant } from "../model/grants";
 import { accountState, principalIds } from "../model/principal";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
+import { canonicalServiceAccountUsername } from "../auth/service-account-names";
 import { MAX_TRUST_POLICIES, TrustPolicyError, parseTrustPolicy } from "../auth/oidc-policy";
 import type { TrustPolicy } from "../model/trust-policy";
 import { randomSecret } from "../crypto/secrets";
 import { AdminApiError } from "../http/api-errors";
+import type { IssuedCredentials, ServiceAccountView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import type { ServiceAccountRecord } from "../storage/identity-store";
 import { administers, requireGrantInNamespace } from "./admin-access";
@@ -24,16 +26,19 @@ const TOKEN_BYTES = 32;
 const MAX_OVERLAP_SECONDS = 7 * 24 * 3600;
 
 /** What the API shows of an account: never a hash. */
-function view(record: ServiceAccountRecord, lastUsedAt: string | null = null) {
+function view(record: ServiceAccountRecord, lastUsedAt: string | null = null): ServiceAccountView {
   const { tokenHash: _token, previousTokenHash: _previous, previousTokenExpiresAt, ...rest } = record;
   const now = new Date();
   const overlapOpen = previousTokenExpiresAt !== undefined && now < new Date(previousTokenExpiresAt);
-  return { ...rest, state: accountState(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
+  const quayName = `${record.namespace}+${parseServiceAccountUsername(record.username)?.name}`;
+  return { ...rest, quayName, state: accountState(record, now), lastUsedAt, ...(overlapOpen ? { previousTokenValidUntil: previousTokenExpiresAt } : {}) };
 }
 
-export async function requireServiceAccount(ctx: AdminContext, username: string): Promise<ServiceAccountRecord> {
-  const record = parseServiceAccountUsername(username) ? await ctx.identities.getServiceAccount(username) : null;
-  if (!record) throw new AdminApiError(404, "not_found", `service account ${JSON.stringify(username.slice(0, 80))} does not exist`);
+/** The account a path names, as `<org id>|<name>` or `<namespace>+<name>`; handlers use its stored `username`. */
+export async function requireServiceAccount(ctx: AdminContext, name: string): Promise<ServiceAccountRecord> {
+  const username = await canonicalServiceAccountUsername(ctx.identities, name);
+  const record = username ? await ctx.identities.getServiceAccount(username) : null;
+  if (!record) throw new AdminApiError(404, "not_found", `service account ${JSON.stringify(name.slice(0, 80))} does not exist`);
   return record;
 }
 
@@ -55,7 +60,7 @@ function withCredentials(ctx: AdminContext, body: Record<string, unknown>, recor
   if (!isValidKubernetesName(namespace) || !isValidKubernetesName(secretName)) {
     throw badRequest("kubernetesNamespace and secretName must be Kubernetes names (RFC 1123 labels)");
   }
-  return { ...view(record), token, credentials: credentialOutputs(new URL(ctx.origin).host, record.username, token, { namespace, secretName }) };
+  return { ...view(record), token, credentials: credentialOutputs(new URL(ctx.origin).host, record.username, token, { namespace, secretName }) } satisfies IssuedCredentials;
 }
 
 /** One grant per target; a later entry for the same target wins. */
@@ -108,8 +113,9 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
  * the overlap (0 = stops now), so clients can be switched without downtime. A token older than the
  * previous one stops at once.
  */
-export async function rotateServiceAccount(ctx: AdminContext, request: Request, username: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function rotateServiceAccount(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
+  const username = record.username;
   const body = await readJson(request);
   const overlapSeconds = optionalInteger(body, "overlapSeconds", 0, MAX_OVERLAP_SECONDS) ?? 0;
   const token = randomSecret(TOKEN_BYTES);
@@ -137,14 +143,15 @@ export async function listServiceAccounts(ctx: AdminContext): Promise<Response> 
   return jsonResponse({ serviceAccounts: records.map((record, index) => view(record, lastUsed[index])) });
 }
 
-export async function getServiceAccount(ctx: AdminContext, username: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
-  return jsonResponse(view(record, await ctx.identities.getLastUsed(principalIds.serviceAccount(username))));
+export async function getServiceAccount(ctx: AdminContext, name: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
+  return jsonResponse(view(record, await ctx.identities.getLastUsed(principalIds.serviceAccount(record.username))));
 }
 
 /** PATCH `{"disabled":true}`, `{"description":"…"}`, `{"expiresAt":"…"}` or `{"expiresAt":null}`. */
-export async function updateServiceAccount(ctx: AdminContext, request: Request, username: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function updateServiceAccount(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
+  const username = record.username;
   const body = await readJson(request);
   const expiresAt = expiry(body);
   const disabled = optionalBoolean(body, "disabled");
@@ -171,8 +178,8 @@ export async function updateServiceAccount(ctx: AdminContext, request: Request, 
   return jsonResponse(view(updated, await ctx.identities.getLastUsed(principalIds.serviceAccount(username))));
 }
 
-export async function deleteServiceAccount(ctx: AdminContext, username: string): Promise<Response> {
-  await requireServiceAccount(ctx, username);
+export async function deleteServiceAccount(ctx: AdminContext, name: string): Promise<Response> {
+  const { username } = await requireServiceAccount(ctx, name);
   await auditedChange(ctx, { action: "service-account.delete", target: username }, () => ctx.identities.deleteServiceAccount(username));
   return new Response(null, { status: 204 });
 }
@@ -207,19 +214,20 @@ function policyDetail(policy: TrustPolicy): string {
   return `policy ${policy.id}: issuer ${policy.issuer}; audiences ${policy.audiences.join(", ")}; subject ${policy.subject}${claims ? `; claims ${claims}` : ""}`;
 }
 
-export async function listTrustPolicies(ctx: AdminContext, username: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function listTrustPolicies(ctx: AdminContext, name: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
   return jsonResponse({ trustPolicies: record.trustPolicies ?? [] });
 }
 
-export async function getTrustPolicy(ctx: AdminContext, username: string, ref: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function getTrustPolicy(ctx: AdminContext, name: string, ref: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
   return jsonResponse(record.trustPolicies![findPolicy(record, ref)]);
 }
 
 /** PUT …/trust-policies `{"issuer","audiences","subject","claims"?,"algorithms"?,"maxTokenAgeSeconds"?,"replayWindowSeconds"?,"description"?}`: adds one (201). */
-export async function addTrustPolicy(ctx: AdminContext, request: Request, username: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function addTrustPolicy(ctx: AdminContext, request: Request, name: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
+  const username = record.username;
   const policy = policyFromBody(ctx, await readJson(request), crypto.randomUUID().slice(0, 8));
   const policies = record.trustPolicies ?? [];
   if (policies.length >= MAX_TRUST_POLICIES) throw new AdminApiError(409, "conflict", `a service account holds at most ${MAX_TRUST_POLICIES} trust policies`);
@@ -230,8 +238,9 @@ export async function addTrustPolicy(ctx: AdminContext, request: Request, userna
 }
 
 /** PUT …/trust-policies/<index or id>: replaces that policy (its id stays). */
-export async function replaceTrustPolicy(ctx: AdminContext, request: Request, username: string, ref: string): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function replaceTrustPolicy(ctx: AdminContext, request: Request, name: string, ref: string): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
+  const username = record.username;
   const index = findPolicy(record, ref);
   const policies = [...record.trustPolicies!];
   const policy = policyFromBody(ctx, await readJson(request), policies[index]!.id);
@@ -243,8 +252,9 @@ export async function replaceTrustPolicy(ctx: AdminContext, request: Request, us
 }
 
 /** DELETE …/trust-policies/<index or id> removes one; DELETE …/trust-policies removes them all. */
-export async function deleteTrustPolicy(ctx: AdminContext, username: string, ref: string | undefined): Promise<Response> {
-  const record = await requireServiceAccount(ctx, username);
+export async function deleteTrustPolicy(ctx: AdminContext, name: string, ref: string | undefined): Promise<Response> {
+  const record = await requireServiceAccount(ctx, name);
+  const username = record.username;
   const policies = record.trustPolicies ?? [];
   let remaining: TrustPolicy[] = [];
   let detail = "every trust policy";

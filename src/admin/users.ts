@@ -1,6 +1,7 @@
 /** Admin API: web users (username + password). */
 import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername } from "../auth/identity-grammar";
 import { AdminApiError } from "../http/api-errors";
+import type { UserView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import { principalIds } from "../model/principal";
 import type { UserRecord } from "../storage/identity-store";
@@ -9,7 +10,7 @@ import { badRequest, optionalBoolean, password, readJson, requiredString } from 
 import { auditedChange, type AdminContext } from "./context";
 
 /** What the API shows of a user: never the password hash (nor the ledger's refresh epoch). */
-function view(record: UserRecord, lastUsedAt: string | null = null) {
+function view(record: UserRecord, lastUsedAt: string | null = null): UserView {
   const { password: _hash, refreshEpoch: _epoch, ...rest } = record;
   return { ...rest, lastUsedAt };
 }

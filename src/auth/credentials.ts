@@ -1,11 +1,12 @@
 /**
- * Checks a username and secret: service accounts (`<org id>|<name>` + random token, HMAC under the
+ * Checks a username and secret: service accounts (`<org id>|<name>` or `<namespace>+<name>` + random token, HMAC under the
  * pepper), web users (PBKDF2 password) and the bootstrap admin (a secret). Every path costs about the
  * same whether or not the account exists, and every comparison is constant-time.
  */
 import type { Principal } from "./access-model";
 import { looksLikeJwt, type FederationVerifier } from "./federation";
-import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
+import { BOOTSTRAP_ADMIN_USERNAME, isServiceAccountName, isValidUsername } from "./identity-grammar";
+import { canonicalServiceAccountUsername } from "./service-account-names";
 import type { Hmac, PasswordHasher } from "../crypto/secrets";
 import type { IdentityStore, ServiceAccountRecord, UserRecord } from "../storage/identity-store";
 import { accountState, principalIds, type PrincipalId } from "../model/principal";
@@ -53,7 +54,11 @@ export class CredentialVerifier {
 
   /** Checks a username and secret; a refusal carries its reason (for the audit log only). */
   async check(username: string, secret: string, now = new Date(), federation?: FederationContext): Promise<AuthenticationResult> {
-    if (parseServiceAccountUsername(username)) return this.serviceAccount(username, secret, now, federation);
+    if (isServiceAccountName(username)) {
+      // `acme+ci` logs in as the stored `<org id>|ci`; a namespace that does not exist costs what an unknown account costs.
+      const stored = await canonicalServiceAccountUsername(this.identities, username);
+      return stored ? this.serviceAccount(stored, secret, now, federation) : this.serviceAccountToken(username, null, secret, now);
+    }
     if (username === BOOTSTRAP_ADMIN_USERNAME) return this.bootstrapAdmin(secret);
     if (isValidUsername(username)) return this.webUser(username, secret);
     // Neither identity grammar: no storage key is built from it (KV keys stop at 512 bytes); it costs

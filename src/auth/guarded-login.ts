@@ -15,7 +15,7 @@ import type { AuditLog } from "../storage/audit-log";
 import type { LoginDeviceStore } from "../storage/login-device-store";
 import { principalIds, type PrincipalId } from "../model/principal";
 import type { AuthenticatedIdentity, CredentialVerifier, FederationContext } from "./credentials";
-import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, parseServiceAccountUsername } from "./identity-grammar";
+import { BOOTSTRAP_ADMIN_USERNAME, isValidUsername, isServiceAccountName } from "./identity-grammar";
 import type { LoginThrottle } from "./login-throttle";
 
 export type GuardedLoginResult =
@@ -48,7 +48,7 @@ export class GuardedLogin {
   async login(request: Request, username: string, secret: string, area: string, federation?: FederationContext): Promise<GuardedLoginResult> {
     const client = clientAddress(request);
     // Service-account usernames are public; only their clients' addresses are throttled.
-    const account = parseServiceAccountUsername(username) ? undefined : username;
+    const account = isServiceAccountName(username) ? undefined : username;
     const locked = await this.retryAfter(client, account);
     if (locked !== undefined) return { ok: false, throttled: true, retryAfterSeconds: locked };
     const result = await this.credentials.check(username, secret, new Date(), federation);

@@ -51,13 +51,17 @@ export class RefreshTokens {
     return issued ? `${id}.${secret}` : undefined;
   }
 
-  /** The user a refresh token stands for, or undefined for an unknown, revoked or foreign token. */
-  async redeem(token: string, service: string): Promise<AuthenticatedIdentity | undefined> {
+  /**
+   * The user a refresh token stands for, or undefined for an unknown, revoked or foreign token, or one
+   * older than `maxAgeSeconds` when given (console sessions, auth/console-sessions.ts).
+   */
+  async redeem(token: string, service: string, maxAgeSeconds?: number): Promise<AuthenticatedIdentity | undefined> {
     const [id, secret, ...rest] = token.split(".");
     if (!id || !secret || rest.length > 0 || token.length > 200) return undefined;
     const record = await this.store.getForRedemption(id);
     const matches = await this.hmac.verifyHex(secret, record?.secretHash ?? NO_HASH);
     if (!record || !matches || record.service !== service) return undefined;
+    if (maxAgeSeconds !== undefined && !(Date.now() - Date.parse(record.createdAt) < maxAgeSeconds * 1000)) return undefined;
     // The token is only as good as the user behind it: a disable, password change or delete ends it for
     // good (a new epoch), and re-enabling the user does not bring it back.
     let user = await this.identities.getUser(record.username);

@@ -7,7 +7,7 @@ import { parseBasicAuthorization } from "./basic-auth";
 import type { AuthenticatedIdentity } from "./credentials";
 import type { GuardedLogin, GuardedLoginResult } from "./guarded-login";
 import { looksLikeJwt } from "./federation";
-import { BOOTSTRAP_ADMIN_USERNAME, parseServiceAccountUsername } from "./identity-grammar";
+import { BOOTSTRAP_ADMIN_USERNAME, isServiceAccountName } from "./identity-grammar";
 import type { LastUsedTracker } from "./last-used";
 import type { RefreshTokens } from "./refresh-tokens";
 import type { RegistryTokens } from "./registry-token";
@@ -146,7 +146,7 @@ export class TokenEndpoint {
     }
     // RFC 8693 §1.1: delegation (an actor token) is not offered; impersonation of the account is the whole exchange.
     if (form.has("actor_token")) throw new TokenEndpointError(400, "invalid_request", "actor_token is not supported");
-    if (!parseServiceAccountUsername(account)) throw new TokenEndpointError(400, "invalid_request", "account must name a service account (<org id>|<name>)");
+    if (!isServiceAccountName(account)) throw new TokenEndpointError(400, "invalid_request", "account must name a service account (<org id>|<name> or <namespace>+<name>)");
     // Only an ID token may be exchanged: the account's own token must not arrive through this grant.
     if (!looksLikeJwt(subjectToken)) throw new TokenEndpointError(400, "invalid_request", "subject_token is not a JWT");
     const identity = await this.authenticate(request, account, subjectToken, background);

@@ -3,7 +3,8 @@ import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
 import { NO_ACCESS, adminAccessOf } from "../admin/admin-access";
-import { authenticateBasic } from "../admin/context";
+import { authenticate } from "../admin/context";
+import { CONSOLE_BASE, createConsoleRouter } from "./console-router";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { RequestLimitError, errorToResponse, surfaceOf } from "./error-response";
 import { jsonResponse } from "../http/headers";
@@ -16,6 +17,7 @@ import { createV2Router, withApiVersion, type RequestScope } from "./v2-router";
 const v2 = createV2Router();
 const admin = createAdminRouter();
 const account = createAccountRouter();
+const consoleApi = createConsoleRouter();
 
 const top = Router<IRequest, [RequestScope]>()
   .get(TOKEN_PATH, (request, { services, background }) => services.tokenEndpoint.get(request, background))
@@ -34,17 +36,21 @@ const top = Router<IRequest, [RequestScope]>()
     // Before any credential check: a forged request must not even count as a failed login.
     refuseBrowserForgery(request as unknown as Request, origin);
     // Who may call which route is decided by the route's role (admin/route-roles.ts).
-    const identity = await authenticateBasic(services.admin, request, "admin API");
+    const identity = await authenticate(services.admin, request, "admin API", origin);
     const access = await adminAccessOf(services.admin, identity);
     return admin.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access });
   })
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
-    const identity = await authenticateBasic(services.admin, request, "account API");
+    const identity = await authenticate(services.admin, request, "account API", origin);
     // The account API administers nothing: its caller acts on its own account, or reads by its grants.
     return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access: NO_ACCESS });
   })
-  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH }))
+  .all(`${CONSOLE_BASE}/*`, (request, { services, origin }) => {
+    refuseBrowserForgery(request as unknown as Request, origin);
+    return consoleApi.fetch(request, { services: services.admin, origin });
+  })
+  .get("/", () => jsonResponse({ service: "edge-registry", api: "/v2/", token: TOKEN_PATH, jwks: JWKS_PATH, console: "/console/" }))
   .all("*", () => {
     throw new AdminApiError(404, "not_found", "not found");
   });

@@ -1,8 +1,7 @@
 /** Blob downloads through the running Worker, as a client sees them on the wire. */
 import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { adminOk, creds, httpsRequest, registryHost, registryUrl, runOk, tempDir } from "./support";
 
 let token: string;

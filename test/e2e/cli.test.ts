@@ -6,8 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminPassword, registryHost, registryUrl, run, runOk, tempDir } from "./support";
 
 const PROJECT = join(__dirname, "..", "..");

@@ -10,13 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with `npm start`
 import { ensureSecretsFile } from "../../scripts/local-secrets.mjs";
-// @ts-expect-error: plain ESM helper shared with `npm start`
 import { startWranglerDev } from "../../scripts/wrangler-dev.mjs";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
-// @ts-expect-error: plain ESM helper shared with the workers suites
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { startOidcIssuer } from "../support/oidc-issuer.mjs";
 import { TLS, adminRequest, runAsync, runOk } from "./support";
 

@@ -11,9 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-// @ts-expect-error: plain ESM helpers shared with `npm start`
 import { ensureSecretsFile } from "../../scripts/local-secrets.mjs";
-// @ts-expect-error: plain ESM helpers shared with `npm start`
 import { startWranglerDev } from "../../scripts/wrangler-dev.mjs";
 
 declare module "vitest" {

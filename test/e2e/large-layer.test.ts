@@ -10,8 +10,7 @@ import { readFileSync } from "node:fs";
 import https from "node:https";
 import { join } from "node:path";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { HELLO_OUTPUT, writeOciLayout } from "../support/oci-image.mjs";
+import { HELLO_OUTPUT, writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, creds, httpsRequest, registryHost, registryUrl, run, runOk, tempDir } from "./support";
 
 type Account = { username: string; secret: string };

@@ -9,8 +9,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, creds, registryHost, registryUrl, run, runOk, tempDir } from "./support";
 
 type Account = { username: string; secret: string };
@@ -81,7 +80,7 @@ beforeAll(async () => {
   layout = tempDir("push-src");
   // A ~20 MiB incompressible layer (four 6 MiB chunks) and a small one.
   const { manifests } = await writeOciLayout(layout, [{ seed: 71, layerSizes: [20 * MiB, 256 * 1024] }], "v1");
-  const manifest = JSON.parse(readFileSync(blobPath(manifests[0].digest), "utf8"));
+  const manifest = JSON.parse(readFileSync(blobPath(manifests[0]!.digest), "utf8"));
   layers = manifest.layers;
   configDigest = manifest.config.digest;
 });

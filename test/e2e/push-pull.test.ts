@@ -5,8 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, creds, productionKvTtlMs, registryHost, run, runOk, tempDir } from "./support";
 
 type Account = { username: string; secret: string };

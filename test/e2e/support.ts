@@ -4,6 +4,7 @@ import https from "node:https";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { httpsRequest as sharedRequest } from "../../bin/lib/https-request.mjs";
 
 export const registryUrl = () => inject("registryUrl");
 
@@ -73,45 +74,27 @@ export function httpsRequest(
   url: string,
   options: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const request = https.request(url, { method: options.method ?? "GET", headers: options.headers, agent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-    });
-    request.on("error", reject);
-    request.end();
-  });
+  return sharedRequest(url, { ...options, agent, rejectUnauthorized: false });
 }
 
 /** Calls the admin API over the local self-signed HTTPS. */
 /** `server`: another Worker a test started itself (its URL and admin password); the shared one by default. */
-export function adminRequest(
+export async function adminRequest(
   method: string,
   path: string,
   body?: unknown,
   server: { url: string; password: string } = { url: registryUrl(), password: adminPassword() },
 ): Promise<{ status: number; json: any }> {
-  const url = new URL(`/admin/v1${path}`, server.url);
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const request = https.request(
-      url,
-      {
-        method,
-        agent,
-        auth: `admin:${server.password}`,
-        headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
-      },
-      (response) => {
-        let text = "";
-        response.on("data", (chunk) => (text += chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
-      },
-    );
-    request.on("error", reject);
-    request.end(payload);
+  const response = await sharedRequest(new URL(`/admin/v1${path}`, server.url), {
+    method,
+    agent,
+    rejectUnauthorized: false,
+    auth: `admin:${server.password}`,
+    headers: payload ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) } : {},
+    ...(payload ? { body: payload } : {}),
   });
+  return { status: response.status, json: response.body.length ? JSON.parse(response.body.toString("utf8")) : undefined };
 }
 
 export async function adminOk(method: string, path: string, body?: unknown): Promise<any> {

@@ -7,8 +7,7 @@
  */
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, creds, productionKvTtlMs, registryHost, registryHostB, run, runAsync, runOk, tempDir } from "./support";
 
 type Account = { username: string; secret: string };

@@ -85,7 +85,7 @@ describe("service accounts and grants", () => {
     expect(response.status).toBe(201);
     const body = (await response.json()) as { username: string; token: string; credentials: { podmanLogin: string }; tokenHash?: string };
     expect(body.tokenHash).toBeUndefined();
-    expect(body.credentials.podmanLogin).toBe(`podman login -u '${body.username}' -p '${body.token}' registry.test`);
+    expect(body.credentials.podmanLogin).toBe(`printf '%s\\n' '${body.token}' | podman login --password-stdin -u '${body.username}' registry.test`);
     const listed = JSON.stringify(await (await adminCall("GET", "/service-accounts")).json());
     expect(listed).toContain(body.username);
     expect(listed).not.toContain(body.token);

@@ -11,7 +11,19 @@ const LAYER_TAR = "application/vnd.oci.image.layer.v1.tar";
 const LAYER_TAR_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip";
 const CONFIG = "application/vnd.oci.image.config.v1+json";
 
-/** xorshift128+ seeded bytes: fast, reproducible, incompressible. */
+/** @typedef {{ mediaType: string, digest: string, size: number }} Descriptor */
+/** @typedef {Descriptor & { diffId: string }} LayerDescriptor */
+/**
+ * @typedef {object} ImageSpec
+ * @property {number} seed
+ * @property {number[]} layerSizes
+ * @property {number[]} [layerSeeds]
+ * @property {string} [architecture]
+ * @property {boolean} [gzip]
+ * @property {boolean} [runnable]
+ */
+
+/** xorshift128+ seeded bytes: fast, reproducible, incompressible. @param {number} seed @param {number} size */
 function* pseudoRandomChunks(seed, size, chunkSize = 1 << 20) {
   let s0 = BigInt(seed) | 1n;
   let s1 = 0x9e3779b97f4a7c15n ^ BigInt(seed);
@@ -33,6 +45,7 @@ function* pseudoRandomChunks(seed, size, chunkSize = 1 << 20) {
   }
 }
 
+/** @param {string} name @param {number} size */
 function tarHeader(name, size, mode = "0000644") {
   const header = Buffer.alloc(512);
   header.write(name, 0, 100, "utf8");
@@ -51,6 +64,7 @@ function tarHeader(name, size, mode = "0000644") {
   return header;
 }
 
+/** @param {string} dir @param {Buffer} bytes @param {string} mediaType @returns {Descriptor} */
 function writeBlob(dir, bytes, mediaType) {
   const hex = createHash("sha256").update(bytes).digest("hex");
   writeFileSync(join(dir, "blobs", "sha256", hex), bytes);
@@ -60,31 +74,33 @@ function writeBlob(dir, bytes, mediaType) {
 /**
  * Streams a tar layer of `size` content bytes to disk while hashing it; returns its descriptor and the
  * diff id (digest of the uncompressed tar). With `gzip`, the stored blob is gzip level 1 (as pushed).
+ * @param {string} dir @param {number} seed @param {number} size @param {boolean} gzip @returns {Promise<LayerDescriptor>}
  */
 async function writeLayer(dir, seed, size, gzip) {
   const diffHash = createHash("sha256");
   const blobHash = createHash("sha256");
   const tmp = join(dir, "blobs", `layer-${seed}.tmp`);
   const out = createWriteStream(tmp);
-  const done = new Promise((resolve, reject) => out.on("finish", resolve).on("error", reject));
+  /** @type {Promise<void>} */
+  const done = new Promise((resolve, reject) => out.on("finish", () => resolve()).on("error", reject));
   let blobSize = 0;
   // With gzip, the compressor is piped into the file (back-pressure included); without, bytes go straight in.
   const sink = gzip ? createGzip({ level: 1 }) : out;
   if (gzip) sink.pipe(out);
   const blobSide = gzip ? sink : out;
   if (gzip) {
-    sink.on("data", (buf) => {
+    sink.on("data", (/** @type {Buffer} */ buf) => {
       blobHash.update(buf);
       blobSize += buf.length;
     });
   }
-  const write = async (buf) => {
+  const write = async (/** @type {Buffer} */ buf) => {
     diffHash.update(buf);
     if (!gzip) {
       blobHash.update(buf);
       blobSize += buf.length;
     }
-    if (!sink.write(buf)) await new Promise((resolve) => sink.once("drain", resolve));
+    if (!sink.write(buf)) await new Promise((resolve) => sink.once("drain", () => resolve(undefined)));
   };
   await write(tarHeader(`data-${seed}.bin`, size));
   for (const chunk of pseudoRandomChunks(seed, size)) await write(chunk);
@@ -141,7 +157,7 @@ export function helloExecutable() {
   return Buffer.concat([elf, code, message]);
 }
 
-/** An uncompressed tar layer holding the executable `/hello` (mode 0755). */
+/** An uncompressed tar layer holding the executable `/hello` (mode 0755). @param {string} dir @returns {LayerDescriptor} */
 function helloLayer(dir) {
   const executable = helloExecutable();
   const tar = Buffer.concat([
@@ -154,6 +170,7 @@ function helloLayer(dir) {
   return { ...descriptor, diffId: descriptor.digest };
 }
 
+/** @param {LayerDescriptor[]} layers @param {string[]} [cmd] */
 function imageConfig(layers, architecture = "amd64", cmd = ["/bin/true"]) {
   return Buffer.from(
     JSON.stringify({
@@ -171,10 +188,13 @@ function imageConfig(layers, architecture = "amd64", cmd = ["/bin/true"]) {
  * runnable }). `runnable` (amd64): a first layer with the static `/hello` (helloExecutable), the image's command.
  * `layerSeeds` (optional, one per layer) fixes layer contents across images, so images can share layers.
  * With more than one image the layout's index.json holds an OCI index of them (a multi-arch image).
+ * @param {string} dir @param {ImageSpec[]} images
+ * @returns {Promise<{ digest: string, manifests: (Descriptor & { platform: { architecture: string, os: string } })[] }>}
  */
 export async function writeOciLayout(dir, images, tag = "latest") {
   mkdirSync(join(dir, "blobs", "sha256"), { recursive: true });
   writeFileSync(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  /** @type {(Descriptor & { platform: { architecture: string, os: string } })[]} */
   const manifests = [];
   for (const image of images) {
     const layers = image.runnable ? [helloLayer(dir)] : [];
@@ -190,12 +210,13 @@ export async function writeOciLayout(dir, images, tag = "latest") {
       platform: { architecture: image.architecture ?? "amd64", os: "linux" },
     });
   }
+  /** @type {Descriptor} */
   let top = manifests[0];
   if (manifests.length > 1) {
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
     top = writeBlob(dir, index, OCI_INDEX);
   }
-  const { platform: _platform, ...descriptor } = top;
+  const descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.size };
   writeFileSync(
     join(dir, "index.json"),
     JSON.stringify({

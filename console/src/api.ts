@@ -1,0 +1,136 @@
+/**
+ * The console's JSON client: the admin API (/admin/v1), the account API (/account/v1) and the session API
+ * (/console/v1), authenticated by the session cookie the browser sends (HttpOnly: this script never sees
+ * it). Every state-changing request carries the session's CSRF token; the browser adds `Origin`.
+ */
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken = "";
+/** Called on sign-in and whenever the session is read; cleared on sign-out. */
+export function setCsrfToken(token: string): void {
+  csrfToken = token;
+}
+
+/** Told when any request answers 401 (the session expired or was revoked): the app shows the sign-in form. */
+let onUnauthorized: () => void = () => {};
+export function whenUnauthorized(handler: () => void): void {
+  onUnauthorized = handler;
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken;
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!response.ok) {
+    const message = (parsed as { error?: { message?: string } } | undefined)?.error?.message ?? `${response.status} ${response.statusText}`;
+    // A failed sign-in is answered on the form itself.
+    if (response.status === 401 && path !== SESSION_PATH) onUnauthorized();
+    throw new ApiError(response.status, `${response.status}: ${message}`);
+  }
+  return parsed as T;
+}
+
+export const SESSION_PATH = "/console/v1/session";
+
+/** A path segment: service-account names hold `|`, repository names `/` (kept: the API's `:name+` routes). */
+export const segment = (value: string) => encodeURIComponent(value);
+export const repositoryPath = (name: string) => name.split("/").map(encodeURIComponent).join("/");
+
+// What the APIs answer (only the fields the pages use).
+export interface Grant {
+  target: { kind: "namespace" | "repository"; name: string };
+  role: "read" | "write" | "admin";
+}
+export interface Session {
+  username: string;
+  registryAdmin: boolean;
+  grants: Grant[];
+  csrfToken: string;
+}
+export interface Namespace {
+  name: string;
+  public: boolean;
+  organizationId: string;
+}
+export interface RepositoryUsage {
+  name: string;
+  logicalBytes: number;
+}
+export interface NamespaceUsage {
+  namespace: string;
+  usedBytes: number;
+  quotaBytes: number | null;
+  repositories: RepositoryUsage[];
+  partial: boolean;
+}
+export interface TagMove {
+  tag: string;
+  from: string | null;
+  to: string | null;
+  time: string;
+  actor: string;
+}
+export interface ServiceAccount {
+  username: string;
+  namespace: string;
+  description: string;
+  grants: Grant[];
+  state: "active" | "disabled" | "expired";
+  disabled: boolean;
+  expiresAt?: string;
+  createdAt: string;
+  rotatedAt?: string;
+  lastUsedAt: string | null;
+  previousTokenValidUntil?: string;
+}
+/** The credential outputs exactly as the API returns them (src/admin/credential-outputs.ts). */
+export interface Credentials {
+  registry: string;
+  username: string;
+  password: string;
+  podmanLogin: string;
+  authJson: unknown;
+  kubernetesSecret: string;
+  kubectlCommand: string;
+  ocCommand: string;
+}
+export interface IssuedToken extends ServiceAccount {
+  token: string;
+  credentials: Credentials;
+}
+export interface AuditEvent {
+  time: string;
+  actor: string;
+  action: string;
+  target?: string;
+  detail?: string;
+}
+export interface RefreshToken {
+  id: string;
+  service: string;
+  clientId: string;
+  createdAt: string;
+}
