@@ -7,8 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, registryHost, registryUrl, run, runOk, tempDir } from "./support";
 
 const PROJECT = join(__dirname, "..", "..");
