@@ -68,8 +68,6 @@ class UnreachableError extends Error {}
  * @property {string[]} args the command's arguments (count checked)
  * @property {Record<string, any>} options the command's options (names checked; values checked by the command)
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} api an /admin/v1 call
- * @property {(path: string) => Promise<any>} adminRead a read a namespace administrator may make too
- * @property {(method: string, path: string, body?: unknown) => Promise<any>} namespaceAdmin a call a namespace administrator may make too (webhooks, imports, mirrors)
  * @property {<T extends object>(value: unknown, rows: T[], columns: (keyof T & string)[]) => void} print column names checked against the rows' type (the admin API's, src/http/admin-api-types.ts)
  * @property {boolean} json
  * @property {() => Promise<string>} newPassword the new password of a web user (stdin or hidden prompt)
@@ -231,7 +229,7 @@ const COMMANDS = {
     usage: "namespaces usage NAME",
     args: ["NAME"],
     async run(call) {
-      const usage = await call.adminRead(`/namespaces/${enc(call.args[0])}/usage`);
+      const usage = await call.api("GET", `/namespaces/${enc(call.args[0])}/usage`);
       if (call.json) return console.log(JSON.stringify(usage, null, 2));
       console.log(
         `namespace ${usage.namespace}: ${usage.usedBytes} bytes stored (deduplicated, ${usage.blobs} blobs), ${usage.logicalBytes} logical bytes, ` +
@@ -261,7 +259,7 @@ const COMMANDS = {
     usage: "repositories usage REPO",
     args: ["REPO"],
     async run(call) {
-      const usage = await call.adminRead(`/repositories/${call.args[0]}/usage`);
+      const usage = await call.api("GET", `/repositories/${call.args[0]}/usage`);
       call.print(usage, [usage], ["name", "storedBytes", "logicalBytes", "blobs", "manifests"]);
     },
   },
@@ -691,7 +689,7 @@ const COMMANDS = {
     args: ["NAMESPACE"],
     async run(call) {
       /** @type {WebhookListView} */
-      const { webhooks } = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks`);
+      const { webhooks } = await call.api("GET", `/namespaces/${enc(call.args[0])}/webhooks`);
       const rows = webhooks.map((hook) => ({ ...hook, events: hook.events.join(",") }));
       call.print(webhooks, rows, ["id", "url", "repository", "events", "createdBy"]);
     },
@@ -701,7 +699,7 @@ const COMMANDS = {
     args: ["NAMESPACE", "ID"],
     async run(call) {
       /** @type {WebhookView} */
-      const hook = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
+      const hook = await call.api("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
       call.print(hook, [{ ...hook, events: hook.events.join(",") }], ["id", "url", "repository", "events", "createdBy", "createdAt"]);
     },
   },
@@ -714,7 +712,7 @@ const COMMANDS = {
       const events = call.options.event ?? [];
       const body = { url: call.args[1], ...(events.length > 0 ? { events } : {}), ...(call.options.repository ? { repository: call.options.repository } : {}) };
       /** @type {CreatedWebhookView} */
-      const hook = await call.namespaceAdmin("POST", `/namespaces/${enc(call.args[0])}/webhooks`, body);
+      const hook = await call.api("POST", `/namespaces/${enc(call.args[0])}/webhooks`, body);
       if (call.json) return console.log(JSON.stringify(hook, null, 2));
       console.log(`webhook ${hook.id} → ${hook.url} (${hook.events.join(", ")})`);
       console.log(`signing secret (shown once; verify deliveries with it, README "Notifications"):\n${hook.secret}`);
@@ -724,7 +722,7 @@ const COMMANDS = {
     usage: "webhooks delete NAMESPACE ID",
     args: ["NAMESPACE", "ID"],
     async run(call) {
-      await call.namespaceAdmin("DELETE", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
+      await call.api("DELETE", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}`);
       console.log(`deleted webhook ${call.args[1]} of ${call.args[0]}`);
     },
   },
@@ -736,16 +734,16 @@ const COMMANDS = {
     async run(call) {
       const query = call.options.limit !== undefined ? `?limit=${countArgument(call.options.limit, "--limit", 1, 200)}` : "";
       /** @type {WebhookDeliveriesView} */
-      const { deliveries } = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}/deliveries${query}`);
+      const { deliveries } = await call.api("GET", `/namespaces/${enc(call.args[0])}/webhooks/${enc(call.args[1])}/deliveries${query}`);
       call.print(deliveries, deliveries, ["updatedAt", "repository", "sequence", "type", "status", "attempts", "httpStatus", "lastError"]);
     },
   },
 
   audit: {
-    usage: "audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all]",
-    help: "admin changes, newest first (--limit 10: the newest ten); failed logins with --action auth.failure;\nTIME is ISO 8601 or a duration ago (--since 1h)",
+    usage: "audit [--since TIME] [--until TIME] [--actor NAME] [--action ACTION] [--limit N] [--cursor C] [--all] [--namespace NS]",
+    help: "admin changes, newest first (--limit 10: the newest ten); failed logins with --action auth.failure;\nTIME is ISO 8601 or a duration ago (--since 1h); --namespace NS: that namespace's changes (what its administrators may read)",
     args: [],
-    options: { since: string, until: string, actor: string, action: string, limit: string, cursor: string, all: flag },
+    options: { since: string, until: string, actor: string, action: string, limit: string, cursor: string, all: flag, namespace: string },
     async run(call) {
       const { options } = call;
       // Newest first, a page at a time (the API answers a `cursor` while more events match); --all follows it.
@@ -753,7 +751,8 @@ const COMMANDS = {
       if (options.since !== undefined) query.set("since", timeArgument(options.since, "--since"));
       if (options.until !== undefined) query.set("until", timeArgument(options.until, "--until"));
       if (options.limit !== undefined) query.set("limit", String(countArgument(options.limit, "--limit", 1, 1000)));
-      for (const name of ["actor", "action", "cursor"]) if (options[name] !== undefined) query.set(name, options[name]);
+      // --namespace: a namespace administrator reads its namespace's events (the whole log is for registry administrators).
+      for (const name of ["actor", "action", "cursor", "namespace"]) if (options[name] !== undefined) query.set(name, options[name]);
       /** @type {AuditPageView["events"]} */
       const events = [];
       /** @type {AuditPageView} */
@@ -794,7 +793,7 @@ const COMMANDS = {
         ...(call.options.scheduled ? { scheduled: true, ...(call.options.every !== undefined ? { everySeconds: durationSeconds(call.options.every, "--every") } : {}) } : {}),
         ...upstreamCredentials(call),
       };
-      const record = await call.namespaceAdmin("POST", `/repositories/${repository}/imports`, body);
+      const record = await call.api("POST", `/repositories/${repository}/imports`, body);
       printImport(call, record);
       if (record.state === "failed") throw new ApiError(`import failed: ${record.lastError}`, 0);
     },
@@ -804,7 +803,7 @@ const COMMANDS = {
     help: "the repository's source, state, per-tag digest, time and error, and the next scheduled run",
     args: ["REPOSITORY"],
     async run(call) {
-      printImport(call, await call.namespaceAdmin("GET", `/repositories/${call.args[0]}/imports`));
+      printImport(call, await call.api("GET", `/repositories/${call.args[0]}/imports`));
     },
   },
   "import stop": {
@@ -812,7 +811,7 @@ const COMMANDS = {
     help: "no more imports into REPOSITORY; what was imported stays",
     args: ["REPOSITORY"],
     async run(call) {
-      await call.namespaceAdmin("DELETE", `/repositories/${call.args[0]}/imports`);
+      await call.api("DELETE", `/repositories/${call.args[0]}/imports`);
       console.log(`${call.args[0]}: no longer imported (imported images stay)`);
     },
   },
@@ -824,7 +823,7 @@ const COMMANDS = {
     async run(call) {
       const [namespace, upstream] = /** @type {[string, string]} */ (call.args);
       const revalidate = call.options.revalidate !== undefined ? { revalidateSeconds: durationSeconds(call.options.revalidate, "--revalidate") } : {};
-      const record = await call.namespaceAdmin("PUT", `/namespaces/${enc(namespace)}/mirror`, { upstream, ...revalidate, ...upstreamCredentials(call) });
+      const record = await call.api("PUT", `/namespaces/${enc(namespace)}/mirror`, { upstream, ...revalidate, ...upstreamCredentials(call) });
       call.print(record, [record], ["namespace", "upstream", "revalidateSeconds"]);
     },
   },
@@ -832,7 +831,7 @@ const COMMANDS = {
     usage: "mirrors show NAMESPACE",
     args: ["NAMESPACE"],
     async run(call) {
-      const record = await call.namespaceAdmin("GET", `/namespaces/${enc(call.args[0])}/mirror`);
+      const record = await call.api("GET", `/namespaces/${enc(call.args[0])}/mirror`);
       call.print(record, [record], ["namespace", "upstream", "revalidateSeconds"]);
     },
   },
@@ -841,7 +840,7 @@ const COMMANDS = {
     help: "NAMESPACE is no longer a mirror; mirrored images stay",
     args: ["NAMESPACE"],
     async run(call) {
-      await call.namespaceAdmin("DELETE", `/namespaces/${enc(call.args[0])}/mirror`);
+      await call.api("DELETE", `/namespaces/${enc(call.args[0])}/mirror`);
       console.log(`namespace ${call.args[0]} is no longer a mirror (mirrored images stay)`);
     },
   },
@@ -1005,15 +1004,6 @@ async function run(argv) {
     options,
     api,
     json: Boolean(options.json),
-    // Reads a namespace administrator may make too.
-    adminRead: (path) => call.namespaceAdmin("GET", path),
-    // Calls a namespace administrator may make too (webhooks, imports, mirrors): the admin API (registry
-    // administrators), else the account API (administrators of the namespace).
-    namespaceAdmin: (method, path, body) =>
-      api(method, path, body).catch(async (error) => {
-        if (error instanceof ApiError && error.status === 403) return request(/** @type {NonNullable<typeof conn>} */ (conn), method, `/account/v1${path}`, body);
-        throw error;
-      }),
     print: (value, rows, columns) => console.log(options.json ? JSON.stringify(value, null, 2) : table(rows, columns)),
     async newPassword() {
       if (options["new-password-stdin"]) return readStdinSecret();

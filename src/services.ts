@@ -81,6 +81,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
     blobIndex: env.BLOB_INDEX,
     gcGraceMs: config.lifecycle.gcGraceMs,
   });
+  const visibility = new Visibility(edgeIdentities, repositories);
   const tokens = new RegistryTokens(keys, {
     issuer: config.issuer,
     audience: config.serviceName,
@@ -125,13 +126,14 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       serviceName: config.serviceName,
       login,
       tokens,
-      visibility: new Visibility(edgeIdentities, repositories),
+      visibility,
       refreshTokens,
       lastUsed: new LastUsedTracker(edgeIdentities),
     }),
     admin: {
       identities,
       repositories,
+      visibility,
       login,
       passwords,
       tokenHmac,

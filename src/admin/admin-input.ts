@@ -15,6 +15,8 @@ export function badRequest(message: string): AdminApiError {
 
 /** The fields each route's JSON body may hold, declared in the route table (routes/admin-router.ts). */
 const declaredFields = new WeakMap<Request, readonly string[]>();
+/** Bodies already read and validated, by request. */
+const readBodies = new WeakMap<Request, Record<string, unknown>>();
 
 /** Declares the body fields a request's route accepts; any other field is refused with 400. */
 export function declareBodyFields(request: Request, fields: readonly string[]): void {
@@ -43,6 +45,9 @@ export function bodyPresence(request: Request): "none" | "some" | "unknown" {
  * A request without a body needs no Content-Type: it is refused for the missing object (400), not 415.
  */
 export async function readJson(request: Request): Promise<Record<string, unknown>> {
+  // Read once: a route's role may need a field (admin/route-roles.ts) before its handler reads the body.
+  const read = readBodies.get(request);
+  if (read) return read;
   const fields = declaredFields.get(request);
   // A route that reads a body without declaring its fields is a bug, not a client error.
   if (!fields) throw new Error("admin route reads a JSON body without declaring its fields");
@@ -61,7 +66,9 @@ export async function readJson(request: Request): Promise<Record<string, unknown
     throw badRequest("request body must be a JSON object");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw badRequest("request body must be a JSON object");
-  return onlyFields(value as Record<string, unknown>, fields, "request body");
+  const body = onlyFields(value as Record<string, unknown>, fields, "request body");
+  readBodies.set(request, body);
+  return body;
 }
 
 /** `body` when it holds no field outside `allowed`; else 400 naming the first unknown field (cut, quoted). */

@@ -2,13 +2,16 @@
 import { AdminApiError } from "../http/api-errors";
 import type { AuditPageView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
-import { AUDIT_RETENTION_SECONDS, AuditCursorError, isValidAuditAction } from "../storage/audit-log";
+import { AUDIT_RETENTION_SECONDS, AuditCursorError, isValidAuditAction, type AuditEvent } from "../storage/audit-log";
+import { NEEDS_REGISTRY_ADMIN, requireAdministers } from "./admin-access";
 import { badRequest } from "./admin-input";
 import type { AdminContext } from "./context";
+import { concernsNamespace } from "./namespace-audit";
+import { requireNamespace } from "./namespaces";
 
 const DEFAULT_WINDOW_MS = 24 * 3600 * 1000;
 const MAX_LIMIT = 1000;
-const QUERY_FIELDS = new Set(["since", "until", "actor", "action", "limit", "cursor"]);
+const QUERY_FIELDS = new Set(["since", "until", "actor", "action", "limit", "cursor", "namespace"]);
 
 function time(value: string | null, fallback: Date, name: string): Date {
   if (value === null) return fallback;
@@ -20,6 +23,8 @@ function time(value: string | null, fallback: Date, name: string): Date {
 /**
  * GET /admin/v1/audit?since=&until=&actor=&action=&limit=&cursor= (default: the last 24 hours, 100 events).
  * Admin changes by default; failed logins with `action=auth.failure`. `cursor` continues a previous answer.
+ * `namespace=` keeps the events concerning one namespace (admin/namespace-audit.ts): its administrators read
+ * only those; the whole log is for registry administrators.
  */
 export async function queryAudit(ctx: AdminContext, url: URL): Promise<Response> {
   const query = url.searchParams;
@@ -34,6 +39,16 @@ export async function queryAudit(ctx: AdminContext, url: URL): Promise<Response>
   if (action !== undefined && !isValidAuditAction(action)) throw badRequest("action must be an audit action such as user.update or auth.failure");
   const actor = query.get("actor") ?? undefined;
   if (actor !== undefined && (actor.length === 0 || actor.length > 4096)) throw badRequest("actor must be 1 to 4096 characters");
+  const namespace = query.get("namespace");
+  if (namespace === null && !ctx.access.registryAdmin) {
+    throw new AdminApiError(403, "forbidden", `${NEEDS_REGISTRY_ADMIN().message} to read the whole audit log; add namespace=<a namespace you administer>`);
+  }
+  let where: ((event: AuditEvent) => boolean) | undefined;
+  if (namespace !== null) {
+    requireAdministers(ctx.access, namespace);
+    const { organizationId } = await requireNamespace(ctx, namespace);
+    where = (event) => concernsNamespace(event, namespace, organizationId);
+  }
   try {
     const page = await ctx.audit.query({
       since: since < oldest ? oldest : since,
@@ -42,6 +57,7 @@ export async function queryAudit(ctx: AdminContext, url: URL): Promise<Response>
       action,
       limit,
       cursor: query.get("cursor") ?? undefined,
+      where,
     });
     return jsonResponse({ since: since.toISOString(), until: until.toISOString(), events: page.events, cursor: page.cursor ?? null } satisfies AuditPageView);
   } catch (error) {

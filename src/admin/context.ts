@@ -1,5 +1,6 @@
 /** What admin and account handlers need, and the Basic authentication both use. */
 import type { Principal } from "../auth/access-model";
+import type { Visibility } from "../auth/visibility";
 import type { ConsoleSession, ConsoleSessions } from "../auth/console-sessions";
 import type { AuthenticatedIdentity } from "../auth/credentials";
 import type { GuardedLogin } from "../auth/guarded-login";
@@ -13,6 +14,7 @@ import type { RefreshTokenStore } from "../storage/refresh-token-store";
 import type { RepositoryStore } from "../storage/repository-store";
 import type { UpstreamAdmin } from "./imports";
 import type { WebhookServices } from "./webhooks";
+import type { AdminAccess } from "./admin-access";
 
 /** Dependencies shared by every admin request. */
 export interface AdminServices {
@@ -23,6 +25,8 @@ export interface AdminServices {
   tokenHmac: Hmac;
   audit: AuditLog;
   refreshTokens: RefreshTokenStore;
+  /** Which repositories allow anonymous pull (the account API's listing of what a caller may pull). */
+  visibility: Visibility;
   /** The web console's sessions (auth/console-sessions.ts), the other way to authenticate than Basic. */
   sessions: ConsoleSessions;
   /** ALLOW_INSECURE_OIDC_ISSUERS: trust policies may name http:// loopback issuers (admin/service-accounts.ts). */
@@ -36,10 +40,12 @@ export interface AdminServices {
 export interface AdminContext extends AdminServices {
   /** Origin clients reach the registry at, for the credential outputs in responses. */
   origin: string;
-  /** The authenticated administrator (or, for the account API, the user acting on their own account). */
+  /** The authenticated caller: an administrator, or for the account API the user acting on their own account. */
   actor: string;
-  /** The account API's caller, with its grants (what a namespace administrator may read there). */
-  principal?: Principal;
+  /** The caller, with its grants (what it may pull; what a namespace administrator may read). */
+  principal: Principal;
+  /** What the caller administers (admin/admin-access.ts; nothing on the account API); each admin route's role is in admin/route-roles.ts. */
+  access: AdminAccess;
 }
 
 /** Checks Basic credentials (the same ones `podman login` takes); throttled and audited like any login. */
@@ -86,13 +92,6 @@ export async function requireSameOriginWithCsrf(services: AdminServices, request
   if (!(await services.sessions.verifyCsrf(session, request.headers.get(CSRF_HEADER)))) {
     throw new AdminApiError(403, "forbidden", "missing or invalid CSRF token; reload the console");
   }
-}
-
-/** The admin API is for registry administrators only; returns the administrator's username. */
-export async function requireRegistryAdmin(services: AdminServices, request: Request, origin: string): Promise<string> {
-  const identity = await authenticate(services, request, "admin API", origin);
-  if (!identity.principal.registryAdmin) throw new AdminApiError(403, "forbidden", "registry administrators only");
-  return identity.subject;
 }
 
 /**

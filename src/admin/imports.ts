@@ -23,7 +23,6 @@ import { parseUpstreamBase } from "../upstream/registry-client";
 import { badRequest, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 import { requireNamespace } from "./namespaces";
-import { requireNamespaceAdmin } from "./usage";
 
 /** What the admin API needs for imports and mirrors (built in services.ts). */
 export interface UpstreamAdmin {
@@ -67,10 +66,6 @@ function requireRepository(name: string): string {
   return name;
 }
 
-/** Registry administrators, or (on the account API) administrators of the namespace. */
-function requireAdministers(ctx: AdminContext, namespace: string): void {
-  if (ctx.principal !== undefined) requireNamespaceAdmin(ctx, namespace);
-}
 
 async function sealCredentials(ctx: AdminContext, body: Record<string, unknown>, binding: string): Promise<SealedCredentials | undefined> {
   const username = optionalString(body, "username", 256);
@@ -94,7 +89,6 @@ function mirrorView(record: MirrorRecord) {
 /** POST …/repositories/<repo>/imports */
 export async function createImport(ctx: AdminContext, request: Request, name: string): Promise<Response> {
   const repository = requireRepository(name);
-  requireAdministers(ctx, namespaceOf(repository));
   await requireNamespace(ctx, namespaceOf(repository));
   const body = await readJson(request);
   const source = parseSourceReference(requiredString(body, "source", 512));
@@ -155,7 +149,6 @@ export async function createImport(ctx: AdminContext, request: Request, name: st
 /** GET …/repositories/<repo>/imports */
 export async function getImport(ctx: AdminContext, name: string): Promise<Response> {
   const repository = requireRepository(name);
-  requireAdministers(ctx, namespaceOf(repository));
   const record = await ctx.upstream.sources.getImport(repository);
   if (!record) throw new AdminApiError(404, "not_found", `repository ${JSON.stringify(repository)} has no import source`);
   return jsonResponse(importView(record));
@@ -164,7 +157,6 @@ export async function getImport(ctx: AdminContext, name: string): Promise<Respon
 /** DELETE …/repositories/<repo>/imports: stops importing; what was imported stays. */
 export async function deleteImport(ctx: AdminContext, name: string): Promise<Response> {
   const repository = requireRepository(name);
-  requireAdministers(ctx, namespaceOf(repository));
   if (!(await ctx.upstream.sources.getImport(repository))) throw new AdminApiError(404, "not_found", `repository ${JSON.stringify(repository)} has no import source`);
   await auditedChange(ctx, { action: "import.delete", target: repository }, () => ctx.upstream.sources.deleteImport(repository));
   return new Response(null, { status: 204 });
@@ -173,7 +165,6 @@ export async function deleteImport(ctx: AdminContext, name: string): Promise<Res
 /** PUT …/namespaces/<ns>/mirror */
 export async function setMirror(ctx: AdminContext, request: Request, namespace: string): Promise<Response> {
   if (!isValidNamespace(namespace)) throw new AdminApiError(404, "not_found", `namespace ${JSON.stringify(namespace)} does not exist`);
-  requireAdministers(ctx, namespace);
   await requireNamespace(ctx, namespace);
   const body = await readJson(request);
   const upstream = parseUpstreamBase(requiredString(body, "upstream", 512), ctx.upstream.allowInsecure);
@@ -195,7 +186,6 @@ export async function setMirror(ctx: AdminContext, request: Request, namespace: 
 
 /** GET …/namespaces/<ns>/mirror */
 export async function getMirror(ctx: AdminContext, namespace: string): Promise<Response> {
-  if (isValidNamespace(namespace)) requireAdministers(ctx, namespace);
   const record = isValidNamespace(namespace) ? await ctx.upstream.sources.getMirror(namespace) : null;
   if (!record) throw new AdminApiError(404, "not_found", `namespace ${JSON.stringify(namespace)} is not a mirror`);
   return jsonResponse(mirrorView(record));
@@ -203,7 +193,6 @@ export async function getMirror(ctx: AdminContext, namespace: string): Promise<R
 
 /** DELETE …/namespaces/<ns>/mirror: no longer a mirror; mirrored content stays. */
 export async function deleteMirror(ctx: AdminContext, namespace: string): Promise<Response> {
-  if (isValidNamespace(namespace)) requireAdministers(ctx, namespace);
   if (!isValidNamespace(namespace) || !(await ctx.upstream.sources.getMirror(namespace))) {
     throw new AdminApiError(404, "not_found", `namespace ${JSON.stringify(namespace)} is not a mirror`);
   }

@@ -6,6 +6,7 @@ import { jsonResponse } from "../http/headers";
 import { isValidRepositoryName } from "../oci/reference";
 import type { NamespaceRecord } from "../storage/identity-store";
 import { notificationHubFor } from "../storage/notification-hub";
+import { administers } from "./admin-access";
 import { badRequest, optionalBoolean, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 
@@ -27,8 +28,9 @@ export async function createNamespace(ctx: AdminContext, request: Request): Prom
   return jsonResponse(record, 201);
 }
 
+/** Every namespace for a registry administrator; the ones a namespace administrator administers. */
 export async function listNamespaces(ctx: AdminContext): Promise<Response> {
-  return jsonResponse({ namespaces: (await ctx.identities.listNamespaces()) satisfies NamespaceView[] });
+  return jsonResponse({ namespaces: (await ctx.identities.listNamespaces()).filter((record) => administers(ctx.access, record.name)) satisfies NamespaceView[] });
 }
 
 export async function getNamespace(ctx: AdminContext, name: string): Promise<Response> {

@@ -3,7 +3,7 @@
  * namespace they are created in, independent of any user. The token is shown once (with ready-to-use
  * credential outputs) at creation and rotation, and stored only as an HMAC.
  */
-import { namespaceOf, type Grant } from "../model/grants";
+import type { Grant } from "../model/grants";
 import { accountState, principalIds } from "../model/principal";
 import { isValidServiceAccountName, parseServiceAccountUsername } from "../auth/identity-grammar";
 import { canonicalServiceAccountUsername } from "../auth/service-account-names";
@@ -14,6 +14,7 @@ import { AdminApiError } from "../http/api-errors";
 import type { IssuedCredentials, ServiceAccountView } from "../http/admin-api-types";
 import { jsonResponse } from "../http/headers";
 import type { ServiceAccountRecord } from "../storage/identity-store";
+import { administers, requireGrantInNamespace } from "./admin-access";
 import { badRequest, grant, optionalBoolean, optionalInteger, optionalString, readJson, requiredString } from "./admin-input";
 import { auditedChange, type AdminContext } from "./context";
 import { credentialOutputs, isValidKubernetesName } from "./credential-outputs";
@@ -85,7 +86,7 @@ export async function createServiceAccount(ctx: AdminContext, request: Request):
       return grant(item as Record<string, unknown>, true);
     }),
   );
-  for (const item of parsedGrants) await requireNamespace(ctx, namespaceOf(item.target.name));
+  for (const item of parsedGrants) requireGrantInNamespace(namespace.name, item.target);
   const expiresAt = expiry(body) ?? undefined;
   const username = `${namespace.organizationId}|${name}`;
   if (await ctx.identities.getServiceAccount(username)) throw new AdminApiError(409, "conflict", `service account ${username} exists`);
@@ -135,8 +136,9 @@ export async function rotateServiceAccount(ctx: AdminContext, request: Request, 
   return jsonResponse(response);
 }
 
+/** Every account for a registry administrator; a namespace administrator's namespaces' accounts. */
 export async function listServiceAccounts(ctx: AdminContext): Promise<Response> {
-  const records = await ctx.identities.listServiceAccounts();
+  const records = (await ctx.identities.listServiceAccounts()).filter((record) => administers(ctx.access, record.namespace));
   const lastUsed = await Promise.all(records.map((record) => ctx.identities.getLastUsed(principalIds.serviceAccount(record.username))));
   return jsonResponse({ serviceAccounts: records.map((record, index) => view(record, lastUsed[index])) });
 }

@@ -60,7 +60,7 @@ export async function repositoryUsageForAdmin(ctx: AdminContext, name: string): 
   return repositoryUsage(ctx, name);
 }
 
-export function requireNamespaceAdmin(ctx: AdminContext, namespace: string): void {
+function requireNamespaceAdmin(ctx: AdminContext, namespace: string): void {
   const principal = ctx.principal;
   const administers =
     principal !== undefined &&

@@ -32,13 +32,8 @@ export interface WebhookServices {
 
 export const WEBHOOK_FIELDS = ["url", "events", "repository", "secret"] as const;
 
-/** Registry administrators (the admin API checked them) and administrators of the namespace. */
+/** The namespace's hub; who may call is the route's role (admin/route-roles.ts: its administrators). */
 async function authorize(ctx: AdminContext, namespace: string): Promise<DurableObjectStub<NotificationHub>> {
-  const principal = ctx.principal;
-  if (principal !== undefined && !principal.registryAdmin) {
-    const administers = principal.grants.some((grant) => grant.role === "admin" && grant.target.kind === "namespace" && grant.target.name === namespace);
-    if (!administers) throw new AdminApiError(403, "forbidden", `only administrators of namespace ${namespace} manage its webhooks`);
-  }
   await requireNamespace(ctx, namespace);
   return notificationHubFor(ctx.webhooks.hubs, namespace);
 }

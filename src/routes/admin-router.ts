@@ -1,4 +1,7 @@
-/** Routes of the admin API under /admin/v1 (registry administrators) and the account API under /account/v1 (README). */
+/**
+ * Routes of the admin API under /admin/v1 (each route's role, registry or namespace administrator, is in
+ * admin/route-roles.ts) and the account API under /account/v1 (any authenticated caller) (README).
+ */
 import { Router, type IRequest, type RouterType } from "itty-router";
 import * as account from "../admin/account";
 import * as audit from "../admin/audit";
@@ -12,6 +15,8 @@ import * as usage from "../admin/usage";
 import * as users from "../admin/users";
 import * as webhooks from "../admin/webhooks";
 import { GRANT_FIELDS, GRANT_TARGET_FIELDS, bodyPresence, declareBodyFields, isJsonContentType } from "../admin/admin-input";
+import { guardAdminRoutes, routeParam } from "../admin/route-roles";
+import * as pullable from "../admin/pullable";
 import { TRUST_POLICY_FIELDS } from "../auth/oidc-policy";
 import type { PrincipalKind } from "../model/principal";
 import { AdminApiError } from "../http/api-errors";
@@ -19,14 +24,7 @@ import { AdminApiError } from "../http/api-errors";
 export const ADMIN_BASE = "/admin/v1";
 export const ACCOUNT_BASE = "/account/v1";
 
-/** Path parameters arrive percent-encoded (`12345678%7Cci` for a service account). */
-function param(request: IRequest, name: string): string {
-  try {
-    return decodeURIComponent(request.params[name] ?? "");
-  } catch {
-    throw new AdminApiError(400, "invalid_request", `malformed ${name}`);
-  }
-}
+const param = routeParam;
 
 /** Route middleware: the fields this route's JSON body may hold (any other field → 400). */
 const body =
@@ -78,12 +76,9 @@ async function refuseNonJsonStream(request: IRequest): Promise<undefined> {
   }
 }
 
-/**
- * Imports and mirrors (admin/imports.ts) under `base`, on both APIs: the handlers allow registry administrators,
- * and on the account API administrators of the namespace. Other paths get no answer: routing goes on.
- */
-function upstreamRoutes(base: string) {
-  return Router<IRequest, [AdminContext]>({ base })
+/** Imports and mirrors (admin/imports.ts); before `/repositories/:name+`, which matches their paths too. */
+function addUpstreamRoutes(router: RouterType<IRequest, [AdminContext]>): void {
+  router
     .post("/repositories/:name+/imports", body(...imports.IMPORT_FIELDS), (r, ctx) => imports.createImport(ctx, r, param(r, "name")))
     .get("/repositories/:name+/imports", (r, ctx) => imports.getImport(ctx, param(r, "name")))
     .delete("/repositories/:name+/imports", (r, ctx) => imports.deleteImport(ctx, param(r, "name")))
@@ -96,6 +91,7 @@ export function createAdminRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ADMIN_BASE });
   router.all("*", refuseNonJsonStream);
   addWebhookRoutes(router);
+  addUpstreamRoutes(router);
   router
     .get("/audit", (r, ctx) => audit.queryAudit(ctx, new URL(r.url)))
     .get("/namespaces", (_r, ctx) => namespaces.listNamespaces(ctx))
@@ -111,8 +107,6 @@ export function createAdminRouter() {
     .put("/namespaces/:name/quota", body("bytes"), (r, ctx) => usage.setNamespaceQuota(ctx, r, param(r, "name")))
     .delete("/namespaces/:name/quota", (r, ctx) => usage.clearNamespaceQuota(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsage(ctx, param(r, "name")))
-    // Imports and mirrors, before `/repositories/:name+`, which matches their paths too.
-    .all("*", upstreamRoutes(ADMIN_BASE).fetch)
     .get("/namespaces/:name/untagged-retention", (r, ctx) => repositories.getNamespaceUntaggedRetention(ctx, param(r, "name")))
     .put("/namespaces/:name/untagged-retention", body("expireAfterSeconds"), (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, r, param(r, "name")))
     .delete("/namespaces/:name/untagged-retention", (r, ctx) => repositories.setNamespaceUntaggedRetention(ctx, null, param(r, "name")))
@@ -160,13 +154,11 @@ export function createAdminRouter() {
     .all("*", () => {
       throw new AdminApiError(404, "not_found", "no such admin endpoint or method");
     });
+  guardAdminRoutes(router.routes, ADMIN_BASE);
   return router;
 }
 
-/**
- * A namespace's webhook subscriptions, on both routers: registry administrators under /admin/v1, the
- * namespace's administrators under /account/v1 (admin/webhooks.ts checks which).
- */
+/** A namespace's webhook subscriptions (admin/webhooks.ts). */
 function addWebhookRoutes(router: RouterType<IRequest, [AdminContext]>): void {
   router
     .get("/namespaces/:name/webhooks", (r, ctx) => webhooks.listWebhooks(ctx, param(r, "name")))
@@ -180,14 +172,14 @@ function addWebhookRoutes(router: RouterType<IRequest, [AdminContext]>): void {
 export function createAccountRouter() {
   const router = Router<IRequest, [AdminContext]>({ base: ACCOUNT_BASE });
   router.all("*", refuseNonJsonStream);
-  addWebhookRoutes(router);
   router
     .put("/password", body("password"), (r, ctx) => account.changeOwnPassword(ctx, r))
     // Storage use and quota, for administrators of the namespace (docs/lifecycle.md "Quotas and usage").
     .get("/namespaces/:name/usage", (r, ctx) => usage.namespaceUsageForAdmin(ctx, param(r, "name")))
     .get("/repositories/:name+/usage", (r, ctx) => usage.repositoryUsageForAdmin(ctx, param(r, "name")))
-    // Imports and mirrors, for administrators of the namespace.
-    .all("*", upstreamRoutes(ACCOUNT_BASE).fetch)
+    // What the caller may pull, a page at a time (admin/pullable.ts); `/v2/_catalog` stays for registry administrators.
+    .get("/repositories", (r, ctx) => pullable.listPullableRepositories(ctx, new URL(r.url)))
+    .get("/repositories/:name+/tags", (r, ctx) => pullable.listPullableTags(ctx, param(r, "name"), new URL(r.url)))
     .get("/refresh-tokens", (_r, ctx) => account.listOwnRefreshTokens(ctx))
     .delete("/refresh-tokens/:id", (_r, ctx) => account.revokeOwnRefreshToken(ctx, param(_r, "id")))
     .all("*", () => {

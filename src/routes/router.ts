@@ -2,7 +2,8 @@
 import { Router, type IRequest } from "itty-router";
 import { serveBlobData } from "../registry/blob-download";
 import type { Services } from "../services";
-import { authenticate, requireRegistryAdmin } from "../admin/context";
+import { NO_ACCESS, adminAccessOf } from "../admin/admin-access";
+import { authenticate } from "../admin/context";
 import { CONSOLE_BASE, createConsoleRouter } from "./console-router";
 import { ACCOUNT_BASE, ADMIN_BASE, createAccountRouter, createAdminRouter, refuseBrowserForgery } from "./admin-router";
 import { RequestLimitError, errorToResponse, surfaceOf } from "./error-response";
@@ -34,13 +35,16 @@ const top = Router<IRequest, [RequestScope]>()
   .all(`${ADMIN_BASE}/*`, async (request, { services, origin }) => {
     // Before any credential check: a forged request must not even count as a failed login.
     refuseBrowserForgery(request as unknown as Request, origin);
-    const actor = await requireRegistryAdmin(services.admin, request, origin);
-    return admin.fetch(request, { ...services.admin, origin, actor });
+    // Who may call which route is decided by the route's role (admin/route-roles.ts).
+    const identity = await authenticate(services.admin, request, "admin API", origin);
+    const access = await adminAccessOf(services.admin, identity);
+    return admin.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access });
   })
   .all(`${ACCOUNT_BASE}/*`, async (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);
     const identity = await authenticate(services.admin, request, "account API", origin);
-    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal });
+    // The account API administers nothing: its caller acts on its own account, or reads by its grants.
+    return account.fetch(request, { ...services.admin, origin, actor: identity.subject, principal: identity.principal, access: NO_ACCESS });
   })
   .all(`${CONSOLE_BASE}/*`, (request, { services, origin }) => {
     refuseBrowserForgery(request as unknown as Request, origin);

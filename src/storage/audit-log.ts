@@ -58,6 +58,8 @@ export interface AuditQuery {
   limit: number;
   /** From a previous page's `cursor`. */
   cursor?: string;
+  /** Keeps only the events it accepts (a namespace's, for its administrators); the list calls stay bounded. */
+  where?: (event: AuditEvent) => boolean;
 }
 
 export interface AuditPage {
@@ -200,7 +202,8 @@ export class AuditLog {
     const stream =
       query.actor !== undefined ? `actor/${kind}/${await actorHash(query.actor)}` : query.action && kind === "change" ? `action/${query.action}` : kind;
     const matches = (event: AuditEvent) =>
-      (query.actor === undefined || event.actor === storedActor(query.actor)) && (query.action === undefined || event.action === query.action);
+      (query.actor === undefined || event.actor === storedActor(query.actor)) && (query.action === undefined || event.action === query.action) &&
+      (query.where === undefined || query.where(event));
     const since = query.since.getTime();
     const until = query.until.getTime();
     const lastDay = dayOf(since);

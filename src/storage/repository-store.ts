@@ -172,6 +172,16 @@ export class RepositoryStore {
     return (await listAll(this.kv, prefix)).map((key) => key.name.slice(prefix.length));
   }
 
+  /**
+   * Up to `limit` (at most 1000) repository names in name order, after KV's `cursor`, and the cursor to continue
+   * from (undefined at the end): one KV list call, for callers that must bound their work.
+   */
+  async listRepositoryPage(cursor: string | undefined, limit: number): Promise<{ names: string[]; cursor?: string }> {
+    const prefix = kvKeys.repositoryPrefix;
+    const page = await this.kv.list({ prefix, cursor, limit });
+    return { names: page.keys.map((key) => key.name.slice(prefix.length)), ...(page.list_complete ? {} : { cursor: page.cursor }) };
+  }
+
   // ---- consistent reads: the ledger ----
 
   /** Tags after `after` in lexical order, at most `limit`. */

@@ -115,7 +115,11 @@ describe("service accounts and grants", () => {
     for (const bad of [{ namespace: ns, role: "owner" }, { namespace: ns, repository: `${ns}/a`, role: "read" }, { repository: "noslash", role: "read" }, {}]) {
       await expectAdminError(await adminCall("PUT", path, bad), 400, "invalid_request");
     }
-    await expectAdminError(await adminCall("PUT", path, { namespace: "missing-ns", role: "read" }), 404, "not_found");
+    // A service account's grants stay inside its namespace (admin/admin-access.ts); a user's may name any existing one.
+    await expectAdminError(await adminCall("PUT", path, { namespace: "missing-ns", role: "read" }), 400, "invalid_request");
+    const user = uniqueName("granted");
+    await createUser(user, "a long enough password");
+    await expectAdminError(await adminCall("PUT", `/users/${user}/grants`, { namespace: "missing-ns", role: "read" }), 404, "not_found");
   });
 
   it("deleting a service account revokes it", async () => {

@@ -181,7 +181,8 @@ describe("namespace deletion (issue 10, defect 3)", () => {
     const other = (await createNamespace()).name;
     const ci = await createServiceAccount(ns, "ci", [{ namespace: ns, role: "write" }]);
     expect(ci.username).toBe(`${organizationId}|ci`);
-    const outsider = await createServiceAccount(other, uniqueName("sa"), [{ namespace: other, role: "read" }, { repository: `${ns}/app`, role: "write" }]);
+    // A service account's grants stay inside its namespace (admin/admin-access.ts): only users hold grants across namespaces.
+    const outsider = await createServiceAccount(other, uniqueName("sa"), [{ namespace: other, role: "read" }]);
     const username = uniqueName("u");
     await createUser(username, PASSWORD, [{ namespace: ns, role: "admin" }, { repository: `${ns}/lib`, role: "read" }, { namespace: other, role: "read" }]);
     expect(await tokenStatus(ci.username, ci.token, `repository:${ns}/app:push`)).toBe(200);
@@ -199,7 +200,7 @@ describe("namespace deletion (issue 10, defect 3)", () => {
     expect(serviceAccounts.map((account) => account.username)).not.toContain(ci.username);
     expect(serviceAccounts.map((account) => account.username)).toContain(outsider.username);
 
-    // Grants naming the namespace or a repository in it are gone from users and other service accounts alike.
+    // Grants naming the namespace or a repository in it are gone; other namespaces' accounts keep theirs.
     const userGrants = (await (await adminCall("GET", `/users/${username}/grants`)).json()) as { grants: unknown[] };
     expect(userGrants.grants).toEqual([{ target: { kind: "namespace", name: other }, role: "read" }]);
     const outsiderGrants = (await (await adminCall("GET", `/service-accounts/${encodeURIComponent(outsider.username)}/grants`)).json()) as { grants: unknown[] };
@@ -235,8 +236,9 @@ describe("namespace deletion (issue 10, defect 3)", () => {
       expect(await response.json()).toMatchObject({ error: { code: "not_found" } });
     }
     const account = await adminCall("POST", "/service-accounts", { namespace: ns, name: uniqueName("sa"), grants: [{ namespace: missing, role: "read" }] });
-    expect(account.status).toBe(404);
-    expect(await account.json()).toMatchObject({ error: { code: "not_found" } });
+    // A service account's grant outside its namespace is refused before any lookup (admin/admin-access.ts).
+    expect(account.status).toBe(400);
+    expect(await account.json()).toMatchObject({ error: { code: "invalid_request" } });
     // Checked again inside the ledger's transaction, where no namespace deletion can interleave.
     const store = new IdentityStore(env.REGISTRY_KV, env.IDENTITY_LEDGER);
     await expect(store.updateGrant(`user/${username}`, { kind: "namespace", name: missing }, "read")).rejects.toMatchObject({ status: 404 });

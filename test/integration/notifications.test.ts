@@ -53,8 +53,9 @@ async function verifiedEvents(list: Received[], secret: string) {
   return events;
 }
 
-const accountCall = (user: { username: string; password: string }, method: string, path: string, body?: unknown) =>
-  call(`/account/v1${path}`, {
+/** A call to the admin API with a web user's own credentials (a namespace administrator, or someone refused). */
+const userCall = (user: { username: string; password: string }, method: string, path: string, body?: unknown) =>
+  call(`/admin/v1${path}`, {
     method,
     headers: { Authorization: basic(user.username, user.password), ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -138,7 +139,7 @@ describe("webhook subscriptions API", () => {
     expect((await adminCall("POST", `/namespaces/${ns}/webhooks`, { url: "https://hooks.example/25" })).status).toBe(409);
   });
 
-  it("administrators of the namespace manage them through the account API; anyone else gets 403", async () => {
+  it("administrators of the namespace manage them through the admin API; anyone else gets 403", async () => {
     const { ns } = await repositoryFixture();
     const other = (await repositoryFixture()).ns;
     const password = "webhook-admin-password-1234";
@@ -149,22 +150,22 @@ describe("webhook subscriptions API", () => {
     await createUser(writer.username, password, [{ namespace: ns, role: "write" }]);
     await createUser(outsider.username, password, [{ namespace: other, role: "admin" }]);
 
-    const created = await accountCall(admin, "POST", `/namespaces/${ns}/webhooks`, { url: "https://hooks.example/ns-admin" });
+    const created = await userCall(admin, "POST", `/namespaces/${ns}/webhooks`, { url: "https://hooks.example/ns-admin" });
     expect(created.status, await created.clone().text()).toBe(201);
     const { id } = await created.json<{ id: string }>();
-    const listed = await (await accountCall(admin, "GET", `/namespaces/${ns}/webhooks`)).json<{ webhooks: { id: string; createdBy: string }[] }>();
+    const listed = await (await userCall(admin, "GET", `/namespaces/${ns}/webhooks`)).json<{ webhooks: { id: string; createdBy: string }[] }>();
     expect(listed.webhooks).toEqual([expect.objectContaining({ id, createdBy: admin.username })]);
-    expect((await accountCall(admin, "GET", `/namespaces/${ns}/webhooks/${id}/deliveries`)).status).toBe(200);
+    expect((await userCall(admin, "GET", `/namespaces/${ns}/webhooks/${id}/deliveries`)).status).toBe(200);
 
     for (const user of [writer, outsider]) {
-      expect((await accountCall(user, "GET", `/namespaces/${ns}/webhooks`)).status).toBe(403);
-      expect((await accountCall(user, "POST", `/namespaces/${ns}/webhooks`, { url: "https://hooks.example/no" })).status).toBe(403);
-      expect((await accountCall(user, "DELETE", `/namespaces/${ns}/webhooks/${id}`)).status).toBe(403);
-      expect((await accountCall(user, "GET", `/namespaces/${ns}/webhooks/${id}/deliveries`)).status).toBe(403);
+      expect((await userCall(user, "GET", `/namespaces/${ns}/webhooks`)).status).toBe(403);
+      expect((await userCall(user, "POST", `/namespaces/${ns}/webhooks`, { url: "https://hooks.example/no" })).status).toBe(403);
+      expect((await userCall(user, "DELETE", `/namespaces/${ns}/webhooks/${id}`)).status).toBe(403);
+      expect((await userCall(user, "GET", `/namespaces/${ns}/webhooks/${id}/deliveries`)).status).toBe(403);
     }
-    // The admin API stays for registry administrators.
-    expect((await call(`/admin/v1/namespaces/${ns}/webhooks`, { headers: { Authorization: basic(admin.username, password) } })).status).toBe(403);
-    expect((await accountCall(admin, "DELETE", `/namespaces/${ns}/webhooks/${id}`)).status).toBe(204);
+    // The account API administers nothing (admin/route-roles.ts: every administrative route is under /admin/v1).
+    expect((await call(`/account/v1/namespaces/${ns}/webhooks`, { headers: { Authorization: basic(admin.username, password) } })).status).toBe(404);
+    expect((await userCall(admin, "DELETE", `/namespaces/${ns}/webhooks/${id}`)).status).toBe(204);
   });
 });
 

@@ -11,7 +11,7 @@ import { BlobIngest } from "../../src/storage/blob-ingest";
 import { BlobUploads, DigestMismatchError } from "../../src/storage/blob-uploads";
 import { RepositoryStore } from "../../src/storage/repository-store";
 import { UpstreamError, UpstreamRegistry, parseBearerChallenge, parseUpstreamBase } from "../../src/upstream/registry-client";
-import { adminCall, basic, call, createNamespace, createServiceAccount, digestOf, randomBytes } from "../helpers/registry";
+import { adminCall, basic, call, createNamespace, createServiceAccount, createUser, digestOf, randomBytes } from "../helpers/registry";
 
 const UPSTREAM = "https://upstream.test";
 const REALM = "https://auth.upstream.test/token";
@@ -163,29 +163,35 @@ describe("copy into a repository", () => {
 });
 
 describe("mirror and import administration", () => {
-  it("administrators of the namespace manage its mirror on the account API; others get 404; the password is never answered", async () => {
+  it("administrators of the namespace manage its mirror on the admin API; others get 403; the password is never answered", async () => {
     const { name: namespace } = await createNamespace();
     const { name: other } = await createNamespace();
-    const admin = await createServiceAccount(namespace, "mirror-admin", [{ namespace, role: "admin" }]);
+    const password = "mirror-admin-password-1234";
+    const admin = { username: `madm${crypto.randomUUID().slice(0, 8)}`, token: password };
+    await createUser(admin.username, password, [{ namespace, role: "admin" }]);
+    // A service account never administers, even with the admin role (README "Roles").
+    const robot = await createServiceAccount(namespace, "mirror-admin", [{ namespace, role: "admin" }]);
     const reader = await createServiceAccount(namespace, "mirror-reader", [{ namespace, role: "read" }]);
-    const account = (who: { username: string; token: string }, method: string, path: string, body?: unknown) =>
-      call(`/account/v1${path}`, {
+    const as = (who: { username: string; token: string }, method: string, path: string, body?: unknown, base = "/admin/v1") =>
+      call(`${base}${path}`, {
         method,
         headers: { Authorization: basic(who.username, who.token), "Content-Type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     const config = { upstream: "https://registry.example.com", revalidateSeconds: 60, username: "robot", password: "upstream-secret-1" };
-    const set = await account(admin, "PUT", `/namespaces/${namespace}/mirror`, config);
-    expect(set.status).toBe(200);
-    const text = await (await account(admin, "GET", `/namespaces/${namespace}/mirror`)).text();
+    const set = await as(admin, "PUT", `/namespaces/${namespace}/mirror`, config);
+    expect(set.status, await set.clone().text()).toBe(200);
+    const text = await (await as(admin, "GET", `/namespaces/${namespace}/mirror`)).text();
     expect(JSON.parse(text)).toMatchObject({ namespace, upstream: "https://registry.example.com", revalidateSeconds: 60, credentials: { username: "robot" } });
     expect(text).not.toContain("upstream-secret-1");
-    expect((await account(reader, "PUT", `/namespaces/${namespace}/mirror`, config)).status).toBe(404);
-    expect((await account(admin, "PUT", `/namespaces/${other}/mirror`, config)).status).toBe(404);
-    expect((await account(admin, "GET", `/repositories/${other}/app/imports`)).status).toBe(404);
+    for (const who of [robot, reader]) expect((await as(who, "PUT", `/namespaces/${namespace}/mirror`, config)).status).toBe(403);
+    expect((await as(admin, "PUT", `/namespaces/${other}/mirror`, config)).status).toBe(403);
+    expect((await as(admin, "GET", `/repositories/${other}/app/imports`)).status).toBe(403);
+    // The account API administers nothing.
+    expect((await as(admin, "GET", `/namespaces/${namespace}/mirror`, undefined, "/account/v1")).status).toBe(404);
     // Plain HTTP off loopback is refused, whatever ALLOW_INSECURE_UPSTREAMS says.
     expect((await adminCall("PUT", `/namespaces/${namespace}/mirror`, { upstream: "http://registry.example.com" })).status).toBe(400);
-    expect((await account(admin, "DELETE", `/namespaces/${namespace}/mirror`)).status).toBe(204);
+    expect((await as(admin, "DELETE", `/namespaces/${namespace}/mirror`)).status).toBe(204);
     expect((await adminCall("GET", `/namespaces/${namespace}/mirror`)).status).toBe(404);
   });
 });
