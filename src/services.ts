@@ -33,7 +33,6 @@ import { UpstreamSources } from "./storage/upstream-sources";
 import { ImageCopier } from "./registry/image-copy";
 import { ImportRunner } from "./registry/import-runner";
 import { PullThroughMirror } from "./registry/mirror";
-import { SecretSealer } from "./crypto/sealed-secrets";
 import { WEBHOOK_SECRET_PURPOSE } from "./storage/notification-hub";
 
 export interface Services {
@@ -142,7 +141,7 @@ export async function buildServices(env: Env, platform: Platform): Promise<Servi
       sessions,
       allowInsecureOidcIssuers: config.allowInsecureOidcIssuers,
       upstream,
-      webhooks: { hubs: env.NOTIFICATION_HUB, sealer: await SecretSealer.create(config.pepper, WEBHOOK_SECRET_PURPOSE), allowInsecure: config.allowInsecureWebhooks },
+      webhooks: { hubs: env.NOTIFICATION_HUB, sealer: await SealedBox.create(config.pepper, WEBHOOK_SECRET_PURPOSE), allowInsecure: config.allowInsecureWebhooks },
     },
     workerUrls,
     imports,

@@ -2,9 +2,9 @@
  * Webhook subscriptions of a namespace (README "Notifications"): `/admin/v1/namespaces/<ns>/webhooks` for
  * registry administrators and `/account/v1/namespaces/<ns>/webhooks` for administrators of the namespace (an
  * `admin` grant on it; anyone else gets 403). The secret is shown once, in the creation's answer, and stored
- * sealed (crypto/sealed-secrets.ts); lists and the delivery log never hold it.
+ * sealed (crypto/sealed-box.ts); lists and the delivery log never hold it.
  */
-import type { SecretSealer } from "../crypto/sealed-secrets";
+import type { SealedBox } from "../crypto/sealed-box";
 import { generateWebhookSecret, webhookSecretKey } from "../crypto/webhook-signature";
 import type { CreatedWebhookView, WebhookDeliveriesView, WebhookListView, WebhookView } from "../http/admin-api-types";
 import { AdminApiError } from "../http/api-errors";
@@ -25,7 +25,7 @@ const MAX_DELIVERY_LOG_PAGE = 200;
 
 export interface WebhookServices {
   hubs: DurableObjectNamespace<NotificationHub>;
-  sealer: SecretSealer;
+  sealer: SealedBox;
   /** ALLOW_INSECURE_WEBHOOKS: `http://` receivers on 127.0.0.1 / localhost (local development, tests). */
   allowInsecure: boolean;
 }

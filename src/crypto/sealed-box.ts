@@ -1,8 +1,8 @@
 /**
- * Secrets the Worker must use again, not only check (an upstream registry's password): AES-256-GCM under a
- * key derived from the pepper with HKDF-SHA-256 (info names the purpose), a fresh 96-bit IV per seal, and
- * associated data binding each sealed value to what it belongs to (a sealed value moved to another record
- * does not open). The plaintext is never stored, logged or returned.
+ * Secrets the Worker must use again, not only check (an upstream registry's password, a webhook's signing
+ * secret): AES-256-GCM under a key derived from the pepper with HKDF-SHA-256 (RFC 5869; info names the
+ * purpose), a fresh 96-bit IV per seal, and associated data binding each sealed value to what it belongs to
+ * (a sealed value moved to another record does not open). The plaintext is never stored, logged or returned.
  */
 import { fromBase64Url, toBase64Url } from "./bytes";
 

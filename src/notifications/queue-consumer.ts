@@ -15,7 +15,7 @@
  */
 import type { Env } from "../config/env";
 import { parseConfig } from "../config/config";
-import { SecretSealer } from "../crypto/sealed-secrets";
+import { SealedBox } from "../crypto/sealed-box";
 import type { NotificationMessage } from "../model/registry-events";
 import { WEBHOOK_SECRET_PURPOSE, notificationHubFor, webhookSecretBinding } from "../storage/notification-hub";
 import { deliverWebhook } from "./webhook-delivery";
@@ -52,7 +52,7 @@ export function retryDelaySeconds(settings: DeliverySettings, attempt: number): 
 
 export async function consumeNotifications(batch: MessageBatch<NotificationMessage>, env: Env): Promise<void> {
   const settings = deliverySettings(env);
-  const sealer = await SecretSealer.create(parseConfig(env).pepper, WEBHOOK_SECRET_PURPOSE);
+  const sealer = await SealedBox.create(parseConfig(env).pepper, WEBHOOK_SECRET_PURPOSE);
   const deadLetters = batch.queue.endsWith(DEAD_LETTER_SUFFIX);
   // One message at a time: a batch is at most max_batch_size (wrangler.toml), each bounded by the receiver timeout.
   for (const message of batch.messages) {
@@ -85,7 +85,7 @@ async function fanOut(env: Env, message: Message<NotificationMessage & { kind: "
   message.ack();
 }
 
-async function deliver(env: Env, settings: DeliverySettings, sealer: SecretSealer, message: Message<NotificationMessage & { kind: "delivery" }>): Promise<void> {
+async function deliver(env: Env, settings: DeliverySettings, sealer: SealedBox, message: Message<NotificationMessage & { kind: "delivery" }>): Promise<void> {
   const { namespace, subscription, event, holds } = message.body;
   const hub = notificationHubFor(env.NOTIFICATION_HUB, namespace);
   const start = await hub.startDelivery(subscription, event, holds >= MAX_HOLDS);
@@ -99,7 +99,7 @@ async function deliver(env: Env, settings: DeliverySettings, sealer: SecretSeale
     message.ack();
     return;
   }
-  const secret = await sealer.open(start.sealedSecret, webhookSecretBinding(namespace, subscription)).catch(() => null);
+  const secret = await sealer.open(start.sealedSecret, webhookSecretBinding(namespace, subscription));
   const outcome =
     secret === null
       ? { ok: false, httpStatus: null, error: "the webhook's secret cannot be unsealed (SECRET_PEPPER changed?): create the webhook again" }

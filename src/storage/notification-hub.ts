@@ -1,7 +1,7 @@
 /**
  * The notification hub: one Durable Object per namespace (SQLite storage, objectNames.notificationHub), the
  * consistent store of that namespace's webhook subscriptions and of their delivery state (README
- * "Notifications", docs/storage-schema.md). Secrets arrive sealed (crypto/sealed-secrets.ts) and are stored
+ * "Notifications", docs/storage-schema.md). Secrets arrive sealed (crypto/sealed-box.ts) and are stored
  * only so; nothing here returns one except to the queue consumer that signs a delivery.
  *
  * In-order delivery per repository: each subscription keeps, per repository, the sequence number of the next
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (id TEXT PRIMARY KEY, url TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS delivery_cursors (subscription TEXT NOT NULL, repository TEXT NOT NULL, next_seq INTEGER NOT NULL, PRIMARY KEY (subscription, repository));
 CREATE TABLE IF NOT EXISTS deliveries (subscription TEXT NOT NULL, event_id TEXT NOT NULL, repository TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, http_status INTEGER, last_error TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (subscription, event_id));`;
 
-/** The sealing purpose of webhook secrets (crypto/sealed-secrets.ts); the additional data binds one to its subscription. */
+/** The sealing purpose of webhook secrets (crypto/sealed-box.ts); the additional data binds one to its subscription. */
 export const WEBHOOK_SECRET_PURPOSE = "webhook-secret";
 export const webhookSecretBinding = (namespace: string, subscription: string) => `${namespace}/${subscription}`;
 
