@@ -53,27 +53,28 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   return parsed as T;
 }
 
+import type { AuditEventView, CredentialOutputsView, GrantView, IssuedCredentials, NamespaceView, ServiceAccountView, TagMoveView } from "../../src/http/admin-api-types";
+
 export const SESSION_PATH = "/console/v1/session";
 
 /** A path segment: service-account names hold `|`, repository names `/` (kept: the API's `:name+` routes). */
 export const segment = (value: string) => encodeURIComponent(value);
 export const repositoryPath = (name: string) => name.split("/").map(encodeURIComponent).join("/");
 
-// What the APIs answer (only the fields the pages use).
-export interface Grant {
-  target: { kind: "namespace" | "repository"; name: string };
-  role: "read" | "write" | "admin";
-}
+// What the APIs answer: the admin API's wire types (src/http/admin-api-types.ts, type-only), and the fields the
+// pages use of the answers that have none there.
+export type Grant = GrantView;
+export type Namespace = NamespaceView;
+export type TagMove = TagMoveView;
+export type ServiceAccount = ServiceAccountView;
+export type Credentials = CredentialOutputsView;
+export type IssuedToken = IssuedCredentials;
+export type AuditEvent = AuditEventView;
 export interface Session {
   username: string;
   registryAdmin: boolean;
   grants: Grant[];
   csrfToken: string;
-}
-export interface Namespace {
-  name: string;
-  public: boolean;
-  organizationId: string;
 }
 export interface RepositoryUsage {
   name: string;
@@ -86,48 +87,7 @@ export interface NamespaceUsage {
   repositories: RepositoryUsage[];
   partial: boolean;
 }
-export interface TagMove {
-  tag: string;
-  from: string | null;
-  to: string | null;
-  time: string;
-  actor: string;
-}
-export interface ServiceAccount {
-  username: string;
-  namespace: string;
-  description: string;
-  grants: Grant[];
-  state: "active" | "disabled" | "expired";
-  disabled: boolean;
-  expiresAt?: string;
-  createdAt: string;
-  rotatedAt?: string;
-  lastUsedAt: string | null;
-  previousTokenValidUntil?: string;
-}
 /** The credential outputs exactly as the API returns them (src/admin/credential-outputs.ts). */
-export interface Credentials {
-  registry: string;
-  username: string;
-  password: string;
-  podmanLogin: string;
-  authJson: unknown;
-  kubernetesSecret: string;
-  kubectlCommand: string;
-  ocCommand: string;
-}
-export interface IssuedToken extends ServiceAccount {
-  token: string;
-  credentials: Credentials;
-}
-export interface AuditEvent {
-  time: string;
-  actor: string;
-  action: string;
-  target?: string;
-  detail?: string;
-}
 export interface RefreshToken {
   id: string;
   service: string;

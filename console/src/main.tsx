@@ -177,7 +177,7 @@ function NamespacesPage({ session }: { session: Session }) {
         // Seam: until the paged "repositories I may pull" API (issue 15, delegation) lands, a user who is
         // not a registry administrator sees the namespaces its grants name; their details are the API's to refuse.
         const names = [...new Set(session.grants.map((grant) => grant.target.name.split("/")[0]!))];
-        setNamespaces(names.map((name) => ({ name, public: false, organizationId: "" })));
+        setNamespaces(names.map((name) => ({ name, public: false, organizationId: "", createdAt: "" })));
       }
     });
   useEffect(() => void load(), []);

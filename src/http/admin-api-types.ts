@@ -79,6 +79,15 @@ export interface IssuedCredentials extends ServiceAccountView {
   credentials: CredentialOutputsView;
 }
 
+/** A tag's move in its history (GET /repositories/<name>/tags/history): `from`/`to` null when created/deleted. */
+export interface TagMoveView {
+  tag: string;
+  from: string | null;
+  to: string | null;
+  time: string;
+  actor: string;
+}
+
 export interface AuditEventView {
   time: string;
   actor: string;
