@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 /**
  * `BENCH_ONLY=baseline npm run bench`: this version beside the version before the ledgers (issue 11), in one run
  * on one machine, each served by its own `wrangler dev` with its own bench Worker: skopeo push and pull of the
@@ -17,7 +16,34 @@ const STEADY_STATE_AFTER_MS = 75_000;
 /** The last commit before the Durable Object ledgers (issue 11). */
 const DEFAULT_BASELINE_REF = "72e91a1";
 
-/** The baseline's sources, exported from git once per ref, sharing this checkout's node_modules. */
+/** A registry served by `wrangler dev` (scripts/wrangler-dev.mjs): what this module uses of it. @typedef {{ url: string, stop: () => unknown }} Server */
+
+/** The bench's service account on one server (scripts/bench.mjs setUpAccount). @typedef {{ basic: string, creds: string, credsFlag: string[] }} Account */
+
+/**
+ * What scripts/bench.mjs provides.
+ * @typedef {object} BaselineTools
+ * @property {string} benchDir
+ * @property {string} projectRoot
+ * @property {number} port
+ * @property {number} runs
+ * @property {string[]} imageNames
+ * @property {(values: number[]) => number} median
+ * @property {(value: number) => string} seconds
+ * @property {import("./cost-model.mjs").BenchRequest} request
+ * @property {(url: string, headers?: Record<string, string>) => { rps: number, p50: number, p99: number, requests: number }} wrk
+ * @property {(source: string, destination: string, credsFlag: string[]) => number} skopeoCopy
+ * @property {(layout: string, host: string, credsFlag: string[], repository: string, label: string) => Promise<{ repository: string, seconds: number }>} pushWithRetries
+ * @property {(url: string) => Promise<Account>} setUp
+ * @property {(root: string, name: string, port: number) => Promise<Server>} startServer
+ */
+
+/**
+ * The baseline's sources, exported from git once per ref, sharing this checkout's node_modules.
+ * @param {string} projectRoot
+ * @param {string} benchDir
+ * @param {string} ref
+ */
 function baselineSources(projectRoot, benchDir, ref) {
   const commit = execFileSync("git", ["rev-parse", "--short", `${ref}^{commit}`], { cwd: projectRoot, encoding: "utf8" }).trim();
   const root = join(benchDir, "baseline", commit);
@@ -31,7 +57,7 @@ function baselineSources(projectRoot, benchDir, ref) {
 }
 
 /**
- * @param {object} tools what scripts/bench.mjs provides: benchDir, projectRoot, port, runs, imageNames,
+ * @param {BaselineTools} tools what scripts/bench.mjs provides: benchDir, projectRoot, port, runs, imageNames,
  *   startServer(root, name, port) → { url, stop }, setUp(url) → { basic, creds, credsFlag }, request, wrk,
  *   skopeoCopy, pushWithRetries(layout, host, credsFlag, repository, label) → { repository, seconds }, median,
  *   seconds(value) → text
@@ -40,23 +66,29 @@ export async function compareWithBaseline(tools) {
   const { benchDir, projectRoot, port, runs, imageNames, median } = tools;
   const ref = process.env.BENCH_BASELINE_REF ?? DEFAULT_BASELINE_REF;
   const baseline = baselineSources(projectRoot, benchDir, ref);
+  /** @type {Record<string, Server>} "current" and "baseline" */
   const servers = {
     current: await tools.startServer(projectRoot, "current", port),
     baseline: await tools.startServer(baseline.root, `baseline-${baseline.commit}`, port + 3),
   };
+  /** @type {string[][]} */
   const rows = [];
   try {
+    /** @type {Record<string, Account>} */
     const accounts = {};
     for (const [name, server] of Object.entries(servers)) accounts[name] = await tools.setUp(server.url);
-    const hostOf = (name) => new URL(servers[name].url).host;
+    const hostOf = (/** @type {string} */ name) => new URL(servers[name].url).host;
     // The manifest read by the rate rounds is pushed first; the rates are measured after the steady-state wait.
+    /** @type {Record<string, string>} */
     const manifestRepository = {};
     for (const name of Object.keys(servers)) {
       manifestRepository[name] = (await tools.pushWithRetries(`oci:${join(benchDir, "images", imageNames[0])}:v1`, hostOf(name), accounts[name].credsFlag, "bench/manifest", `${name} manifest`)).repository;
     }
 
+    /** @type {Record<string, string>} */
     const lastPushed = {};
     for (const image of imageNames) {
+      /** @type {Record<string, Record<string, number[]>>} seconds per registry and phase */
       const times = { current: { push: [], pull: [] }, baseline: { push: [], pull: [] } };
       for (let run = 0; run < runs; run++) {
         // Alternate which registry goes first, so neither always meets a warmer disk cache.
@@ -81,6 +113,7 @@ export async function compareWithBaseline(tools) {
     // pulls and requests take the steady-state path (KV at the edge).
     await new Promise((resolve) => setTimeout(resolve, STEADY_STATE_AFTER_MS));
     for (const image of imageNames) {
+      /** @type {Record<string, number[]>} */
       const pulls = { current: [], baseline: [] };
       for (let run = 0; run < runs; run++) {
         for (const name of run % 2 === 0 ? ["current", "baseline"] : ["baseline", "current"]) {
@@ -94,11 +127,13 @@ export async function compareWithBaseline(tools) {
       rows.push([`skopeo pull, steady state, ${image}`, tools.seconds(now), tools.seconds(before), `${(now / before).toFixed(2)} ×`, "≤ 1.10 ×"]);
     }
 
+    /** @type {Record<string, Record<string, number[]>>} req/s per registry and kind */
     const rates = { current: { token: [], manifest: [] }, baseline: { token: [], manifest: [] } };
+    /** @type {Record<string, Record<string, [url: string, headers: Record<string, string>]>>} wrk's arguments per registry and kind */
     const targets = {};
     for (const [name, server] of Object.entries(servers)) {
       const tokenUrl = `${server.url}/token?service=edge-registry&scope=repository:${manifestRepository[name]}:pull`;
-      const token = JSON.parse((await tools.request(tokenUrl, { headers: { Authorization: accounts[name].basic } })).body).token;
+      const token = JSON.parse((await tools.request(tokenUrl, { headers: { Authorization: accounts[name].basic } })).body.toString()).token;
       targets[name] = {
         token: [tokenUrl, { Authorization: accounts[name].basic }],
         manifest: [`${server.url}/v2/${manifestRepository[name]}/manifests/v1`, { Authorization: `Bearer ${token}`, Accept: "application/vnd.oci.image.manifest.v1+json" }],
@@ -123,6 +158,12 @@ export async function compareWithBaseline(tools) {
   return { section, table };
 }
 
+/**
+ * Puts `section` into `markdown` in place of its previous version, or at the end.
+ * @param {string} markdown
+ * @param {string} section
+ * @returns {string}
+ */
 export function withBaselineSection(markdown, section) {
   return withSection(markdown, BASELINE_HEADING, section);
 }

@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 // The cost model of `npm run bench` (issue 11 item 7): billable operations per user-level operation,
 // counted by the bench Worker's wrapped bindings (bench/billing.ts) and read from its /bench/costs route.
 // Each operation runs alone: counters are reset, the operation runs, and the counters are read once they
@@ -11,6 +10,33 @@ import { withSection } from "./markdown.mjs";
 export const COST_HEADING = "## Billable operations per user-level operation";
 
 export const COST_LAYERS = 3;
+
+/**
+ * The billable operations the bench Worker counted (the `Costs` of bench/billing.ts, as /bench/costs answers).
+ * @typedef {object} Costs
+ * @property {number} kvRead
+ * @property {number} kvWrite
+ * @property {number} kvDelete
+ * @property {number} kvList
+ * @property {number} doRequest
+ * @property {number} r2ClassA
+ * @property {number} r2ClassB
+ * @property {number} r2Free
+ * @property {Record<string, number>} byMethod per method ("kv.get", "r2.put", "do.REPOSITORY_LEDGER.commit", …)
+ */
+
+/** @typedef {Exclude<keyof Costs, "byMethod" | "r2Free">} CostColumn */
+
+/** One row of the cost table: the counted operations of one user-level operation. @typedef {Costs & { operation: string, target: string }} CostRow */
+
+/** One buffered answer of `request`. @typedef {import("../bin/lib/https-request.mjs").BufferedResponse} BufferedResponse */
+
+/**
+ * The bench's request: one HTTPS request to the local Worker, its answer buffered.
+ * @typedef {(url: string, options?: { method?: string, headers?: Record<string, string | number>, body?: import("../bin/lib/https-request.mjs").RequestOptions["body"] }) => Promise<BufferedResponse>} BenchRequest
+ */
+
+/** @type {[CostColumn, string][]} */
 const COLUMNS = [
   ["kvRead", "KV reads"],
   ["kvWrite", "KV writes"],
@@ -21,7 +47,7 @@ const COLUMNS = [
   ["r2ClassB", "R2 class B"],
 ];
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Runs each user-level operation against the bench Worker at `url` and returns one row per operation.
@@ -29,9 +55,21 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * throws on failure; clearClientCaches(); layout: an OCI layout directory holding an image of COST_LAYERS
  * layers tagged v1; host: host:port as clients name it; basic: the Authorization header of a service account
  * allowed pull, push and delete on `bench/`; creds: its user:secret.
+ * @param {object} deps
+ * @param {string} deps.url
+ * @param {string} deps.host
+ * @param {string} deps.basic
+ * @param {string} deps.creds
+ * @param {BenchRequest} deps.request
+ * @param {(args: string[]) => unknown} deps.skopeo
+ * @param {() => void} deps.clearClientCaches
+ * @param {string} deps.layout
+ * @returns {Promise<CostRow[]>}
  */
 export async function measureCosts({ url, host, basic, creds, request, skopeo, clearClientCaches, layout }) {
-  const costsNow = async () => JSON.parse((await request(`${url}/bench/costs`)).body);
+  /** @returns {Promise<Costs>} */
+  const costsNow = async () => JSON.parse((await request(`${url}/bench/costs`)).body.toString());
+  /** @param {() => Promise<unknown>} operation @returns {Promise<Costs>} */
   const measure = async (operation) => {
     await request(`${url}/bench/costs`, { method: "DELETE" });
     await operation();
@@ -43,12 +81,15 @@ export async function measureCosts({ url, host, basic, creds, request, skopeo, c
       previous = current;
     }
   };
+  /** @param {BufferedResponse} response @param {number} expected @param {string} what */
   const ok = (response, expected, what) => {
     if (response.status !== expected) throw new Error(`${what}: expected ${expected}, got ${response.status}: ${response.body.toString().slice(0, 300)}`);
     return response;
   };
   const repository = `bench/cost-${Date.now().toString(36)}`;
+  /** @type {CostRow[]} */
   const rows = [];
+  /** @param {string} operation @param {Costs} counted @param {(counted: Costs) => string} [target] */
   const add = (operation, counted, target) => {
     rows.push({ operation, ...counted, target: target?.(counted) ?? "—" });
     console.log(`cost: ${operation}: ${COLUMNS.map(([field, name]) => `${name} ${counted[field]}`).join(", ")}`);
@@ -66,20 +107,24 @@ export async function measureCosts({ url, host, basic, creds, request, skopeo, c
 
   // Pulls use a pull-only token, as a puller's client has; a push-capable token reads through the ledger (its
   // client must see its own writes), measured apart below.
+  /** @param {string} actions @returns {Promise<string>} */
   const tokenWith = async (actions) =>
-    JSON.parse(ok(await request(`${url}/token?service=edge-registry&scope=repository:${repository}:${actions}`, { headers: { Authorization: basic } }), 200, "token").body).token;
+    JSON.parse(ok(await request(`${url}/token?service=edge-registry&scope=repository:${repository}:${actions}`, { headers: { Authorization: basic } }), 200, "token").body.toString()).token;
   const bearer = { Authorization: `Bearer ${await tokenWith("pull")}` };
   const writer = { Authorization: `Bearer ${await tokenWith("pull,push,delete")}` };
   const accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+  /** @type {{ layers: { digest: string }[] }} */
   let manifest;
+  /** @type {string | string[] | undefined} */
   let digest;
   const pullByTag = async (authorization = bearer) => {
     const response = ok(await request(`${url}/v2/${repository}/manifests/v1`, { headers: { ...authorization, Accept: accept } }), 200, "manifest by tag");
-    manifest = JSON.parse(response.body);
+    manifest = JSON.parse(response.body.toString());
     digest = response.headers["docker-content-digest"];
     for (const layer of manifest.layers) ok(await request(`${url}/v2/${repository}/blobs/${layer.digest}`, { headers: authorization }), 307, "blob redirect");
   };
   // The target of issue 11: a warm pull by tag costs at most N + 2 KV reads and no Durable Object request.
+  /** @param {Costs} counted */
   const pullTarget = (counted) => {
     const pass = counted.kvRead <= COST_LAYERS + 2 && counted.doRequest === 0;
     return `≤ ${COST_LAYERS + 2} KV reads, 0 DO requests: ${pass ? "met" : "NOT met"}`;
@@ -105,8 +150,14 @@ export async function measureCosts({ url, host, basic, creds, request, skopeo, c
   return rows;
 }
 
-/** The cost table as a Markdown section for BENCHMARKS.md. */
+/**
+ * The cost table as a Markdown section for BENCHMARKS.md.
+ * @param {CostRow[]} rows
+ * @param {string} note
+ * @returns {string}
+ */
 export function costMarkdown(rows, note) {
+  /** @param {CostRow} row */
   const detail = (row) =>
     Object.entries(row.byMethod)
       .sort(([a], [b]) => a.localeCompare(b))
@@ -127,7 +178,12 @@ export function costMarkdown(rows, note) {
   ].join("\n");
 }
 
-/** Puts `section` into `markdown` in place of its previous version, or at the end. */
+/**
+ * Puts `section` into `markdown` in place of its previous version, or at the end.
+ * @param {string} markdown
+ * @param {string} section
+ * @returns {string}
+ */
 export function withCostSection(markdown, section) {
   return withSection(markdown, COST_HEADING, section);
 }

@@ -1,7 +1,12 @@
-// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 /** BENCHMARKS.md is written by several bench modes; each replaces only its own `## ` section. */
 
-/** `markdown` with the section under `heading` replaced by `section` (appended when absent). */
+/**
+ * `markdown` with the section under `heading` replaced by `section` (appended when absent).
+ * @param {string} markdown
+ * @param {string} heading
+ * @param {string} section
+ * @returns {string}
+ */
 export function withSection(markdown, heading, section) {
   const start = markdown.indexOf(`${heading}\n`);
   if (start < 0) return `${markdown.trimEnd()}\n\n${section}`;
@@ -9,7 +14,12 @@ export function withSection(markdown, heading, section) {
   return `${markdown.slice(0, start)}${section}${next < 0 ? "" : `\n${markdown.slice(next + 1)}`}`;
 }
 
-/** The section under `heading` in `markdown`, or "" when absent. */
+/**
+ * The section under `heading` in `markdown`, or "" when absent.
+ * @param {string} markdown
+ * @param {string} heading
+ * @returns {string}
+ */
 export function sectionOf(markdown, heading) {
   const start = markdown.indexOf(`${heading}\n`);
   if (start < 0) return "";

@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 // Benchmark phases of issue 13 (scripts/bench.mjs; `BENCH_ONLY=cpu`, `BENCH_ONLY=large`):
 //
 // cpu: CPU time of the workerd processes per MiB on each upload path and per token request. Local workerd keeps
@@ -22,34 +21,78 @@ const TOKEN_REQUESTS = 200;
 /** The default MAX_REQUEST_BODY_BYTES (Free and Pro, platform.md §3): what a chunk at the limit carries. */
 export const DEFAULT_LIMIT = 100_000_000;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** @typedef {import("./cost-model.mjs").BenchRequest} BenchRequest */
+/** @typedef {import("./cost-model.mjs").BufferedResponse} BufferedResponse */
+
+/**
+ * One row of the CPU table: ms per MiB on one upload path, and the net ms of a chunk at the default limit.
+ * @typedef {{ path: string, gross: number, bare: number, net: number, chunkAtLimitMs: number }} CpuRow
+ */
+
+/**
+ * What measureUploadCpu measured.
+ * @typedef {object} CpuResult
+ * @property {CpuRow[]} rows
+ * @property {{ gross: number, ping: number, net: number }} token CPU ms per token request, per /bench/ping, and their difference
+ * @property {number} runs
+ * @property {number} chunkMiB
+ * @property {number} tokenRequests
+ */
+
+/**
+ * What measureLargeLayer measured.
+ * @typedef {object} LargeResult
+ * @property {number} downloadFrontSeconds
+ * @property {number} downloadDirectSeconds
+ * @property {number} layerBytes
+ * @property {number} chunks
+ * @property {number} pushSeconds
+ * @property {number} pullSeconds
+ * @property {number} rssGrowthMiB
+ * @property {number} rssPeakMiB
+ */
+
+const sleep = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (/** @type {number[]} */ values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /**
  * `ctx`: { url, basic (Authorization value of a service account that may push bench/*), request, cpuMs() (CPU ms
  * of the workerd processes so far), runs }. Returns the rows of the CPU table.
+ * @param {{ url: string, basic: string, request: BenchRequest, cpuMs: () => number, runs: number }} ctx
+ * @returns {Promise<CpuResult>}
  */
 export async function measureUploadCpu(ctx) {
   const { url, basic, request, cpuMs, runs } = ctx;
   const repository = "bench/cpu";
-  const token = JSON.parse((await request(`${url}/token?service=edge-registry&scope=repository:${repository}:pull,push`, { headers: { Authorization: basic } })).body).token;
+  const token = JSON.parse((await request(`${url}/token?service=edge-registry&scope=repository:${repository}:pull,push`, { headers: { Authorization: basic } })).body.toString()).token;
   const auth = { Authorization: `Bearer ${token}` };
   const bytes = randomBytes(CHUNK_MIB * MiB);
+  /** @param {BufferedResponse} response @param {number} status @param {string} what */
   const expect = (response, status, what) => {
     if (response.status !== status) throw new Error(`${what}: ${response.status} ${response.body.toString().slice(0, 300)}`);
     return response;
   };
   const start = async () => expect(await request(`${url}/v2/${repository}/blobs/uploads/`, { method: "POST", headers: auth }), 202, "POST").headers.location;
+  /** @param {string | undefined} location @param {string} digest */
   const finish = async (location, digest) =>
     expect(await request(`${url}${location}?digest=${digest}`, { method: "PUT", headers: { ...auth, "Content-Length": "0" } }), 201, "PUT");
+  /**
+   * @param {string | undefined} location
+   * @param {Buffer | Readable} body
+   * @param {Record<string, string>} headers
+   */
   const patch = async (location, body, headers) =>
     expect(await request(`${url}${location}`, { method: "PATCH", headers: { ...auth, "Content-Type": "application/octet-stream", ...headers }, body }), 202, "PATCH").headers.location;
+  /** @param {...Buffer} parts */
   const digestOf = (...parts) => {
     const hash = createHash("sha256");
     for (const part of parts) hash.update(part);
     return `sha256:${hash.digest("hex")}`;
   };
-  /** CPU ms of `work`, after the server has settled (background work of earlier requests included before). */
+  /**
+   * CPU ms of `work`, after the server has settled (background work of earlier requests included before).
+   * @param {() => Promise<unknown>} work
+   */
   const measure = async (work) => {
     await sleep(300);
     const before = cpuMs();
@@ -60,6 +103,7 @@ export async function measureUploadCpu(ctx) {
   // A fresh random prefix per run: every blob is new to the registry (no deduplication).
   const fresh = () => Buffer.concat([randomBytes(16), bytes.subarray(16)]);
 
+  /** @type {Record<"bare" | "streamed" | "chunked" | "resumed" | "second", number[]>} */
   const paths = {
     bare: [],
     streamed: [],
@@ -86,6 +130,7 @@ export async function measureUploadCpu(ctx) {
     const chunkedBody = fresh();
     paths.chunked.push(
       await measure(async () => {
+        /** @type {Buffer[]} */
         const pieces = [];
         for (let offset = 0; offset < chunkedBody.length; offset += MiB) pieces.push(chunkedBody.subarray(offset, offset + MiB));
         const location = await patch(await start(), Readable.from(pieces), {});
@@ -121,20 +166,23 @@ export async function measureUploadCpu(ctx) {
     await finish(secondLocation, digestOf(one, two));
   }
   const bare = median(paths.bare) / CHUNK_MIB;
+  /** @type {CpuRow[]} */
   const rows = [];
-  for (const [name, label] of [
+  for (const [name, label] of /** @type {const} */ ([
     ["streamed", "one request, length declared (streamed put, native SHA-256): skopeo/podman layer PATCH, first chunk of the push command"],
     ["chunked", "one request, chunked transfer (multipart completed in the request, native SHA-256)"],
     ["resumed", "resumed across requests (resumable JS SHA-256 + multipart parts): the push command's third and later chunks"],
     ["second", "second request after a first of the same size (copies the first request's object into parts, then as resumed): the push command's second chunk; per MiB it carries"],
-  ]) {
+  ])) {
     const gross = median(paths[name]) / CHUNK_MIB;
     rows.push({ path: label, gross, bare, net: Math.max(gross - bare, 0), chunkAtLimitMs: Math.max(gross - bare, 0) * (DEFAULT_LIMIT / MiB) });
   }
 
   // Token requests: sequential, each a new TLS connection, beside the trivial route under the same conditions.
   const tokenUrl = `${url}/token?service=edge-registry&scope=repository:${repository}:pull`;
+  /** @type {number[]} */
   const tokenRuns = [];
+  /** @type {number[]} */
   const pingRuns = [];
   for (let run = 0; run < runs; run++) {
     pingRuns.push(await measure(async () => {
@@ -148,8 +196,14 @@ export async function measureUploadCpu(ctx) {
   return { rows, token: { ...token_, net: Math.max(token_.gross - token_.ping, 0) }, runs, chunkMiB: CHUNK_MIB, tokenRequests: TOKEN_REQUESTS };
 }
 
+/**
+ * The CPU table as a Markdown section for BENCHMARKS.md.
+ * @param {CpuResult} result
+ * @param {string} note
+ * @returns {string}
+ */
 export function cpuMarkdown(result, note) {
-  const f = (value) => value.toFixed(2);
+  const f = (/** @type {number} */ value) => value.toFixed(2);
   return [
     "## CPU per MiB uploaded and per token request",
     "",
@@ -174,6 +228,19 @@ export function cpuMarkdown(result, note) {
  * `ctx`: { url, host, creds (user:secret that may push bench/*), layout (an OCI layout with one 1 GiB layer),
  * workdir, cli (bin/edge-registry.mjs), sh (command, args) → { stdout, seconds }, rssKiB() (workerd RSS now),
  * workerUrl (wrangler dev behind the front), request, download (url) → { bytes, seconds } }.
+ * @param {object} ctx
+ * @param {string} ctx.url
+ * @param {string} ctx.workerUrl
+ * @param {string} ctx.host
+ * @param {string} ctx.creds
+ * @param {string} ctx.layout
+ * @param {string} ctx.workdir
+ * @param {(command: string, args: string[]) => { stdout: string, seconds: number }} ctx.sh
+ * @param {() => number} ctx.rssKiB
+ * @param {string} ctx.cli
+ * @param {BenchRequest} ctx.request
+ * @param {(url: string) => Promise<{ bytes: number, seconds: number }>} ctx.download
+ * @returns {Promise<LargeResult>}
  */
 export async function measureLargeLayer(ctx) {
   const { url, workerUrl, host, creds, layout, workdir, sh, rssKiB, cli, request, download } = ctx;
@@ -196,11 +263,13 @@ export async function measureLargeLayer(ctx) {
   } finally {
     clearInterval(sampler);
   }
+  /** @type {{ seconds: number, blobs: { digest: string, size: number, chunks: number }[] }} the push command's --json summary */
   const summary = JSON.parse(stdout);
   const target = join(workdir, "pulled-large");
   rmSync(target, { recursive: true, force: true });
   const pulled = sh("skopeo", ["copy", "--src-tls-verify=false", "--src-creds", creds, `docker://${host}/${repository}:v1`, `dir:${target}`]);
   // Every pulled file against its digest.
+  /** @type {{ config: { digest: string }, layers: { digest: string }[] }} */
   const manifest = JSON.parse(readFileSync(join(target, "manifest.json"), "utf8"));
   for (const blob of [manifest.config, ...manifest.layers]) {
     const hash = createHash("sha256");
@@ -211,9 +280,9 @@ export async function measureLargeLayer(ctx) {
   const layer = summary.blobs.reduce((a, b) => (a.size > b.size ? a : b));
   // The layer's signed-URL download alone, through the front and straight from wrangler dev: what the front costs.
   const basic = `Basic ${Buffer.from(creds).toString("base64")}`;
-  const token = JSON.parse((await request(`${url}/token?service=edge-registry&scope=repository:${repository}:pull`, { headers: { Authorization: basic } })).body).token;
+  const token = JSON.parse((await request(`${url}/token?service=edge-registry&scope=repository:${repository}:pull`, { headers: { Authorization: basic } })).body.toString()).token;
   const redirect = await request(`${url}/v2/${repository}/blobs/${layer.digest}`, { headers: { Authorization: `Bearer ${token}` } });
-  const signed = new URL(redirect.headers.location, url);
+  const signed = new URL(/** @type {string} the 307's Location */ (redirect.headers.location), url);
   const throughFront = await download(signed.toString());
   const direct = await download(`${workerUrl}${signed.pathname}${signed.search}`);
   for (const fetched of [throughFront, direct]) if (fetched.bytes !== layer.size) throw new Error(`blob download returned ${fetched.bytes} bytes`);
@@ -229,6 +298,12 @@ export async function measureLargeLayer(ctx) {
   };
 }
 
+/**
+ * The large-layer figures as a Markdown section for BENCHMARKS.md.
+ * @param {LargeResult} result
+ * @param {string} note
+ * @returns {string}
+ */
 export function largeMarkdown(result, note) {
   const gib = (result.layerBytes / 1024 ** 3).toFixed(2);
   return [
@@ -256,4 +331,4 @@ export const CPU_HEADING = "## CPU per MiB uploaded and per token request";
 export const LARGE_HEADING = "## A 1 GiB layer through the push command";
 
 /** Whether a layout was fully written before (its index.json is written last). */
-export const layoutReady = (dir) => existsSync(join(dir, "index.json"));
+export const layoutReady = (/** @type {string} */ dir) => existsSync(join(dir, "index.json"));

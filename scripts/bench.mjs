@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed (issue 12 step 5: bin/ and scripts/ are checked; the benchmark harness is the one exception left)
 // `npm run bench`: measures the registry side by side with baselines in one run on this machine and
 // prints one table, also written to BENCHMARKS.md. Everything listens on 127.0.0.1.
 //
@@ -22,7 +21,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import https from "node:https";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
 import { httpsRequest } from "../bin/lib/https-request.mjs";
 import { writeOciLayout } from "./lib/oci-image.mjs";
 import { BASELINE_HEADING, compareWithBaseline, withBaselineSection } from "../bench/baseline.mjs";
@@ -45,6 +43,12 @@ const BASELINE_ONLY = process.env.BENCH_ONLY === "baseline";
 const PHASE_ONLY = ["cpu", "large"].includes(process.env.BENCH_ONLY ?? "") ? process.env.BENCH_ONLY : undefined;
 const IDLE_TIMEOUT_MS = 120_000;
 
+/** @typedef {import("../bench/cost-model.mjs").BenchRequest} BenchRequest */
+/** wrk's figures for one URL: req/s, p50 and p99 in ms, and the request count. @typedef {{ rps: number, p50: number, p99: number, requests: number }} WrkResult */
+/** A docker-registry started by startDockerRegistries. @typedef {{ child: import("node:child_process").ChildProcess, host: string }} DockerRegistry */
+/** Median seconds of one registry's push and pull of one image. @typedef {{ push: number, pull: number, pullCpu: number, substratePull?: number }} Timing */
+
+/** Installs `pkg` (Debian, as root) when `command` is missing, else exits. @param {string} command @param {string} pkg */
 function need(command, pkg) {
   if (spawnSync("sh", ["-c", `command -v ${command}`]).status === 0) return;
   if (process.getuid?.() === 0 && existsSync("/etc/debian_version")) {
@@ -55,6 +59,13 @@ function need(command, pkg) {
   }
 }
 
+/**
+ * Runs a command to completion; throws when it fails.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {Omit<import("node:child_process").SpawnSyncOptions, "encoding">} [options]
+ * @returns {{ stdout: string, seconds: number }}
+ */
 function sh(command, args, options = {}) {
   const started = performance.now();
   const result = spawnSync(command, args, { encoding: "utf8", maxBuffer: 64 * MiB, ...options });
@@ -62,17 +73,26 @@ function sh(command, args, options = {}) {
   return { stdout: result.stdout, seconds: (performance.now() - started) / 1000 };
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const median = (/** @type {number[]} */ values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 // No keep-alive: a reused socket that workerd already closed fails the next request with "socket hang up".
 const agent = new https.Agent({ keepAlive: false, rejectUnauthorized: false });
 
-/** One request, its answer buffered (bin/lib/https-request.mjs, shared with the CLI and the tests). */
+/**
+ * One request, its answer buffered (bin/lib/https-request.mjs, shared with the CLI and the tests).
+ * @param {string} url
+ * @param {Parameters<BenchRequest>[1]} [options]
+ */
 function request(url, { method = "GET", headers = {}, body } = {}) {
   return httpsRequest(url, { method, headers, body, agent, rejectUnauthorized: false, idleTimeoutMs: IDLE_TIMEOUT_MS });
 }
 
-/** Streams a response body to nowhere; returns seconds and bytes. */
+/**
+ * Streams a response body to nowhere; returns seconds and bytes.
+ * @param {string} url
+ * @param {Record<string, string>} [headers]
+ * @returns {Promise<{ status: number | undefined, bytes: number, seconds: number, encoding: string | undefined }>}
+ */
 function download(url, headers = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -83,14 +103,19 @@ function download(url, headers = {}) {
         res.on("end", () => resolve({ status: res.statusCode, bytes, seconds: (performance.now() - started) / 1000, encoding: res.headers["content-encoding"] }));
       })
       .on("error", reject)
-      .setTimeout(IDLE_TIMEOUT_MS, function () {
+      .setTimeout(IDLE_TIMEOUT_MS, /** @this {import("node:http").ClientRequest} */ function () {
         this.destroy(new Error(`GET ${url}: no activity for ${IDLE_TIMEOUT_MS / 1000} s`));
       });
   });
 }
 
-/** The workerd processes started under a process (wrangler spawns workerd). */
+/**
+ * The workerd processes started under a process (wrangler spawns workerd).
+ * @param {number} rootPid
+ * @returns {number[]}
+ */
 function workerdPids(rootPid) {
+  /** @type {Map<number, number[]>} parent pid → child pids */
   const children = new Map();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -98,13 +123,14 @@ function workerdPids(rootPid) {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(entry));
+      /** @type {number[]} set just above */ (children.get(ppid)).push(Number(entry));
     } catch {
       // process ended
     }
   }
+  /** @type {number[]} */
   const found = [];
-  const walk = (pid) => {
+  const walk = (/** @type {number} */ pid) => {
     for (const child of children.get(pid) ?? []) {
       try {
         if (readFileSync(`/proc/${child}/comm`, "utf8").trim() === "workerd") found.push(child);
@@ -118,35 +144,43 @@ function workerdPids(rootPid) {
   return found;
 }
 
-const rssKiB = (pids) => pids.reduce((sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0), 0);
-const cpuTicks = (pids) =>
+const rssKiB = (/** @type {number[]} */ pids) => pids.reduce((sum, pid) => sum + Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0), 0);
+const cpuTicks = (/** @type {number[]} */ pids) =>
   pids.reduce((sum, pid) => {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
     return sum + Number(fields[11]) + Number(fields[12]);
   }, 0);
 const TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || 100);
 
-/** Runs wrk and returns req/s, p50 and p99 in ms, and the request count. */
+/**
+ * Runs wrk and returns req/s, p50 and p99 in ms, and the request count.
+ * @param {string} url
+ * @param {Record<string, string>} [headers]
+ * @returns {WrkResult}
+ */
 function wrk(url, headers = {}) {
   const args = ["-t2", "-c16", `-d${WRK_SECONDS}s`, "--latency"];
   for (const [name, value] of Object.entries(headers)) args.push("-H", `${name}: ${value}`);
   const output = sh("wrk", [...args, url]).stdout;
   if (!/Latency Distribution/.test(output)) throw new Error(`unexpected wrk output for ${url}:\n${output}`);
-  const toMs = (text) => {
+  const toMs = (/** @type {string} */ text) => {
     const match = /([\d.]+)(us|ms|s|m)\b/.exec(text);
     if (!match) throw new Error(`unexpected wrk latency "${text}" for ${url}:\n${output}`);
-    return Number(match[1]) * { us: 0.001, ms: 1, s: 1000, m: 60_000 }[match[2]];
+    return Number(match[1]) * /** @type {Record<string, number>} */ ({ us: 0.001, ms: 1, s: 1000, m: 60_000 })[match[2]];
   };
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
   if (non2xx > 0) throw new Error(`wrk saw ${non2xx} error responses from ${url}`);
+  // Lines of wrk's --latency output (checked above); a missing one throws here as it always did.
+  const line = (/** @type {RegExp} */ pattern) => /** @type {RegExpExecArray} */ (pattern.exec(output))[1];
   return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)[1]),
-    p50: toMs(/^\s+50%\s+(\S+)/m.exec(output)[1]),
-    p99: toMs(/^\s+99%\s+(\S+)/m.exec(output)[1]),
-    requests: Number(/(\d+) requests in/.exec(output)[1]),
+    rps: Number(line(/Requests\/sec:\s+([\d.]+)/)),
+    p50: toMs(line(/^\s+50%\s+(\S+)/m)),
+    p99: toMs(line(/^\s+99%\s+(\S+)/m)),
+    requests: Number(line(/(\d+) requests in/)),
   };
 }
 
+/** The bench images' OCI layouts under .bench/images, generated once; returns their names. */
 async function ensureImages() {
   const images = {
     "3x32MiB": { seed: 101, layerSizes: [32 * MiB, 32 * MiB, 32 * MiB], gzip: true },
@@ -166,6 +200,8 @@ async function ensureImages() {
 /**
  * Bundles `<root>/bench/worker.ts` once and returns a config in `outDir` that serves that fixed bundle: `wrangler
  * dev` watches its sources and would reload the Worker (a new workerd, failed requests) if a file changed mid-run.
+ * @param {string} [root]
+ * @param {string} [outDir]
  */
 function bundleOnce(root = projectRoot, outDir = benchDir) {
   const dist = join(outDir, "dist");
@@ -184,6 +220,7 @@ function bundleOnce(root = projectRoot, outDir = benchDir) {
 /**
  * Debian's docker-registry twice: over TLS (a self-signed certificate, as the Worker is served locally), the
  * like-for-like baseline, since the client's TLS work is part of every pull; and over plain HTTP, for reference.
+ * @returns {Record<string, DockerRegistry>} by transport: tls, http
  */
 function startDockerRegistries() {
   const root = join(benchDir, "docker-registry");
@@ -193,6 +230,7 @@ function startDockerRegistries() {
   const key = join(root, "key.pem");
   execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
     "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+  /** @type {Record<string, DockerRegistry>} */
   const started = {};
   for (const [transport, registryPort] of Object.entries(dockerRegistryPorts)) {
     const config = join(root, `${transport}.yml`);
@@ -206,10 +244,16 @@ function startDockerRegistries() {
   return started;
 }
 
-/** An image's layer descriptors from its OCI layout, each with the path of its blob file. */
+/**
+ * An image's layer descriptors from its OCI layout, each with the path of its blob file.
+ * @param {string} imageName
+ * @returns {{ digest: string, size: number, path: string }[]}
+ */
 function layersOf(imageName) {
   const layout = join(benchDir, "images", imageName);
+  /** @type {{ manifests: { digest: string }[] }} */
   const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8"));
+  /** @type {{ layers: { digest: string, size: number }[] }} */
   const manifest = JSON.parse(readFileSync(join(layout, "blobs", "sha256", index.manifests[0].digest.slice(7)), "utf8"));
   return manifest.layers.map((layer) => ({ ...layer, path: join(layout, "blobs", "sha256", layer.digest.slice(7)) }));
 }
@@ -217,15 +261,21 @@ function layersOf(imageName) {
 /**
  * The pull ceiling of local R2 for an image: its layers' very objects (found through the registry's redirect)
  * read concurrently, as skopeo reads them, through the bare route of the same workerd. Seconds per run.
+ * @param {string} serverUrl
+ * @param {string} repository
+ * @param {string} imageName
+ * @param {string} basicAuthorization
  */
 async function bareLayerGets(serverUrl, repository, imageName, basicAuthorization) {
   const tokenUrl = `${serverUrl}/token?service=edge-registry&scope=repository:${repository}:pull`;
-  const token = JSON.parse((await request(tokenUrl, { headers: { Authorization: basicAuthorization } })).body).token;
+  const token = JSON.parse((await request(tokenUrl, { headers: { Authorization: basicAuthorization } })).body.toString()).token;
+  /** @type {string[]} */
   const keys = [];
   for (const layer of layersOf(imageName)) {
     const redirect = await request(`${serverUrl}/v2/${repository}/blobs/${layer.digest}`, { headers: { Authorization: `Bearer ${token}` } });
-    keys.push(new URL(redirect.headers.location, serverUrl).pathname.replace(/^\/blob-data\//, ""));
+    keys.push(new URL(/** @type {string} the 307's Location */ (redirect.headers.location), serverUrl).pathname.replace(/^\/blob-data\//, ""));
   }
+  /** @type {number[]} */
   const runs = [];
   for (let run = 0; run < RUNS; run++) {
     const started = performance.now();
@@ -242,17 +292,24 @@ function clearClientCaches() {
   }
 }
 
-/** Push attempts that failed and were retried, for the report. */
+/** Push attempts that failed and were retried, for the report. @type {string[]} */
 const failedPushes = [];
 
 /**
  * skopeo copy of `layout` to a fresh repository; seconds of the attempt that succeeded. A push that fails is
  * counted and reported, then tried again (at most 3 more times) under a new name: local `wrangler dev`
  * intermittently answers 503 after a long upload (README "Known local issue").
+ * @param {string} layout
+ * @param {string} host
+ * @param {string[]} credsFlag
+ * @param {string} repository
+ * @param {string} label
+ * @returns {Promise<{ repository: string, seconds: number }>}
  */
 async function pushWithRetries(layout, host, credsFlag, repository, label) {
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
+    /** @type {string | undefined} the last line of skopeo's error output, or undefined when it succeeded */
     const failure = await new Promise((resolve) => {
       clearClientCaches();
       const child = spawn("skopeo", ["copy", "--dest-tls-verify=false", ...credsFlag, layout, `docker://${host}/${repository}-${attempt}:v1`], { stdio: ["ignore", "ignore", "pipe"] });
@@ -266,6 +323,7 @@ async function pushWithRetries(layout, host, credsFlag, repository, label) {
   }
 }
 
+/** skopeo copy from `source` to `destination`; seconds. @param {string} source @param {string} destination @param {string[]} credsFlag */
 function skopeoCopy(source, destination, credsFlag) {
   clearClientCaches();
   return sh("skopeo", ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", ...credsFlag, source, destination]).seconds;
@@ -281,19 +339,24 @@ async function ensureCostImage() {
   return dir;
 }
 
-/** Namespace `bench` and a service account that administers it, through the admin API of the server at `url`. */
+/**
+ * Namespace `bench` and a service account that administers it, through the admin API of the server at `url`.
+ * @param {string} url
+ * @param {string} adminPassword
+ */
 async function setUpAccount(url, adminPassword) {
   const admin = { Authorization: `Basic ${Buffer.from(`admin:${adminPassword}`).toString("base64")}`, "Content-Type": "application/json" };
   await request(`${url}/admin/v1/namespaces`, { method: "POST", headers: admin, body: JSON.stringify({ name: "bench" }) });
+  /** @type {{ username: string, token: string }} */
   const created = JSON.parse(
-    (await request(`${url}/admin/v1/service-accounts`, { method: "POST", headers: admin, body: JSON.stringify({ namespace: "bench", name: "ci", grants: [{ namespace: "bench", role: "admin" }] }) })).body,
+    (await request(`${url}/admin/v1/service-accounts`, { method: "POST", headers: admin, body: JSON.stringify({ namespace: "bench", name: "ci", grants: [{ namespace: "bench", role: "admin" }] }) })).body.toString(),
   );
   const creds = `${created.username}:${created.token}`;
   return { creds, basic: `Basic ${Buffer.from(creds).toString("base64")}`, credsFlag: ["--dest-creds", creds, "--src-creds", creds] };
 }
 
 /** The body limit of bench/wrangler.toml, under which skopeo pushes the 512 MiB layer in one request. */
-const BENCH_BODY_LIMIT = /^MAX_REQUEST_BODY_BYTES = "(\d+)"$/m.exec(readFileSync(join(projectRoot, "bench", "wrangler.toml"), "utf8"))[1];
+const BENCH_BODY_LIMIT = /** @type {RegExpExecArray} bench/wrangler.toml sets it */ (/^MAX_REQUEST_BODY_BYTES = "(\d+)"$/m.exec(readFileSync(join(projectRoot, "bench", "wrangler.toml"), "utf8")))[1];
 
 /** `BENCH_ONLY=baseline`: this version beside the one before the ledgers (bench/baseline.mjs). */
 async function baselineOnly() {
@@ -351,17 +414,21 @@ async function main() {
   const secrets = await ensureSecretsFile(envFile);
   rmSync(join(benchDir, "state"), { recursive: true, force: true });
   const server = await startWranglerDev({ port, persistTo: join(benchDir, "state"), envFile, config: bundleOnce(), extraArgs: ["--no-bundle"] });
+  /** @type {Record<string, DockerRegistry>} */
   const dockers = COSTS_ONLY || PHASE_ONLY ? {} : startDockerRegistries();
+  /** @type {{ name: string, value: string, baseline: string, ratio: string, target: string }[]} */
   const results = [];
+  /** One row of the table. @param {string} name @param {string} value @param {string} baseline @param {string} ratio @param {string} target */
   const row = (name, value, baseline, ratio, target) => {
     results.push({ name, value, baseline, ratio, target });
     console.log(`${name}: ${value} | ${baseline} | ${ratio} | ${target}`);
   };
   try {
-    const pids = workerdPids(server.child.pid);
+    const pids = workerdPids(/** @type {number} a spawned child's */ (server.child.pid));
     const { basic, creds, credsFlag } = await setUpAccount(server.url, secrets.BOOTSTRAP_ADMIN_PASSWORD);
 
     // 6. CPU per path and the 1 GiB layer (run first when alone; after the timings in a full run).
+    /** @param {string} [which] cpu or large; both when absent */
     const phases = async (which) => {
       if (!which || which === "cpu") {
         const cpu = await measureUploadCpu({ url: server.url, basic, request, runs: RUNS, cpuMs: () => (cpuTicks(pids) / TICKS_PER_SECOND) * 1000 });
@@ -397,37 +464,39 @@ async function main() {
       request,
       skopeo: (args) => sh("skopeo", args),
       clearClientCaches,
-      layout: costImage,
+      layout: /** @type {string} not a phase run */ (costImage),
     });
     if (COSTS_ONLY) return;
 
     // 1. Request rates, each beside the trivial route measured right before it.
     sh("skopeo", ["copy", "--dest-tls-verify=false", "--dest-creds", creds, `oci:${join(benchDir, "images", "3x32MiB")}:v1`, `docker://127.0.0.1:${port}/bench/manifest:v1`]);
     const tokenUrl = `${server.url}/token?service=edge-registry&scope=repository:bench/app:pull`;
-    const manifestToken = JSON.parse((await request(`${server.url}/token?service=edge-registry&scope=repository:bench/manifest:pull`, { headers: { Authorization: basic } })).body).token;
+    const manifestToken = JSON.parse((await request(`${server.url}/token?service=edge-registry&scope=repository:bench/manifest:pull`, { headers: { Authorization: basic } })).body.toString()).token;
     wrk(`${server.url}/bench/ping`); // warm-up
     // Rates swing with scheduling on 2 cores: rounds interleave the routes, and each figure is the median round.
+    /** @type {Record<string, Record<string, number>>[]} per round: route → wrk's figures and cpuMs */
     const rounds = [];
     for (let round = 0; round < RUNS; round++) {
+      /** @type {Record<string, Record<string, number>>} */
       const measured = {};
-      for (const [name, url, headers] of [
+      for (const [name, url, headers] of /** @type {[string, string, Record<string, string>][]} */ ([
         ["ping", `${server.url}/bench/ping`, {}],
         ["token", tokenUrl, { Authorization: basic }],
         ["pingLogged", `${server.url}/bench/ping-logged`, {}],
         ["manifest", `${server.url}/v2/bench/manifest/manifests/v1`, { Authorization: `Bearer ${manifestToken}`, Accept: "application/vnd.oci.image.manifest.v1+json" }],
-      ]) {
+      ])) {
         const ticks = cpuTicks(pids);
         measured[name] = wrk(url, headers);
         measured[name].cpuMs = ((cpuTicks(pids) - ticks) / TICKS_PER_SECOND / measured[name].requests) * 1000;
       }
       rounds.push(measured);
     }
-    const medianOf = (name) => {
-      const pick = (field) => median(rounds.map((round) => round[name][field]));
+    const medianOf = (/** @type {string} */ name) => {
+      const pick = (/** @type {string} */ field) => median(rounds.map((round) => round[name][field]));
       return { rps: pick("rps"), p50: pick("p50"), p99: pick("p99"), cpuMs: pick("cpuMs") };
     };
     const [ping, token, pingLogged, manifest] = ["ping", "token", "pingLogged", "manifest"].map(medianOf);
-    const fmtRate = (r) => `${r.rps.toFixed(0)} req/s (p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms)`;
+    const fmtRate = (/** @type {{ rps: number, p50: number, p99: number }} */ r) => `${r.rps.toFixed(0)} req/s (p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms)`;
     row("Token endpoint, service account, 1 scope", fmtRate(token), `/bench/ping ${fmtRate(ping)}`, `${(token.rps / ping.rps).toFixed(2)} ×`, "≥ 0.70 ×");
     row("Token endpoint vs a trivial route that also logs one line", fmtRate(token), `/bench/ping-logged ${fmtRate(pingLogged)}`, `${(token.rps / pingLogged.rps).toFixed(2)} ×`, "—");
     row("Manifest GET by tag (bearer)", fmtRate(manifest), `/bench/ping ${fmtRate(ping)}`, `${(manifest.rps / ping.rps).toFixed(2)} ×`, "≥ 0.60 ×");
@@ -436,7 +505,9 @@ async function main() {
     // 2. Substrate ceiling: each image's layers put one after another through the bare route (as skopeo pushes
     //    them), and the 512 MiB layer read back, in the same workerd.
     const bigLayer = layersOf("1x512MiB")[0];
+    /** @type {Record<string, number[]>} */
     const substratePut = {};
+    /** @type {number[]} */
     const substrateGet = [];
     for (const name of imageNames) {
       substratePut[name] = [];
@@ -452,22 +523,29 @@ async function main() {
     }
 
     // 3. skopeo push and pull, side by side with docker-registry.
+    /** @type {Record<string, Timing>} by "<registry> <image>" */
     const timings = {};
     let rssGrowthMiB = 0;
+    /** @type {string | undefined} */
     let edgeBigRepository;
+    /** @type {Record<string, string>} */
     const repositoryUsed = {};
     for (const name of imageNames) {
       const layout = `oci:${join(benchDir, "images", name)}:v1`;
-      for (const [registry, host, flags, serverPids] of [
+      for (const [registry, host, flags, serverPids] of /** @type {[string, string, string[], number[]][]} spawned children's pids */ ([
         ["edge", `127.0.0.1:${port}`, credsFlag, pids],
         ["docker-registry", dockers.tls.host, [], [dockers.tls.child.pid]],
         ["docker-registry-http", dockers.http.host, [], [dockers.http.child.pid]],
-      ]) {
+      ])) {
+        /** @type {number[]} */
         const push = [];
+        /** @type {number[]} */
         const pull = [];
+        /** @type {number[]} */
         const pullCpuSeconds = [];
         for (let run = 0; run < RUNS; run++) {
           const repository = `bench/${name.toLowerCase()}-${Date.now().toString(36)}-${run}`;
+          /** @type {NodeJS.Timeout | undefined} */
           let sampler;
           let peak = 0;
           const baseline = registry === "edge" ? rssKiB(pids) : 0;
@@ -490,32 +568,36 @@ async function main() {
         if (registry === "edge") timings[`edge ${name}`].substratePull = median(await bareLayerGets(server.url, repositoryUsed.edge, name, basic));
       }
     }
-    const seconds = (value) => `${value.toFixed(2)} s`;
+    const seconds = (/** @type {number} */ value) => `${value.toFixed(2)} s`;
     for (const name of imageNames) {
       const edge = timings[`edge ${name}`];
       const reference = timings[`docker-registry ${name}`];
       const plain = timings[`docker-registry-http ${name}`];
       const ceiling = median(substratePut[name]);
       row(`skopeo push ${name}`, seconds(edge.push), `bare R2 put of its layers ${seconds(ceiling)}; docker-registry ${seconds(reference.push)} (TLS), ${seconds(plain.push)} (HTTP)`, `${(edge.push / ceiling).toFixed(2)} × R2 put`, "≤ 1.20 ×");
-      row(`skopeo pull ${name}`, seconds(edge.pull), `docker-registry ${seconds(reference.pull)} (TLS), ${seconds(plain.pull)} (HTTP); bare R2 get of the same layer objects, concurrent ${seconds(edge.substratePull)}; server CPU: workerd ${seconds(edge.pullCpu)}, docker-registry ${seconds(reference.pullCpu)} (TLS)`, `${(edge.pull / reference.pull).toFixed(2)} × docker-registry (TLS); ${(edge.pull / plain.pull).toFixed(2)} × (HTTP)`, "≤ 1.00 ×");
+      row(`skopeo pull ${name}`, seconds(edge.pull), `docker-registry ${seconds(reference.pull)} (TLS), ${seconds(plain.pull)} (HTTP); bare R2 get of the same layer objects, concurrent ${seconds(/** @type {number} set for edge */ (edge.substratePull))}; server CPU: workerd ${seconds(edge.pullCpu)}, docker-registry ${seconds(reference.pullCpu)} (TLS)`, `${(edge.pull / reference.pull).toFixed(2)} × docker-registry (TLS); ${(edge.pull / plain.pull).toFixed(2)} × (HTTP)`, "≤ 1.00 ×");
     }
 
     // 4. Blob pull: redirect + signed-URL download of the 512 MiB layer (gzip accepted, as skopeo sends it).
     const blobToken = JSON.parse(
-      (await request(`${server.url}/token?service=edge-registry&scope=repository:${edgeBigRepository}:pull`, { headers: { Authorization: basic } })).body,
+      (await request(`${server.url}/token?service=edge-registry&scope=repository:${edgeBigRepository}:pull`, { headers: { Authorization: basic } })).body.toString(),
     ).token;
+    /** @type {number[]} */
     const blobRuns = [];
+    /** @type {number[]} */
     const sameObjectRuns = [];
+    /** @type {string | undefined} */
     let encoding;
     for (let run = 0; run < RUNS; run++) {
       const started = performance.now();
       const redirect = await request(`${server.url}/v2/${edgeBigRepository}/blobs/${bigLayer.digest}`, { headers: { Authorization: `Bearer ${blobToken}` } });
-      const fetched = await download(new URL(redirect.headers.location, server.url).toString(), { "Accept-Encoding": "gzip" });
+      const location = /** @type {string} the 307's Location */ (redirect.headers.location);
+      const fetched = await download(new URL(location, server.url).toString(), { "Accept-Encoding": "gzip" });
       if (fetched.bytes !== bigLayer.size) throw new Error(`blob download returned ${fetched.bytes} bytes`);
       encoding = fetched.encoding;
       blobRuns.push((performance.now() - started) / 1000);
       // The same object read by the bare route: the registry's own overhead is the ratio to it.
-      const key = new URL(redirect.headers.location, server.url).pathname.replace(/^\/blob-data\//, "");
+      const key = new URL(location, server.url).pathname.replace(/^\/blob-data\//, "");
       sameObjectRuns.push((await download(`${server.url}/bench/r2?key=${encodeURIComponent(key)}`)).seconds);
     }
     row(
@@ -531,6 +613,7 @@ async function main() {
     // 5. A small image must not stall: skopeo copy of a 1 MiB image.
     const small = join(benchDir, "images", "1MiB");
     if (!existsSync(join(small, "index.json"))) await writeOciLayout(small, [{ seed: 303, layerSizes: [MiB], gzip: true }], "v1");
+    /** @type {number[]} */
     const smallRuns = [];
     for (let run = 0; run < RUNS; run++) {
       smallRuns.push(skopeoCopy(`oci:${small}:v1`, `docker://127.0.0.1:${port}/bench/small-${run}:v1`, credsFlag));
@@ -561,7 +644,7 @@ async function main() {
     }
     for (const { child } of Object.values(dockers)) {
       try {
-        process.kill(-child.pid, "SIGTERM");
+        process.kill(-(/** @type {number} a spawned child's */ (child.pid)), "SIGTERM");
       } catch {
         // gone
       }
@@ -577,7 +660,7 @@ async function main() {
   }
 
   const bundle = execFileSync("node", ["scripts/deploy-check.mjs"], { cwd: projectRoot, encoding: "utf8", env: { ...process.env, ...OFFLINE_ENV } });
-  const bundleMatch = /bundled (\d+) bytes \((\d+) gzip\)/.exec(bundle);
+  const bundleMatch = /** @type {RegExpExecArray} deploy-check prints it */ (/bundled (\d+) bytes \((\d+) gzip\)/.exec(bundle));
   row("Bundle size", `${(Number(bundleMatch[1]) / 1024).toFixed(1)} KiB`, "—", `${(Number(bundleMatch[2]) / 1024).toFixed(1)} KiB gzip`, "—");
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, workerd via wrangler dev (HTTPS, local KV/R2), skopeo ${sh("skopeo", ["--version"]).stdout.trim().split(" ").at(-1)}`;
