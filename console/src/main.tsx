@@ -132,7 +132,7 @@ function App() {
         {page === "namespaces" && <NamespacesPage />}
         {page === "service-accounts" && <ServiceAccountsPage session={session} />}
         {page === "grants" && <GrantsPage />}
-        {page === "audit" && <AuditPage />}
+        {page === "audit" && <AuditPage session={session} />}
         {page === "account" && <AccountPage session={session} />}
       </main>
     </>
@@ -582,10 +582,15 @@ function GrantsPage() {
 
 // ---- audit ----
 
-function AuditPage() {
+/**
+ * The audit log: all of it for a registry administrator; a namespace administrator reads the events of a
+ * namespace it administers (`namespace=`, which starts on the first it holds the admin role on).
+ */
+function AuditPage({ session }: { session: Session }) {
+  const initialNamespace = session.registryAdmin ? "" : (session.grants.find((grant) => grant.role === "admin" && grant.target.kind === "namespace")?.target.name ?? "");
   const [events, setEvents] = useState<AuditEvent[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
-  const [query, setQuery] = useState<URLSearchParams>(new URLSearchParams({ limit: "100" }));
+  const [query, setQuery] = useState<URLSearchParams>(new URLSearchParams({ limit: "100", ...(initialNamespace ? { namespace: initialNamespace } : {}) }));
   const { status, busy, run } = useAction();
   const load = (params: URLSearchParams, append: boolean) =>
     run(async () => {
@@ -598,7 +603,7 @@ function AuditPage() {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
     const params = new URLSearchParams({ limit: "100" });
-    for (const field of ["actor", "action"]) {
+    for (const field of ["namespace", "actor", "action"]) {
       const value = String(form.get(field) ?? "").trim();
       if (value) params.set(field, value);
     }
@@ -616,6 +621,8 @@ function AuditPage() {
     <section aria-labelledby="audit-title">
       <h1 id="audit-title">Audit log</h1>
       <form class="inline" onSubmit={filter}>
+        <label for="audit-namespace">Namespace{session.registryAdmin ? " (optional)" : ""}</label>
+        <input id="audit-namespace" name="namespace" defaultValue={initialNamespace} required={!session.registryAdmin} />
         <label for="audit-actor">Actor</label>
         <input id="audit-actor" name="actor" />
         <label for="audit-action">Action</label>

@@ -417,6 +417,28 @@ describe("console as a namespace administrator", () => {
     expect(((await adminOk("GET", `/users/${READER.username}/grants`)).grants as { target: { name: string } }[]).some((grant) => grant.target.name === "uiother")).toBe(false);
   });
 
+  it("reads its namespace's audit log (namespace=), and the API's 403 for another namespace", async () => {
+    await open(page, "audit", "Audit log");
+    expect(await page.getByLabel("Namespace").inputValue()).toBe("uins");
+    await page.getByRole("cell", { name: "service-account.create" }).first().waitFor();
+    // The log's listing may lag its newest events (like the catalog, up to a minute): filtered again until they show.
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: "Filter" }).click();
+          await page.waitForLoadState("networkidle");
+          return page.locator("table").textContent();
+        },
+        { timeout: 90_000, interval: 5000 },
+      )
+      .toContain("ns-deployer");
+    expect(await page.locator("table").textContent()).not.toContain("secret-robot");
+    await shot(page, "audit-namespace-admin");
+    await page.getByLabel("Namespace").fill("uiother");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect.poll(() => statusText(page)).toContain("403");
+  });
+
   it("manages its own password page and lists its console session", async () => {
     await open(page, "account", "My account: console-nsadmin");
     await page.getByRole("cell", { name: "console session" }).first().waitFor();
