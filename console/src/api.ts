@@ -25,6 +25,17 @@ export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
 }
 
+/** Every page of a paged account-API listing: follows `next` (a path) until it is null. */
+export async function allPages<P extends { next: string | null }>(first: string): Promise<P[]> {
+  const pages: P[] = [];
+  for (let path: string | null = first; path !== null; ) {
+    const page: P = await api<P>("GET", path);
+    pages.push(page);
+    path = page.next;
+  }
+  return pages;
+}
+
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -76,16 +87,26 @@ export interface Session {
   grants: Grant[];
   csrfToken: string;
 }
-export interface RepositoryUsage {
+/** GET /account/v1/repositories (src/admin/pullable.ts): what the caller may pull, a page at a time. */
+export interface PullableRepository {
   name: string;
-  logicalBytes: number;
+  actions: string[];
 }
-export interface NamespaceUsage {
-  namespace: string;
-  usedBytes: number;
-  quotaBytes: number | null;
-  repositories: RepositoryUsage[];
-  partial: boolean;
+export interface PullablePage {
+  repositories: PullableRepository[];
+  next: string | null;
+}
+/** GET /account/v1/repositories/<name>/tags: `size` is an image's config and layers as pushed, null for an index. */
+export interface PullableTag {
+  name: string;
+  digest: string | null;
+  mediaType: string | null;
+  size: number | null;
+}
+export interface PullableTagsPage {
+  name: string;
+  tags: PullableTag[];
+  next: string | null;
 }
 /** The credential outputs exactly as the API returns them (src/admin/credential-outputs.ts). */
 export interface RefreshToken {

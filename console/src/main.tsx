@@ -8,6 +8,7 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import {
   ApiError,
   SESSION_PATH,
+  allPages,
   api,
   repositoryPath,
   segment,
@@ -18,7 +19,10 @@ import {
   type Grant,
   type IssuedToken,
   type Namespace,
-  type NamespaceUsage,
+  type PullablePage,
+  type PullableRepository,
+  type PullableTag,
+  type PullableTagsPage,
   type RefreshToken,
   type ServiceAccount,
   type Session,
@@ -125,10 +129,10 @@ function App() {
         </button>
       </header>
       <main>
-        {page === "namespaces" && <NamespacesPage session={session} />}
+        {page === "namespaces" && <NamespacesPage />}
         {page === "service-accounts" && <ServiceAccountsPage session={session} />}
         {page === "grants" && <GrantsPage />}
-        {page === "audit" && <AuditPage />}
+        {page === "audit" && <AuditPage session={session} />}
         {page === "account" && <AccountPage session={session} />}
       </main>
     </>
@@ -164,21 +168,30 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
 
 // ---- namespaces, repositories, tags ----
 
-/** The namespaces the user may see: all of them for a registry administrator, else those it administers. */
-function NamespacesPage({ session }: { session: Session }) {
+/**
+ * The namespaces the user administers (all of them for a registry administrator): GET /admin/v1/namespaces.
+ * A user who administers none is answered 403 there; it sees the namespaces of the repositories it may pull
+ * (GET /account/v1/repositories), without visibility settings.
+ */
+function NamespacesPage() {
   const [namespaces, setNamespaces] = useState<Namespace[] | null>(null);
+  const [administers, setAdministers] = useState(false);
+  const [pullable, setPullable] = useState<PullableRepository[] | null>(null);
   const [open, setOpen] = useState<string | null>(null);
   const { status, busy, run } = useAction();
   const load = () =>
     run(async () => {
-      if (session.registryAdmin) {
+      const repositories = allPages<PullablePage>("/account/v1/repositories").then((pages) => pages.flatMap((page) => page.repositories));
+      try {
         setNamespaces((await api<{ namespaces: Namespace[] }>("GET", "/admin/v1/namespaces")).namespaces);
-      } else {
-        // Seam: until the paged "repositories I may pull" API (issue 15, delegation) lands, a user who is
-        // not a registry administrator sees the namespaces its grants name; their details are the API's to refuse.
-        const names = [...new Set(session.grants.map((grant) => grant.target.name.split("/")[0]!))];
+        setAdministers(true);
+      } catch (error) {
+        if (!(error instanceof ApiError && error.status === 403)) throw error;
+        const names = [...new Set((await repositories).map((repository) => repository.name.split("/")[0]!))].sort();
         setNamespaces(names.map((name) => ({ name, public: false, organizationId: "", createdAt: "" })));
+        setAdministers(false);
       }
+      setPullable(await repositories);
     });
   useEffect(() => void load(), []);
   const setPublic = (name: string, isPublic: boolean) =>
@@ -190,17 +203,18 @@ function NamespacesPage({ session }: { session: Session }) {
   return (
     <section aria-labelledby="namespaces-title">
       <h1 id="namespaces-title">Namespaces</h1>
+      <p class="hint">{administers ? "The namespaces you administer." : "The namespaces of the repositories you may pull."}</p>
       <Status status={status} />
       <DataTable columns={["Namespace", "Visibility", "Actions"]}>
       {(namespaces ?? []).map((namespace) => (
         <tr key={namespace.name}>
           <td>{namespace.name}</td>
-          <td>{session.registryAdmin ? (namespace.public ? "public" : "private") : "—"}</td>
+          <td>{administers ? (namespace.public ? "public" : "private") : "—"}</td>
           <td class="actions">
             <button type="button" onClick={() => setOpen(open === namespace.name ? null : namespace.name)} aria-expanded={open === namespace.name}>
               Repositories of {namespace.name}
             </button>
-            {session.registryAdmin && (
+            {administers && (
               <button type="button" disabled={busy} onClick={() => setPublic(namespace.name, !namespace.public)}>
                 Make {namespace.name} {namespace.public ? "private" : "public"}
               </button>
@@ -210,20 +224,22 @@ function NamespacesPage({ session }: { session: Session }) {
       ))}
       </DataTable>
       {namespaces?.length === 0 && <p>No namespaces yet.</p>}
-      {open && <Repositories namespace={open} key={open} />}
+      {open && pullable && (
+        <Repositories
+          namespace={open}
+          administers={administers}
+          repositories={pullable.filter((repository) => repository.name.startsWith(`${open}/`))}
+          key={open}
+        />
+      )}
     </section>
   );
 }
 
-function Repositories({ namespace }: { namespace: string }) {
-  const [usage, setUsage] = useState<NamespaceUsage | null>(null);
+/** A namespace's repositories the user may pull (the account API's listing), with the actions it holds on each. */
+function Repositories({ namespace, administers, repositories }: { namespace: string; administers: boolean; repositories: PullableRepository[] }) {
   const [open, setOpen] = useState<string | null>(null);
   const { status, busy, run } = useAction();
-  useEffect(() => {
-    // The account API's usage report lists a namespace's repositories for its administrators and registry
-    // administrators (seam: the paged repository listing of issue 15 replaces it when it lands).
-    void run(async () => setUsage(await api<NamespaceUsage>("GET", `/account/v1/namespaces/${segment(namespace)}/usage`)));
-  }, [namespace]);
   const setPublic = (name: string, isPublic: boolean) =>
     run(async () => {
       await api("PATCH", `/admin/v1/repositories/${repositoryPath(name)}`, { public: isPublic });
@@ -233,67 +249,82 @@ function Repositories({ namespace }: { namespace: string }) {
     <section aria-labelledby="repositories-title">
       <h2 id="repositories-title">Repositories in {namespace}</h2>
       <Status status={status} />
-      {usage && (
-        <p>
-          {formatBytes(usage.usedBytes)} stored{usage.quotaBytes !== null ? ` of a ${formatBytes(usage.quotaBytes)} quota` : ""}
-          {usage.partial ? " (only the first 500 repositories are listed)" : ""}
-        </p>
-      )}
-      <DataTable columns={["Repository", "Size", "Actions"]}>
-      {(usage?.repositories ?? []).map((repository) => (
+      <p class="hint">
+        The registry's catalog is eventually consistent: a repository pushed in the last minute may not be listed yet (reload the page).
+      </p>
+      <DataTable columns={["Repository", "Your access", "Actions"]}>
+      {repositories.map((repository) => (
         <tr key={repository.name}>
           <td>{repository.name}</td>
-          <td>{formatBytes(repository.logicalBytes)}</td>
+          <td>{repository.actions.join(", ")}</td>
           <td class="actions">
             <button type="button" onClick={() => setOpen(open === repository.name ? null : repository.name)} aria-expanded={open === repository.name}>
               Tags of {repository.name}
             </button>
-            <button type="button" disabled={busy} onClick={() => setPublic(repository.name, true)}>
-              Make {repository.name} public
-            </button>
-            <button type="button" disabled={busy} onClick={() => setPublic(repository.name, false)}>
-              Make {repository.name} private
-            </button>
+            {administers && (
+              <>
+                <button type="button" disabled={busy} onClick={() => setPublic(repository.name, true)}>
+                  Make {repository.name} public
+                </button>
+                <button type="button" disabled={busy} onClick={() => setPublic(repository.name, false)}>
+                  Make {repository.name} private
+                </button>
+              </>
+            )}
           </td>
         </tr>
       ))}
       </DataTable>
-      {usage?.repositories.length === 0 && <p>No repositories in {namespace} yet.</p>}
-      {open && <Tags repository={open} key={open} />}
+      {repositories.length === 0 && <p>No repositories in {namespace} you may pull.</p>}
+      {open && <Tags repository={open} administers={administers} key={open} />}
     </section>
   );
 }
 
-/** Current tags from the repository's tag history (newest move per tag): digest and push time. */
-function Tags({ repository }: { repository: string }) {
-  const [tags, setTags] = useState<TagMove[] | null>(null);
+/**
+ * A repository's tags with digest, media type and size (GET /account/v1/repositories/<name>/tags, all pages);
+ * the push time and pusher come from the tag history (an admin API route: its namespace's administrators), so
+ * a user who only pulls sees "—" there.
+ */
+function Tags({ repository, administers }: { repository: string; administers: boolean }) {
+  const [tags, setTags] = useState<PullableTag[] | null>(null);
+  const [pushes, setPushes] = useState<Map<string, TagMove>>(new Map());
   const { status, run } = useAction();
   useEffect(() => {
     void run(async () => {
+      const pages = await allPages<PullableTagsPage>(`/account/v1/repositories/${repositoryPath(repository)}/tags`);
+      setTags(pages.flatMap((page) => page.tags));
+      if (!administers) return;
       const history = await api<{ moves: TagMove[] }>("GET", `/admin/v1/repositories/${repositoryPath(repository)}/tags/history?limit=1000`);
       const latest = new Map<string, TagMove>();
       for (const move of history.moves) {
         const seen = latest.get(move.tag);
         if (!seen || seen.time < move.time) latest.set(move.tag, move);
       }
-      setTags([...latest.values()].filter((move) => move.to !== null).sort((a, b) => b.time.localeCompare(a.time)));
+      setPushes(latest);
     });
   }, [repository]);
   return (
     <section aria-labelledby="tags-title">
       <h3 id="tags-title">Tags of {repository}</h3>
       <Status status={status} />
-      <DataTable columns={["Tag", "Digest", "Pushed", "By"]}>
-      {(tags ?? []).map((tag) => (
-        <tr key={tag.tag}>
-          <td>{tag.tag}</td>
-          <td>
-            <code>{tag.to}</code>
-          </td>
-          <td>{formatTime(tag.time)}</td>
-          <td>{tag.actor}</td>
-        </tr>
-      ))}
+      <DataTable columns={["Tag", "Digest", "Size", "Pushed", "By"]}>
+      {(tags ?? []).map((tag) => {
+        // The history's newest move of this tag is its push time only when it moved the tag to this digest.
+        const push = pushes.get(tag.name);
+        const pushed = push && push.to === tag.digest ? push : undefined;
+        return (
+          <tr key={tag.name}>
+            <td>{tag.name}</td>
+            <td>
+              <code>{tag.digest ?? "—"}</code>
+            </td>
+            <td>{tag.size === null ? (tag.mediaType?.includes("index") || tag.mediaType?.includes("list") ? "index" : "—") : formatBytes(tag.size)}</td>
+            <td>{pushed ? formatTime(pushed.time) : "—"}</td>
+            <td>{pushed?.actor ?? "—"}</td>
+          </tr>
+        );
+      })}
       </DataTable>
       {tags?.length === 0 && <p>No tags.</p>}
     </section>
@@ -551,10 +582,15 @@ function GrantsPage() {
 
 // ---- audit ----
 
-function AuditPage() {
+/**
+ * The audit log: all of it for a registry administrator; a namespace administrator reads the events of a
+ * namespace it administers (`namespace=`, which starts on the first it holds the admin role on).
+ */
+function AuditPage({ session }: { session: Session }) {
+  const initialNamespace = session.registryAdmin ? "" : (session.grants.find((grant) => grant.role === "admin" && grant.target.kind === "namespace")?.target.name ?? "");
   const [events, setEvents] = useState<AuditEvent[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
-  const [query, setQuery] = useState<URLSearchParams>(new URLSearchParams({ limit: "100" }));
+  const [query, setQuery] = useState<URLSearchParams>(new URLSearchParams({ limit: "100", ...(initialNamespace ? { namespace: initialNamespace } : {}) }));
   const { status, busy, run } = useAction();
   const load = (params: URLSearchParams, append: boolean) =>
     run(async () => {
@@ -567,7 +603,7 @@ function AuditPage() {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
     const params = new URLSearchParams({ limit: "100" });
-    for (const field of ["actor", "action"]) {
+    for (const field of ["namespace", "actor", "action"]) {
       const value = String(form.get(field) ?? "").trim();
       if (value) params.set(field, value);
     }
@@ -585,6 +621,8 @@ function AuditPage() {
     <section aria-labelledby="audit-title">
       <h1 id="audit-title">Audit log</h1>
       <form class="inline" onSubmit={filter}>
+        <label for="audit-namespace">Namespace{session.registryAdmin ? " (optional)" : ""}</label>
+        <input id="audit-namespace" name="namespace" defaultValue={initialNamespace} required={!session.registryAdmin} />
         <label for="audit-actor">Actor</label>
         <input id="audit-actor" name="actor" />
         <label for="audit-action">Action</label>

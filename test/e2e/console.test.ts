@@ -10,8 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error: plain ESM helper shared with the benchmark
-import { writeOciLayout } from "../support/oci-image.mjs";
+import { writeOciLayout } from "../../scripts/lib/oci-image.mjs";
 import { TLS, adminOk, registryHost, registryUrl, run, runOk, tempDir } from "./support";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -21,6 +20,8 @@ const SESSION_COOKIE = "__Host-edge-registry-session";
 const ADMIN = { username: "console-admin", password: "console-admin-password-1" };
 /** Administers namespace `uins` only (an admin grant on it), not `uiother`. */
 const NS_ADMIN = { username: "console-nsadmin", password: "console-nsadmin-password-1" };
+/** A web user with no grant at first: the namespace administrator grants it a role on `uins`. */
+const READER = { username: "console-reader", password: "console-reader-password-1" };
 
 let browser: Browser;
 
@@ -30,6 +31,7 @@ beforeAll(async () => {
   await adminOk("POST", "/namespaces", { name: "uiother" });
   await adminOk("POST", "/users", { ...ADMIN, registryAdmin: true });
   await adminOk("POST", "/users", NS_ADMIN);
+  await adminOk("POST", "/users", READER);
   await adminOk("PUT", `/users/${NS_ADMIN.username}/grants`, { namespace: "uins", role: "admin" });
   // `--no-sandbox`: the suite may run as root (containers, CI), where Chromium's sandbox cannot start.
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -60,6 +62,26 @@ async function signIn(context: BrowserContext, user: { username: string; passwor
 async function open(page: Page, hash: string, heading: string): Promise<void> {
   await page.goto(`${registryUrl()}/console/#/${hash}`);
   await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+}
+
+/**
+ * Opens the namespace's repositories on the Namespaces page until `repository` is listed: the listing is the
+ * registry's catalog (KV's list, cached up to 60 s per location as in production), so a repository pushed within
+ * the last minute may not be in it yet; the page is reloaded as a user would.
+ */
+async function openRepositories(page: Page, namespace: string, repository: string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    await open(page, "namespaces", "Namespaces");
+    await page.getByRole("cell", { name: namespace, exact: true }).waitFor();
+    await page.getByRole("button", { name: `Repositories of ${namespace}` }).click();
+    await page.getByRole("heading", { name: `Repositories in ${namespace}` }).waitFor();
+    await page.waitForLoadState("networkidle");
+    const listed = page.getByRole("cell", { name: repository, exact: true });
+    if ((await listed.count()) > 0 || Date.now() > deadline) return listed.waitFor({ timeout: 1000 });
+    await page.waitForTimeout(5000);
+    await page.reload();
+  }
 }
 
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
@@ -153,14 +175,16 @@ describe("console as a registry administrator", () => {
     runOk("skopeo", ["inspect", TLS, "--authfile", loginAuth, `docker://${registryHost()}/uins/app:v1`]);
   });
 
-  it("shows the namespace's repositories and the tags with digest and push time", async () => {
-    await open(page, "namespaces", "Namespaces");
-    await page.getByRole("cell", { name: "uins", exact: true }).waitFor();
-    await page.getByRole("button", { name: "Repositories of uins" }).click();
-    await page.getByRole("cell", { name: "uins/app", exact: true }).waitFor();
+  it("shows the namespace's repositories and the tags with digest, size and push time", async () => {
+    await openRepositories(page, "uins", "uins/app");
     await page.getByRole("button", { name: "Tags of uins/app" }).click();
     await page.getByRole("cell", { name: "v1", exact: true }).waitFor();
     expect(await page.locator("td code").first().textContent()).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const tagRow = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "v1", exact: true }) });
+    // Size from the account API's tag listing (one 64 KiB layer and its config), push time and pusher from the tag history.
+    expect(await tagRow.locator("td").nth(2).textContent()).toMatch(/^64\.\d KiB$/);
+    expect(await tagRow.locator("td").nth(3).textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    expect(await tagRow.locator("td").nth(4).textContent()).toMatch(/\|pusher$/);
     await shot(page, "namespaces-repositories-tags");
     // Visibility: the namespace becomes public, and the page says so.
     await page.getByRole("button", { name: "Make uins public" }).click();
@@ -300,9 +324,13 @@ describe("console as a namespace administrator", () => {
     await open(page, "namespaces", "Namespaces");
     await page.getByRole("cell", { name: "uins", exact: true }).waitFor();
     expect(await page.locator("main").textContent()).not.toContain("uiother");
-    // Its own namespace's repositories (the account API's usage report, open to the namespace's admins).
-    await page.getByRole("button", { name: "Repositories of uins" }).click();
-    await page.getByRole("cell", { name: "uins/app", exact: true }).waitFor();
+    // Its own namespace's repositories (the account API's pullable listing) and their tags with a size.
+    await openRepositories(page, "uins", "uins/app");
+    await page.getByRole("button", { name: "Tags of uins/app" }).click();
+    await page.getByRole("cell", { name: "v1", exact: true }).waitFor();
+    const tagRow = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "v1", exact: true }) });
+    expect(await tagRow.locator("td").nth(2).textContent()).toMatch(/^64\.\d KiB$/);
+    expect(await tagRow.locator("td").nth(3).textContent()).toMatch(/ UTC$/);
     await shot(page, "namespaces-namespace-admin");
 
     await open(page, "service-accounts", "Service accounts");
@@ -316,6 +344,99 @@ describe("console as a namespace administrator", () => {
     await shot(page, "service-accounts-namespace-admin-403");
     const names = (await adminOk("GET", "/service-accounts")).serviceAccounts.map((item: { username: string }) => item.username);
     expect(names.some((name: string) => name.endsWith("|intruder"))).toBe(false);
+  });
+
+  it("creates, rotates and disables a service account in its own namespace; the token is shown once with its podman login line", async () => {
+    // A fresh load (the previous test left "uiother" typed in the form): the form starts on the namespace it administers.
+    await page.reload();
+    await open(page, "service-accounts", "Service accounts");
+    expect(await page.getByLabel("Namespace", { exact: true }).inputValue()).toBe("uins");
+    await page.getByLabel("Name", { exact: true }).fill("ns-deployer");
+    await page.getByLabel("Access to the namespace").selectOption("read");
+    const answered = page.waitForResponse((response) => response.url().endsWith("/admin/v1/service-accounts") && response.request().method() === "POST");
+    await page.getByRole("button", { name: "Create" }).click();
+    const created = await answered;
+    expect(created.status()).toBe(201);
+    const body = (await created.json()) as { username: string; credentials: { podmanLogin: string } };
+    const heading = page.getByRole("heading", { name: `Token for ${body.username}` });
+    await heading.waitFor();
+    expect(body.username).toMatch(/^\d+\|ns-deployer$/);
+    const podman = (await page.locator("pre#podman-login").textContent())!;
+    expect(podman).toBe(body.credentials.podmanLogin);
+    expect(podman).toContain("podman login");
+    expect(podman).toContain(body.username);
+    await shot(page, "service-account-created-namespace-admin");
+    // It works as copied (read on uins: it pulls uins/app).
+    const loginAuth = join(tempDir("console-nsadmin-auth"), "auth.json");
+    const login = run("sh", ["-c", podman], { env: { ...process.env, REGISTRY_AUTH_FILE: loginAuth } });
+    expect(login.code, login.stderr).toBe(0);
+    runOk("skopeo", ["inspect", TLS, "--authfile", loginAuth, `docker://${registryHost()}/uins/app:v1`]);
+    // Shown once: after "Done" the page no longer holds it.
+    await page.getByRole("button", { name: "Done: I have copied the token" }).click();
+    expect(await page.locator("pre#podman-login").count()).toBe(0);
+    const row = page.locator(`tr[data-account="${body.username}"]`);
+    expect(await row.textContent()).toContain("read on uins");
+
+    await row.getByLabel("Overlap (minutes)").fill("0");
+    await page.getByRole("button", { name: `Rotate ${body.username}` }).click();
+    await page.getByRole("heading", { name: `Token for ${body.username}` }).waitFor();
+    await expect.poll(() => statusText(page)).toContain(`Rotated ${body.username}`);
+    expect(await page.locator("pre#podman-login").textContent()).not.toBe(podman);
+    await page.getByRole("button", { name: "Done: I have copied the token" }).click();
+    // No overlap: the first token stopped at the rotation.
+    expect(run("skopeo", ["inspect", TLS, "--authfile", loginAuth, `docker://${registryHost()}/uins/app:v1`]).code).not.toBe(0);
+
+    await page.getByRole("button", { name: `Disable ${body.username}` }).click();
+    await page.getByRole("button", { name: `Enable ${body.username}` }).waitFor();
+    expect(await row.textContent()).toContain("disabled");
+    await shot(page, "service-accounts-namespace-admin");
+    // The list it sees holds its namespace's accounts only.
+    expect(await page.locator("table").textContent()).not.toContain("secret-robot");
+  });
+
+  it("grants a web user a role on its namespace, and gets the API's 403 for another namespace", async () => {
+    await open(page, "grants", "Grants");
+    await page.getByLabel("Principal").selectOption("users");
+    await page.getByLabel("Name", { exact: true }).fill(READER.username);
+    await page.getByRole("button", { name: "Show grants" }).click();
+    await page.getByRole("button", { name: "Set grant" }).waitFor();
+    await page.getByLabel("On", { exact: true }).selectOption("namespace");
+    await page.locator("#grant-target").fill("uins");
+    await page.getByLabel("Role", { exact: true }).selectOption("read");
+    await page.getByRole("button", { name: "Set grant" }).click();
+    await expect.poll(() => statusText(page)).toContain("Grant set");
+    await page.getByRole("button", { name: "Remove read on uins" }).waitFor();
+    const grants = (await adminOk("GET", `/users/${READER.username}/grants`)).grants as { target: { name: string }; role: string }[];
+    expect(grants).toEqual([expect.objectContaining({ target: expect.objectContaining({ name: "uins" }), role: "read" })]);
+
+    await page.locator("#grant-target").fill("uiother");
+    await page.getByLabel("Role", { exact: true }).selectOption("admin");
+    await page.getByRole("button", { name: "Set grant" }).click();
+    await expect.poll(() => statusText(page)).toContain("403");
+    await shot(page, "grants-namespace-admin-403");
+    expect(((await adminOk("GET", `/users/${READER.username}/grants`)).grants as { target: { name: string } }[]).some((grant) => grant.target.name === "uiother")).toBe(false);
+  });
+
+  it("reads its namespace's audit log (namespace=), and the API's 403 for another namespace", async () => {
+    await open(page, "audit", "Audit log");
+    expect(await page.getByLabel("Namespace").inputValue()).toBe("uins");
+    await page.getByRole("cell", { name: "service-account.create" }).first().waitFor();
+    // The log's listing may lag its newest events (like the catalog, up to a minute): filtered again until they show.
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: "Filter" }).click();
+          await page.waitForLoadState("networkidle");
+          return page.locator("table").textContent();
+        },
+        { timeout: 90_000, interval: 5000 },
+      )
+      .toContain("ns-deployer");
+    expect(await page.locator("table").textContent()).not.toContain("secret-robot");
+    await shot(page, "audit-namespace-admin");
+    await page.getByLabel("Namespace").fill("uiother");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect.poll(() => statusText(page)).toContain("403");
   });
 
   it("manages its own password page and lists its console session", async () => {
