@@ -200,7 +200,9 @@ describe("a layer over the request body limit", () => {
     const authfile = join(tempDir("podman-auth"), "auth.json");
     runOk("podman", ["login", TLS, "--authfile", authfile, "-u", reader.username, "--password-stdin", registryHost()], { input: reader.secret });
     const image = `${registryHost()}/${NS}/app:v1`;
-    const pulledId = runOk("podman", ["pull", TLS, "--authfile", authfile, image]).stdout.trim().split("\n").at(-1);
+    runOk("podman", ["pull", TLS, "--authfile", authfile, image]);
+    // The stored image's id (its config digest), asked of podman rather than read from pull's output.
+    const pulledId = runOk("podman", ["image", "inspect", "--format", "{{.Id}}", image]).stdout.trim();
     try {
       expect(`sha256:${pulledId}`).toBe(manifest.config.digest);
       const cmd = JSON.parse(runOk("podman", ["image", "inspect", "--format", "{{json .Config.Cmd}}", image]).stdout);
